@@ -1,0 +1,84 @@
+"""Resolving the config: per-model training settings, the landscape grid, the device."""
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import UserError
+
+
+def train_settings(config: dict, model: str) -> dict[str, Any]:
+    """`train.defaults` updated by `train.models[model]` (each key replaced whole)."""
+    settings = copy.deepcopy(config["train"]["defaults"])
+    settings.update(copy.deepcopy(config["train"].get("models", {}).get(model, {})))
+    return settings
+
+
+def grid_axes(landscape: dict) -> tuple[np.ndarray, np.ndarray]:
+    axes = []
+    for key in ("x", "y"):
+        low, high, num = landscape[key]
+        if int(num) != num or num < 1:
+            raise UserError(f"landscape.{key} = {landscape[key]}: num must be a whole number >= 1")
+        if num > 1 and low >= high:
+            raise UserError(f"landscape.{key} = {landscape[key]}: min must be below max")
+        axes.append(np.linspace(low, high, int(num)))
+    return axes[0], axes[1]
+
+
+def chunk_points(landscape: dict, chunk: int) -> np.ndarray:
+    """Flat indices (row-major over [y, x]) of the grid points in one contiguous chunk."""
+    x, y = grid_axes(landscape)
+    chunks = landscape["chunks"]
+    if chunks > x.size * y.size:
+        raise UserError(f"landscape.chunks = {chunks} is more than the {x.size * y.size} grid points: lower it")
+    if not 0 <= chunk < chunks:
+        raise UserError(f"chunk {chunk} is outside 0..{chunks - 1}")
+    return np.array_split(np.arange(x.size * y.size), chunks)[chunk]
+
+
+def select_device(name: str = "auto"):
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("device = cuda but no CUDA GPU is visible: set device: auto or cpu")
+    return torch.device(name)
+
+
+SPLIT_SIZES = {"train": 50_000, "test": 10_000}
+
+
+def config_problem(config: dict, data_dir: Path) -> str | None:
+    """What a JSON schema cannot check: grid shape, chunk count, sample count, the data source on disk."""
+    landscape = config["landscape"]
+    try:
+        x, y = grid_axes(landscape)
+    except UserError as error:
+        return str(error)
+    if landscape["chunks"] > x.size * y.size:
+        return f"landscape.chunks = {landscape['chunks']} is more than the {x.size * y.size} grid points: lower it"
+    split = landscape["split"]
+    available = config["data"].get("subset", {}).get(split) or SPLIT_SIZES[split]
+    if landscape["samples"] > available:
+        return (f"landscape.samples = {landscape['samples']} is more than the {available} images of the "
+                f"{split} split: lower it or raise data.subset.{split}")
+    for split in SPLIT_SIZES:
+        if not (data_dir / f"{split}.pt").exists():
+            return data_source_problem(config["data"])
+    return None
+
+
+def data_source_problem(data: dict) -> str | None:
+    root = Path(data["root"])
+    if data["source"] == "imagefolder":
+        for split in SPLIT_SIZES:
+            if not (root / split).is_dir():
+                return (f"data folder {root / split} not found: set data.root to a folder with train/ and test/ "
+                        "class folders (or data.source: torchvision)")
+    elif not data.get("download") and not (root / "cifar-10-batches-py").is_dir():
+        return f"CIFAR-10 not found under {root}: set data.download: true or data.root to where it is"
+    return None

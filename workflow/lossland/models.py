@@ -1,0 +1,122 @@
+"""The 7 CIFAR-10 models: Net (a 4-conv CNN) and ResNet/PlainNet-{20,56,110}.
+
+ResNets follow He et al. 2016 §4.2 (akamaster/pytorch_resnet_cifar10): 3 stages of n basic blocks with 16/32/64
+channels, identity shortcuts, "option A" (subsample + zero-pad channels) where the shape changes. PlainNets are the
+same networks with the shortcut removed, so their state_dicts are interchangeable.
+"""
+
+import re
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+MODEL_NAMES = ("net", "resnet20", "resnet56", "resnet110", "plainnet20", "plainnet56", "plainnet110")
+
+
+class Net(nn.Module):
+    """conv5x5(3→32) then conv3x3 32→64→128→256, each followed by maxpool2, ReLU, BN; dropout; fc 256; fc 10."""
+
+    def __init__(self, num_classes: int = 10):
+        super().__init__()
+        widths = [3, 32, 64, 128, 256]
+        layers = []
+        for i, (c_in, c_out) in enumerate(zip(widths, widths[1:])):
+            kernel = 5 if i == 0 else 3
+            layers += [nn.Conv2d(c_in, c_out, kernel, padding="same"), nn.MaxPool2d(2), nn.ReLU(), nn.BatchNorm2d(c_out)]
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Dropout(0.5), nn.Linear(256 * 2 * 2, 256), nn.ReLU(), nn.Linear(256, num_classes)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
+class ShortcutA(nn.Module):
+    """Option A: stride-2 subsample and zero-pad the new channels (no parameters)."""
+
+    def __init__(self, extra_channels: int):
+        super().__init__()
+        self.pad = extra_channels // 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad))
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, in_planes: int, planes: int, stride: int, residual: bool):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.residual = residual
+        reshape = stride != 1 or in_planes != planes
+        self.shortcut = ShortcutA(planes - in_planes) if reshape else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        if self.residual:
+            out = out + self.shortcut(x)
+        return F.relu(out)
+
+
+class ResNet(nn.Module):
+    def __init__(self, depth: int, residual: bool = True, num_classes: int = 10):
+        super().__init__()
+        if (depth - 2) % 6:
+            raise ValueError(f"depth must be 6n+2, got {depth}")
+        n = (depth - 2) // 6
+        self.conv1 = nn.Conv2d(3, 16, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        stages, in_planes = [], 16
+        for planes, stride in ((16, 1), (32, 2), (64, 2)):
+            blocks = []
+            for i in range(n):
+                blocks.append(BasicBlock(in_planes, planes, stride if i == 0 else 1, residual))
+                in_planes = planes
+            stages.append(nn.Sequential(*blocks))
+        self.layer1, self.layer2, self.layer3 = stages
+        self.linear = nn.Linear(64, num_classes)
+        for module in self.modules():
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(module.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.layer3(self.layer2(self.layer1(out)))
+        out = F.adaptive_avg_pool2d(out, 1).flatten(1)
+        return self.linear(out)
+
+
+def build_model(name: str) -> nn.Module:
+    if name == "net":
+        return Net()
+    match = re.fullmatch(r"(resnet|plainnet)(20|56|110)", name)
+    if not match:
+        raise ValueError(f"unknown model {name!r}: choose one of {', '.join(MODEL_NAMES)}")
+    return ResNet(int(match.group(2)), residual=match.group(1) == "resnet")
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def load_checkpoint(path: str, device: torch.device) -> tuple[nn.Module, dict]:
+    """The trained model (eval mode, on `device`) and the checkpoint dict; a mismatch is a UserError naming the file."""
+    from .errors import UserError
+    from .io import load_torch
+
+    checkpoint = load_torch(path, "checkpoint")
+    if not isinstance(checkpoint, dict) or "model" not in checkpoint or "state_dict" not in checkpoint:
+        raise UserError(f"checkpoint {path} is not one this workflow wrote: delete it and rerun the workflow")
+    model = build_model(checkpoint["model"])
+    try:
+        model.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError:
+        raise UserError(
+            f"checkpoint {path} does not hold a {checkpoint['model']} (weights of another architecture): "
+            "delete it and rerun the workflow"
+        ) from None
+    return model.to(device, memory_format=torch.channels_last).eval(), checkpoint

@@ -1,0 +1,91 @@
+"""Figures: one model's landscape (contour + 3D), training curves, all contours on one colour scale."""
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.colors import LogNorm  # noqa: E402
+
+from .io import atomic_write  # noqa: E402
+
+LEVELS = np.logspace(-1, 1, 21)  # 0.1 … 10, as Li et al.'s contour plots
+NORM = LogNorm(vmin=LEVELS[0], vmax=LEVELS[-1])
+TICKS = [0.1, 0.2, 0.5, 1, 2, 5, 10]
+
+
+def _save(figure: plt.Figure, dest: str) -> None:
+    with atomic_write(dest) as handle:
+        figure.savefig(handle, format="png", dpi=120, bbox_inches="tight")
+    plt.close(figure)
+
+
+def _colorbar(figure: plt.Figure, mappable, axes, label: str) -> None:
+    bar = figure.colorbar(mappable, ax=axes, label=label, ticks=TICKS)
+    bar.ax.set_yticklabels([f"{tick:g}" for tick in TICKS])
+    bar.ax.minorticks_off()
+
+
+def _contour(axes: plt.Axes, surface: dict, title: str):
+    loss = np.clip(surface["loss"], LEVELS[0], LEVELS[-1])
+    if min(loss.shape) < 2:
+        axes.text(0.5, 0.5, "grid too small for a contour", ha="center", transform=axes.transAxes)
+        return None
+    filled = axes.contourf(surface["x"], surface["y"], loss, levels=LEVELS, norm=NORM, cmap="viridis")
+    axes.contour(surface["x"], surface["y"], loss, levels=LEVELS, colors="k", linewidths=0.3)
+    axes.set(title=title, xlabel="direction 1", ylabel="direction 2", aspect="equal")
+    return filled
+
+
+def plot_landscape(surface: dict, model: str, test_acc: float, dest: str) -> None:
+    figure = plt.figure(figsize=(12, 5))
+    flat = figure.add_subplot(1, 2, 1)
+    filled = _contour(flat, surface, "loss contours")
+    if filled is not None:
+        _colorbar(figure, filled, flat, "loss")
+    surf = figure.add_subplot(1, 2, 2, projection="3d")
+    xx, yy = np.meshgrid(surface["x"], surface["y"])
+    clipped = np.clip(surface["loss"], LEVELS[0], LEVELS[-1])
+    surf.plot_surface(xx, yy, clipped, cmap="viridis", norm=NORM, linewidth=0)
+    surf.set(title="loss surface", xlabel="direction 1", ylabel="direction 2", zlabel="loss")
+    figure.suptitle(f"{model} — test accuracy {test_acc:.4f}")
+    _save(figure, dest)
+
+
+def plot_landscapes(surfaces: dict[str, dict], dest: str) -> None:
+    columns = min(4, len(surfaces))
+    rows = math.ceil(len(surfaces) / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(4 * columns, 4 * rows), squeeze=False)
+    filled = None
+    for ax, (model, surface) in zip(axes.flat, surfaces.items()):
+        filled = _contour(ax, surface, model) or filled
+    for ax in axes.flat[len(surfaces):]:
+        ax.axis("off")
+    if filled is not None:
+        _colorbar(figure, filled, axes, "loss (shared log scale)")
+    _save(figure, dest)
+
+
+def plot_training_curves(histories: dict[str, pd.DataFrame], dest: str) -> None:
+    families = {"Net": ["net"], "ResNet": [], "PlainNet": []}
+    for model in histories:
+        if model.startswith("resnet"):
+            families["ResNet"].append(model)
+        elif model.startswith("plainnet"):
+            families["PlainNet"].append(model)
+    families = {name: models for name, models in families.items() if any(m in histories for m in models)}
+    figure, axes = plt.subplots(len(families), 2, figsize=(12, 4 * len(families)), squeeze=False)
+    for row, (family, models) in enumerate(families.items()):
+        for col, metric in enumerate(("acc", "loss")):
+            ax = axes[row, col]
+            for model in models:
+                history = histories[model]
+                line = ax.plot(history["epoch"], history[f"train_{metric}"], marker=".", label=f"{model} train")
+                ax.plot(history["epoch"], history[f"test_{metric}"], marker=".", linestyle="--",
+                        color=line[0].get_color(), label=f"{model} test")
+            ax.set(title=f"{family}: {'accuracy' if metric == 'acc' else 'loss'}", xlabel="epoch", ylabel=metric)
+            ax.legend(fontsize=7)
+    _save(figure, dest)

@@ -1,0 +1,103 @@
+"""Loss/accuracy over the grid θ + a·d₁ + b·d₂: chunks evaluated independently, then merged."""
+
+import io
+import json
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from .config import chunk_points, grid_axes
+from .data import Dataset
+from .evaluate import evaluate
+from .errors import UserError
+from .io import atomic_write, save_json
+
+CHUNK_COLUMNS = ["index", "ix", "iy", "x", "y", "loss", "acc"]
+
+
+def evaluation_subset(data: Dataset, samples: int, seed: int, key: str = "landscape.samples") -> Dataset:
+    """A fixed seeded subset of `samples` images (same for every model), in dataset order."""
+    if samples > len(data):
+        raise UserError(f"{key} = {samples} is larger than the {len(data)} images of the split: lower it")
+    order = np.random.default_rng(seed).permutation(len(data))[:samples]
+    return data.subset(torch.from_numpy(np.sort(order)))
+
+
+class PlaneEvaluator:
+    """Writes θ + a·d₁ + b·d₂ into the model's parameters in place and evaluates it."""
+
+    def __init__(self, model: nn.Module, first: dict, second: dict, data: Dataset, prepare, batch_size: int):
+        self.model, self.data, self.prepare, self.batch_size = model, data, prepare, batch_size
+        named = dict(model.named_parameters())
+        device = next(model.parameters()).device
+        self.params = [named[name].data for name in first]
+        self.theta = [p.clone() for p in self.params]
+        self.first = [first[name].to(device) for name in first]
+        self.second = [second[name].to(device) for name in first]
+
+    def at(self, a: float, b: float) -> tuple[float, float]:
+        torch._foreach_copy_(self.params, self.theta)
+        torch._foreach_add_(self.params, self.first, alpha=a)
+        torch._foreach_add_(self.params, self.second, alpha=b)
+        return evaluate(self.model, self.data, self.prepare, self.batch_size)
+
+
+def evaluate_chunk(
+    evaluator: PlaneEvaluator, landscape: dict, chunk: int, log: Callable[[str], None] = print
+) -> pd.DataFrame:
+    x, y = grid_axes(landscape)
+    points = chunk_points(landscape, chunk)
+    rows, started = [], time.monotonic()
+    for done, index in enumerate(points, start=1):
+        iy, ix = divmod(int(index), x.size)
+        loss, acc = evaluator.at(float(x[ix]), float(y[iy]))
+        rows.append((int(index), ix, iy, float(x[ix]), float(y[iy]), loss, acc))
+        elapsed = time.monotonic() - started
+        log(f"chunk {chunk}: {done}/{len(points)} points, {elapsed:.1f}s, ETA {elapsed / done * (len(points) - done):.0f}s")
+    return pd.DataFrame(rows, columns=CHUNK_COLUMNS)
+
+
+def write_chunk(frame: pd.DataFrame, provenance: dict, dest: str | Path) -> None:
+    text = io.StringIO()
+    text.write("# " + json.dumps(provenance, sort_keys=True) + "\n")
+    frame.to_csv(text, index=False, float_format="%.17g")
+    with atomic_write(dest, "w") as handle:
+        handle.write(text.getvalue())
+
+
+def read_chunk(path: str | Path) -> tuple[pd.DataFrame, dict]:
+    with open(path) as handle:
+        first = handle.readline()
+        if not first.startswith("# "):
+            raise UserError(f"chunk {path} has no provenance line: delete it and rerun the workflow")
+        return pd.read_csv(handle), json.loads(first[2:])
+
+
+def merge_chunks(paths: list[str], provenance: dict, landscape: dict) -> dict[str, np.ndarray]:
+    """Assemble the full grid; refuse any chunk computed from other inputs than `provenance` names."""
+    x, y = grid_axes(landscape)
+    loss = np.full((y.size, x.size), np.nan)
+    acc = np.full((y.size, x.size), np.nan)
+    for path in paths:
+        frame, written = read_chunk(path)
+        stale = sorted(key for key in provenance if written.get(key) != provenance[key])
+        if stale:
+            raise UserError(
+                f"chunk {path} is stale (its {', '.join(stale)} differ from the current ones): delete it and rerun"
+            )
+        loss[frame["iy"], frame["ix"]] = frame["loss"]
+        acc[frame["iy"], frame["ix"]] = frame["acc"]
+    if np.isnan(loss).any():
+        raise UserError(f"{int(np.isnan(loss).sum())} grid points are missing from the chunks {paths}: rerun them")
+    return {"x": x, "y": y, "loss": loss, "acc": acc}
+
+
+def save_surface(surface: dict[str, np.ndarray], provenance: dict, npz_path: str, json_path: str) -> None:
+    with atomic_write(npz_path) as handle:
+        np.savez(handle, **surface)
+    save_json(provenance, json_path)

@@ -1,0 +1,189 @@
+"""Training on device-resident data, resumable from the end of any epoch with bit-identical results.
+
+Every epoch draws its data order, augmentation and dropout from generators seeded by (seed, epoch), so a run
+resumed from the checkpoint of epoch k replays epochs k+1… exactly as an uninterrupted run would.
+"""
+
+import csv
+import io
+import math
+import signal
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from .data import Dataset, augment, load_split, normalizer
+from .evaluate import evaluate
+from .errors import UserError
+from .io import atomic_write, load_torch, save_torch
+from .models import build_model
+
+HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds")
+
+
+def make_optimizer(settings: dict, params) -> torch.optim.Optimizer:
+    name = settings["optimizer"]
+    if name == "adam":
+        return torch.optim.Adam(params, lr=settings["lr"], weight_decay=settings["weight_decay"])
+    if name == "sgd":
+        return torch.optim.SGD(
+            params,
+            lr=settings["lr"],
+            momentum=settings["momentum"],
+            nesterov=settings["nesterov"],
+            weight_decay=settings["weight_decay"],
+        )
+    raise UserError(f"train optimizer {name!r} is unknown: use 'adam' or 'sgd'")
+
+
+def lr_factor(schedule: dict, steps_per_epoch: int, total_steps: int) -> Callable[[int], float]:
+    """The multiplier of the base lr after `step` optimizer steps."""
+    kind = schedule.get("type", "none")
+    if kind == "none":
+        return lambda step: 1.0
+    if kind == "multistep":
+        per_unit = steps_per_epoch if schedule.get("unit", "epoch") == "epoch" else 1
+        milestones = [m * per_unit for m in schedule["milestones"]]
+        gamma = schedule["gamma"]
+        return lambda step: gamma ** sum(step >= m for m in milestones)
+    if kind == "cosine":
+        return lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
+    raise UserError(f"train schedule type {kind!r} is unknown: use none, multistep or cosine")
+
+
+def epoch_generator(seed: int, epoch: int, device: torch.device) -> torch.Generator:
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed * 1_000_003 + epoch)
+    return generator
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _raise_interrupted(signum, frame):
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def train_epoch(model, optimizer, data: Dataset, settings, prepare, epoch, step, factor) -> tuple[float, float, int]:
+    device = data.labels.device
+    generator = epoch_generator(settings["seed"], epoch, device)
+    torch.manual_seed(settings["seed"] * 1_000_003 + epoch)  # dropout
+    order = torch.randperm(len(data), generator=generator, device=device)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    model.train()
+    for start in range(0, len(data), settings["batch_size"]):
+        index = order[start : start + settings["batch_size"]]
+        images, labels = data.images[index], data.labels[index]
+        if settings["augment"]:
+            images = augment(images, generator)
+        for group in optimizer.param_groups:
+            group["lr"] = settings["lr"] * factor(step)
+        logits = model(prepare(images))
+        loss = nn.functional.cross_entropy(logits, labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        step += 1
+        loss_sum += loss.detach() * len(labels)
+        correct += (logits.detach().argmax(1) == labels).sum()
+    return loss_sum.item() / len(data), correct.item() / len(data), step
+
+
+def write_history(history: list[dict], dest: str | Path) -> None:
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=HISTORY_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history)
+    with atomic_write(dest, "w") as handle:
+        handle.write(text.getvalue())
+
+
+def _load_resume(path: Path, model_name: str, settings: dict, log) -> dict | None:
+    if not path.exists():
+        return None
+    state = load_torch(path, "resume checkpoint")
+    if state.get("model") != model_name or state.get("settings") != settings:
+        log(f"ignoring {path}: it was written for other settings; starting from epoch 1")
+        return None
+    return state
+
+
+def train_model(
+    model_name: str,
+    settings: dict[str, Any],
+    train_path: str,
+    test_path: str,
+    checkpoint_path: str,
+    history_path: str,
+    resume_path: str,
+    device: torch.device,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    train_data = load_split(train_path).to(device)
+    test_data = load_split(test_path).to(device)
+    torch.manual_seed(settings["seed"])
+    model = build_model(model_name).to(device, memory_format=torch.channels_last)
+    optimizer = make_optimizer(settings, model.parameters())
+    steps_per_epoch = math.ceil(len(train_data) / settings["batch_size"])
+    factor = lr_factor(settings["schedule"], steps_per_epoch, steps_per_epoch * settings["epochs"])
+    prepare = normalizer(settings["normalize"], device)
+    history: list[dict] = []
+    step = 0
+    resume_file = Path(resume_path)
+    state = _load_resume(resume_file, model_name, settings, log)
+    if state is not None:
+        model.load_state_dict(state["model_state"])
+        optimizer.load_state_dict(state["optimizer_state"])
+        history, step = state["history"], state["step"]
+        log(f"resuming {model_name} after epoch {len(history)} from {resume_file}")
+
+    previous = signal.signal(signal.SIGTERM, _raise_interrupted)
+    started = time.monotonic()
+    first_epoch = len(history) + 1
+    try:
+        for epoch in range(first_epoch, settings["epochs"] + 1):
+            tick = time.monotonic()
+            train_loss, train_acc, step = train_epoch(
+                model, optimizer, train_data, settings, prepare, epoch, step, factor
+            )
+            test_loss, test_acc = evaluate(model, test_data, prepare, settings["eval_batch_size"])
+            seconds = time.monotonic() - tick
+            history.append(
+                dict(epoch=epoch, train_loss=train_loss, train_acc=train_acc, test_loss=test_loss,
+                     test_acc=test_acc, lr=optimizer.param_groups[0]["lr"], seconds=seconds)
+            )
+            save_torch(
+                dict(model=model_name, settings=settings, model_state=model.state_dict(),
+                     optimizer_state=optimizer.state_dict(), history=history, step=step,
+                     rng_cpu=torch.get_rng_state()),
+                resume_file,
+            )
+            elapsed = time.monotonic() - started
+            eta = elapsed / (epoch - first_epoch + 1) * (settings["epochs"] - epoch)
+            log(
+                f"{model_name} epoch {epoch}/{settings['epochs']} train loss {train_loss:.4f} acc {train_acc:.4f}"
+                f" | test loss {test_loss:.4f} acc {test_acc:.4f} | {len(train_data) / seconds:.0f} img/s"
+                f" | elapsed {elapsed:.0f}s ETA {eta:.0f}s"
+            )
+    except Interrupted as signal_name:
+        raise UserError(
+            f"{model_name}: stopped by {signal_name} during epoch {len(history) + 1}; the resume point after "
+            f"epoch {len(history)} is in {resume_file}: rerun to continue"
+        ) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+    final = history[-1]
+    metrics = {key: final[key] for key in ("train_loss", "train_acc", "test_loss", "test_acc")}
+    write_history(history, history_path)
+    save_torch(
+        dict(model=model_name, state_dict=model.state_dict(), config=settings, epochs=len(history), metrics=metrics),
+        checkpoint_path,
+    )
+    resume_file.unlink(missing_ok=True)
+    return metrics

@@ -1,0 +1,81 @@
+import json
+import sys
+from pathlib import Path
+
+import jsonschema
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+from snakemake_interface_executor_plugins.settings import DeploymentMethod
+
+PACKAGE_DIR = Path(workflow.basedir) / "workflow"
+sys.path.insert(0, str(PACKAGE_DIR))
+
+from lossland.config import config_problem, train_settings  # noqa: E402
+
+SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+ENV = "../../envs/environment.yaml"
+
+
+def validate_config() -> None:
+    """Schema first (naming the key and value), then what a schema cannot say; nothing runs on a bad config."""
+    try:
+        validate(config, str(SCHEMA))
+    except WorkflowError:
+        import yaml
+
+        schema = yaml.safe_load(SCHEMA.read_text())
+        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(config))
+        key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+        raise WorkflowError(f"config error: {key}: {error.message}: fix it in your config file") from None
+    problem = config_problem(config, Path("results/data"))
+    if problem:
+        raise WorkflowError(f"config error: {problem}")
+
+
+validate_config()
+# Under --sdm conda the env's python runs the jobs; otherwise the interpreter running Snakemake (a venv's).
+USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+PYTHON = "python" if USE_CONDA else sys.executable
+LOSSLAND = f"PYTHONPATH={PACKAGE_DIR}${{PYTHONPATH:+:$PYTHONPATH}} {PYTHON} -m lossland --device {config['device']}"
+MODELS = config["models"]
+
+
+wildcard_constraints:
+    model="|".join(MODELS),
+    split="train|test",
+    chunk=r"\d+",
+
+
+def settings_json(wildcards) -> str:
+    return json.dumps(train_settings(config, wildcards.model), sort_keys=True)
+
+
+def landscape_json() -> str:
+    return json.dumps(config["landscape"], sort_keys=True)
+
+
+def chunk_files(wildcards) -> list[str]:
+    return expand(
+        "results/landscape/{model}/chunks/{chunk}.csv",
+        model=wildcards.model,
+        chunk=range(config["landscape"]["chunks"]),
+    )
+
+
+def report_targets() -> dict[str, list[str]]:
+    return {
+        "metrics": expand("results/metrics/{model}.json", model=MODELS),
+        "histories": expand("results/train/{model}/history.csv", model=MODELS),
+        "surfaces": expand("results/landscape/{model}/surface.npz", model=MODELS),
+    }
+
+
+def all_targets() -> list[str]:
+    return [
+        *expand("results/landscape/{model}.png", model=MODELS),
+        *report_targets()["metrics"],
+        "results/summary.csv",
+        "results/summary.md",
+        "results/figures/training_curves.png",
+        "results/figures/landscapes.png",
+    ]

@@ -1,0 +1,18 @@
+rule prepare_data:
+    output:
+        "results/data/{split}.pt",
+    params:
+        source=config["data"]["source"],
+        root=config["data"]["root"],
+        download="--download" if config["data"].get("download") else "",
+        size=lambda wc: config["data"]["subset"].get(wc.split) or "",
+        seed=config["data"]["seed"],
+    log:
+        "results/logs/data/{split}.log",
+    threads: config["threads"]["data"]
+    conda:
+        ENV
+    shell:
+        "{LOSSLAND} --threads {threads} prepare-data --source {params.source} --root {params.root:q}"
+        " --split {wildcards.split} {params.download} --seed {params.seed}"
+        " $([ -n '{params.size}' ] && echo --size {params.size}) --out {output} > {log} 2>&1"
