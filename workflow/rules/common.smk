@@ -16,6 +16,11 @@ SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 ENV = "../../envs/environment.yaml"
 
 
+def stop(message: str) -> None:
+    """End Snakemake with one line on stderr, before any job runs (no traceback for a user mistake)."""
+    sys.exit(f"config error: {message}")
+
+
 def validate_config() -> None:
     """Schema first (naming the key and value), then what a schema cannot say; nothing runs on a bad config."""
     try:
@@ -26,10 +31,10 @@ def validate_config() -> None:
         schema = yaml.safe_load(SCHEMA.read_text())
         error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(config))
         key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
-        raise WorkflowError(f"config error: {key}: {error.message}: fix it in your config file") from None
+        stop(f"{key}: {error.message}: fix it in your config file")
     problem = config_problem(config, Path("results/data"))
     if problem:
-        raise WorkflowError(f"config error: {problem}")
+        stop(problem)
 
 
 validate_config()

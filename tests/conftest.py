@@ -1,0 +1,41 @@
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+JPEG_DATA = (REPO.parent / "shared" / "data" / "cifar10-jpeg").resolve()
+
+
+def run_snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), *args]
+    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+def smoke_workdir(path: Path, **overrides) -> Path:
+    """A run directory like a user's: the repo's config.yaml plus the smoke preset pointing at the JPEG copy."""
+    if not JPEG_DATA.is_dir():
+        pytest.skip(f"the CIFAR-10 JPEG copy is not at {JPEG_DATA}")
+    path.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "config.yaml", path / "config.yaml")
+    smoke = yaml.safe_load((REPO / "tests" / "smoke.yaml").read_text())
+    smoke["data"]["root"] = str(JPEG_DATA)
+    for key, value in overrides.items():
+        smoke[key] = value
+    (path / "smoke.yaml").write_text(yaml.safe_dump(smoke))
+    return path
+
+
+def planned_outputs(dry_run_stdout: str) -> list[str]:
+    """The output files of every job a `snakemake -n` run would execute."""
+    files = []
+    for line in dry_run_stdout.splitlines():
+        if line.strip().startswith("output:"):
+            files += [name.strip() for name in line.split(":", 1)[1].split(",")]
+    return files

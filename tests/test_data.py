@@ -1,0 +1,94 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from lossland.data import CLASSES, augment, load_split, normalizer, prepare_split, stratified_indices
+from lossland.errors import UserError
+
+
+def make_imagefolder(root, per_class=4, size=32, classes=CLASSES):
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for name in classes:
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(per_class):
+                pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i:04d}.png")
+    return root
+
+
+def test_imagefolder_is_prepared_as_uint8_with_sorted_class_labels(tmp_path):
+    root = make_imagefolder(tmp_path / "src")
+    prepare_split("imagefolder", str(root), "train", False, None, 0, str(tmp_path / "train.pt"))
+    data = load_split(tmp_path / "train.pt")
+    assert data.images.dtype == torch.uint8 and data.images.shape == (40, 3, 32, 32)
+    assert data.labels.tolist() == sorted(list(range(10)) * 4)
+    first = np.array(Image.open(root / "train" / "airplane" / "0000.png"))
+    assert torch.equal(data.images[0], torch.from_numpy(first).permute(2, 0, 1))
+
+
+def test_stratified_subset_is_balanced_seeded_and_ordered():
+    labels = np.repeat(np.arange(10), 50)
+    subset = stratified_indices(labels, 25, seed=3)
+    assert len(subset) == 25 and np.all(np.diff(subset) > 0)
+    counts = np.bincount(labels[subset], minlength=10)
+    assert counts.max() - counts.min() <= 1
+    assert np.array_equal(subset, stratified_indices(labels, 25, seed=3))
+    assert not np.array_equal(subset, stratified_indices(labels, 25, seed=4))
+
+
+@pytest.mark.parametrize(
+    "problem,message",
+    [("missing", "data folder {root}/train not found"), ("nine", "has 9 class folders"),
+     ("empty", "class folder {root}/train/truck is empty"), ("size", "is 40x40, CIFAR-10 images are 32x32")],
+)
+def test_malformed_imagefolder_gives_one_line_naming_the_path(tmp_path, problem, message):
+    root = tmp_path / "src"
+    if problem == "nine":
+        make_imagefolder(root, classes=CLASSES[:9])
+    elif problem == "size":
+        make_imagefolder(root, size=40)
+    elif problem == "empty":
+        make_imagefolder(root)
+        for file in (root / "train" / "truck").iterdir():
+            file.unlink()
+    with pytest.raises(UserError) as error:
+        prepare_split("imagefolder", str(root), "train", False, None, 0, str(tmp_path / "out.pt"))
+    assert message.format(root=root) in str(error.value) and "\n" not in str(error.value)
+    assert not (tmp_path / "out.pt").exists()
+
+
+def test_augmentation_matches_random_crop_and_flip_semantics():
+    images = torch.randint(1, 256, (4000, 3, 32, 32), dtype=torch.uint8)  # no zeros: padding is detectable
+    out = augment(images, torch.Generator().manual_seed(0))
+    assert out.shape == images.shape and out.dtype == torch.uint8
+    again = augment(images, torch.Generator().manual_seed(0))
+    assert torch.equal(out, again)
+    padded = torch.nn.functional.pad(images, (4, 4, 4, 4))
+    offsets, flips = [], 0
+    for i in range(0, 4000, 40):  # recover each sampled crop by search: it must be one of the 81 × 2 candidates
+        found = [(top, left, flip) for top in range(9) for left in range(9) for flip in (False, True)
+                 if torch.equal(out[i], (lambda c: c.flip(2) if flip else c)(padded[i, :, top:top + 32, left:left + 32]))]
+        assert found, f"image {i} is not a padded crop (flipped or not) of its source"
+        top, left, flip = found[0]
+        offsets += [top, left]
+        flips += flip
+    assert 0.35 < flips / 100 < 0.65  # p = 0.5
+    assert set(offsets) <= set(range(9))
+    # the vertical shift of every image, read from its zero (padding) rows: uniform over 0..8
+    zero_rows = (out == 0).all(dim=(1, 3))  # [N, 32]
+    top_rows, bottom_rows = zero_rows[:, :4].sum(1), zero_rows[:, -4:].sum(1)
+    tops = torch.where(top_rows > 0, 4 - top_rows, 4 + bottom_rows)
+    shares = torch.bincount(tops, minlength=9).double() / len(tops)
+    assert shares.shape == (9,) and bool(((shares > 0.08) & (shares < 0.145)).all()), shares
+
+
+def test_normalizer_uses_cifar_statistics_or_plain_scaling():
+    device = torch.device("cpu")
+    images = torch.full((1, 3, 32, 32), 255, dtype=torch.uint8)
+    assert torch.allclose(normalizer(False, device)(images), torch.ones(1, 3, 32, 32))
+    normalized = normalizer(True, device)(images)
+    expected = (1 - torch.tensor([0.4914, 0.4822, 0.4465])) / torch.tensor([0.2470, 0.2435, 0.2616])
+    torch.testing.assert_close(normalized[0, :, 0, 0], expected)

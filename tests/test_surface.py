@@ -1,0 +1,113 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from lossland.cli import main
+from lossland.data import Dataset, normalizer
+from lossland.directions import random_directions
+from lossland.evaluate import evaluate
+from lossland.io import save_torch
+from lossland.models import build_model
+from lossland.surface import PlaneEvaluator, read_chunk
+from lossland.train import train_model
+
+SETTINGS = dict(optimizer="adam", lr=1e-3, momentum=0.9, nesterov=False, weight_decay=0.0, batch_size=16,
+                epochs=1, schedule={"type": "none"}, augment=False, normalize=True, seed=0, eval_batch_size=32)
+
+
+def random_split(count: int, seed: int) -> dict:
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (count, 3, 32, 32), dtype=torch.uint8, generator=generator)
+    return {"images": images, "labels": torch.arange(count) % 10}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("surface")
+    save_torch(random_split(64, 0), root / "train.pt")
+    save_torch(random_split(32, 1), root / "test.pt")
+    train_model("resnet20", SETTINGS, root / "train.pt", root / "test.pt", root / "model.pt", root / "history.csv",
+                root / "resume.pt", torch.device("cpu"), log=lambda _: None)
+    assert main(["directions", "--checkpoint", str(root / "model.pt"), "--seed", "0",
+                 "--out", str(root / "directions.pt")]) == 0
+    return root
+
+
+def landscape(chunks: int) -> dict:
+    return {"x": [-1.0, 1.0, 3], "y": [-0.5, 0.5, 3], "chunks": chunks, "split": "train", "samples": 48,
+            "seed": 0, "batch_size": 20}
+
+
+def compute_surface(root, chunks: int, tag: str, directions: str = "directions.pt") -> dict:
+    spec = json.dumps(landscape(chunks))
+    common = ["--checkpoint", str(root / "model.pt"), "--directions", str(root / directions), "--landscape", spec]
+    paths = []
+    for chunk in range(chunks):
+        paths.append(str(root / f"{tag}-chunk{chunk}.csv"))
+        assert main(["chunk", *common, "--data", str(root / "train.pt"), "--chunk", str(chunk), "--out", paths[-1]]) == 0
+    code = main(["surface", *common, "--chunks", *paths, "--npz", str(root / f"{tag}.npz"),
+                 "--json", str(root / f"{tag}.json")])
+    assert code == 0
+    with np.load(root / f"{tag}.npz") as blob:
+        return {key: blob[key] for key in blob.files}
+
+
+def test_one_chunk_and_three_chunks_give_the_same_surface(trained):
+    whole, split = compute_surface(trained, 1, "one"), compute_surface(trained, 3, "three")
+    assert whole["loss"].shape == (3, 3) and whole["acc"].shape == (3, 3)
+    np.testing.assert_array_equal(whole["x"], [-1.0, 0.0, 1.0])
+    np.testing.assert_array_equal(whole["y"], [-0.5, 0.0, 0.5])
+    for key in ("loss", "acc"):
+        np.testing.assert_array_equal(whole[key], split[key])
+    assert np.isfinite(whole["loss"]).all() and whole["loss"].std() > 0
+    provenance = json.loads((trained / "three.json").read_text())
+    assert provenance["samples"] == 48 and provenance["chunks"] == 3 and len(provenance["checkpoint_sha256"]) == 64
+
+
+def test_surface_origin_is_the_unperturbed_model(trained):
+    surface = compute_surface(trained, 1, "origin")
+    blob = torch.load(trained / "model.pt", weights_only=True)
+    model = build_model("resnet20")
+    model.load_state_dict(blob["state_dict"])
+    from lossland.data import load_split
+    from lossland.surface import evaluation_subset
+
+    data = evaluation_subset(load_split(trained / "train.pt"), 48, 0)
+    loss, acc = evaluate(model, data, normalizer(True, torch.device("cpu")), 20)
+    assert surface["loss"][1, 1] == pytest.approx(loss, rel=1e-6)
+    assert surface["acc"][1, 1] == acc
+
+
+def test_plane_evaluator_moves_along_the_directions_and_back():
+    torch.manual_seed(0)
+    model = build_model("resnet20").eval()
+    data = Dataset(**{k: v for k, v in random_split(40, 3).items()})
+    prepare = normalizer(True, torch.device("cpu"))
+    before = evaluate(model, data, prepare, 16)
+    first, second = random_directions(model, 5)
+    evaluator = PlaneEvaluator(model, first, second, data, prepare, 16)
+    theta = {k: v.clone() for k, v in model.state_dict().items()}
+    evaluator.at(0.3, -0.2)
+    torch.testing.assert_close(model.conv1.weight, theta["conv1.weight"] + 0.3 * first["conv1.weight"]
+                               - 0.2 * second["conv1.weight"])
+    assert torch.equal(model.bn1.weight, theta["bn1.weight"])  # zero direction for BN
+    assert torch.equal(model.bn1.running_mean, theta["bn1.running_mean"])
+    assert evaluator.at(0.0, 0.0) == before
+
+
+def test_stale_chunk_is_refused(trained, capsys):
+    compute_surface(trained, 1, "fresh")
+    assert main(["directions", "--checkpoint", str(trained / "model.pt"), "--seed", "7",
+                 "--out", str(trained / "other.pt")]) == 0
+    spec = json.dumps(landscape(1))
+    code = main(["surface", "--checkpoint", str(trained / "model.pt"), "--directions", str(trained / "other.pt"),
+                 "--landscape", spec, "--chunks", str(trained / "fresh-chunk0.csv"),
+                 "--npz", str(trained / "stale.npz"), "--json", str(trained / "stale.json")])
+    error = capsys.readouterr().err.strip()
+    assert code == 2
+    assert error.startswith(f"error: chunk {trained / 'fresh-chunk0.csv'} is stale (its directions_sha256 differ")
+    assert "\n" not in error and not (trained / "stale.npz").exists()
+    frame, provenance = read_chunk(trained / "fresh-chunk0.csv")
+    assert len(frame) == 9 and provenance["sample_seed"] == 0

@@ -1,0 +1,70 @@
+import pandas as pd
+import pytest
+import torch
+
+from lossland.errors import UserError
+from lossland.io import save_torch
+from lossland.models import load_checkpoint
+from lossland.train import lr_factor, train_model
+from test_surface import SETTINGS, random_split
+
+
+@pytest.fixture(scope="module")
+def splits(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    save_torch(random_split(96, 0), root / "train.pt")
+    save_torch(random_split(32, 1), root / "test.pt")
+    return root
+
+
+def run(root, tag, model="net", **changes):
+    settings = {**SETTINGS, **changes}
+    metrics = train_model(model, settings, root / "train.pt", root / "test.pt", root / f"{tag}.pt",
+                          root / f"{tag}.csv", root / f"{tag}-resume.pt", torch.device("cpu"), log=lambda _: None)
+    return metrics, torch.load(root / f"{tag}.pt", weights_only=True), pd.read_csv(root / f"{tag}.csv")
+
+
+def test_training_writes_history_and_checkpoint_and_is_deterministic(splits):
+    metrics, checkpoint, history = run(splits, "a", epochs=2, augment=True)
+    _, again, history_again = run(splits, "b", epochs=2, augment=True)
+    assert list(history.columns) == ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"]
+    assert list(history["epoch"]) == [1, 2]
+    assert checkpoint["model"] == "net" and checkpoint["epochs"] == 2 and checkpoint["config"]["augment"] is True
+    assert checkpoint["metrics"] == metrics and metrics["test_acc"] == history["test_acc"].iloc[-1]
+    for key, tensor in checkpoint["state_dict"].items():
+        assert torch.equal(tensor, again["state_dict"][key]), key
+    pd.testing.assert_frame_equal(history.drop(columns="seconds"), history_again.drop(columns="seconds"))
+    assert not (splits / "a-resume.pt").exists()  # the resume point goes once the run is complete
+    _, other_seed, _ = run(splits, "c", epochs=2, augment=True, seed=1)
+    assert not torch.equal(other_seed["state_dict"]["classifier.4.weight"], checkpoint["state_dict"]["classifier.4.weight"])
+
+
+def test_training_lowers_the_loss_on_a_learnable_problem(splits):
+    _, _, history = run(splits, "learn", model="resnet20", epochs=4, lr=3e-3)
+    assert history["train_loss"].iloc[-1] < history["train_loss"].iloc[0]
+
+
+def test_lr_schedules():
+    step = lr_factor({"type": "multistep", "milestones": [2, 3], "gamma": 0.1, "unit": "epoch"}, 10, 50)
+    assert [step(s) for s in (0, 19, 20, 29, 30)] == pytest.approx([1, 1, 0.1, 0.1, 0.01])
+    by_iteration = lr_factor({"type": "multistep", "milestones": [5], "gamma": 0.5, "unit": "iteration"}, 10, 50)
+    assert (by_iteration(4), by_iteration(5)) == (1, 0.5)
+    cosine = lr_factor({"type": "cosine"}, 10, 100)
+    assert (cosine(0), cosine(50), cosine(100)) == pytest.approx((1, 0.5, 0))
+
+
+def test_sgd_with_nesterov_and_schedule_trains(splits):
+    _, checkpoint, history = run(splits, "sgd", optimizer="sgd", lr=0.05, nesterov=True, epochs=2, batch_size=32,
+                                 schedule={"type": "multistep", "milestones": [1], "gamma": 0.1, "unit": "epoch"})
+    assert history["lr"].tolist() == pytest.approx([0.05, 0.005])
+
+
+def test_corrupt_or_foreign_checkpoints_are_refused_with_the_file_named(splits):
+    _, checkpoint, _ = run(splits, "good")
+    good = (splits / "good.pt").read_bytes()
+    (splits / "truncated.pt").write_bytes(good[: len(good) // 2])
+    with pytest.raises(UserError, match=f"checkpoint {splits / 'truncated.pt'} is unreadable .*delete it and rerun"):
+        load_checkpoint(str(splits / "truncated.pt"), torch.device("cpu"))
+    save_torch({**checkpoint, "model": "resnet20"}, splits / "foreign.pt")
+    with pytest.raises(UserError, match="does not hold a resnet20 .*delete it and rerun"):
+        load_checkpoint(str(splits / "foreign.pt"), torch.device("cpu"))

@@ -1,0 +1,94 @@
+"""The real workflow, end to end, on the smoke preset (the JPEG copy, 1 epoch, a 5×5 grid in 3 chunks)."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+
+from conftest import planned_outputs, run_snakemake, smoke_workdir
+
+MODELS = ["net", "resnet20", "resnet56", "resnet110", "plainnet20", "plainnet56", "plainnet110"]
+REPORTS = ["results/summary.csv", "results/summary.md", "results/figures/training_curves.png",
+           "results/figures/landscapes.png"]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    workdir = smoke_workdir(tmp_path_factory.mktemp("smoke"))
+    run_snakemake(workdir, "--cores", "2", "all", "--configfile", "smoke.yaml")
+    return workdir
+
+
+def test_every_output_exists_and_is_valid(smoke_run):
+    results = smoke_run / "results"
+    for model in MODELS:
+        for path in [f"models/{model}.pt", f"train/{model}/history.csv", f"metrics/{model}.json",
+                     f"landscape/{model}/directions.pt", f"landscape/{model}/surface.json",
+                     *[f"landscape/{model}/chunks/{i}.csv" for i in range(3)]]:
+            assert (results / path).is_file(), path
+        with np.load(results / f"landscape/{model}/surface.npz") as surface:
+            assert surface["loss"].shape == surface["acc"].shape == (5, 5)
+            assert np.isfinite(surface["loss"]).all() and ((surface["acc"] >= 0) & (surface["acc"] <= 1)).all()
+        history = pd.read_csv(results / f"train/{model}/history.csv")
+        assert list(history["epoch"]) == [1] and history["seconds"].gt(0).all()
+        log = (results / f"logs/train/{model}.log").read_text()
+        assert f"{model} epoch 1/1 train loss" in log and "img/s" in log and "ETA" in log
+    for png in [f"landscape/{model}.png" for model in MODELS] + ["figures/training_curves.png",
+                                                                  "figures/landscapes.png"]:
+        with Image.open(results / png) as image:
+            assert image.format == "PNG" and image.size[0] > 300 and image.size[1] > 200
+    summary = pd.read_csv(results / "summary.csv")
+    assert list(summary["model"]) == ["net", "plainnet20", "plainnet56", "plainnet110", "resnet20", "resnet56",
+                                      "resnet110"]
+    assert np.isfinite(summary.drop(columns="model").to_numpy(dtype=float)).all()
+    assert summary.set_index("model").loc["net", "params"] == 655_882
+    assert (results / "summary.md").read_text().count("\n") == 9
+    metrics = json.loads((results / "metrics/resnet20.json").read_text())
+    assert metrics["params"] == 269_722 and 0 <= metrics["test_acc"] <= 1
+
+
+def test_second_run_has_nothing_to_do(smoke_run):
+    result = run_snakemake(smoke_run, "-n", "all", "--configfile", "smoke.yaml")
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_one_plot_from_scratch_schedules_only_that_model(tmp_path):
+    workdir = smoke_workdir(tmp_path / "fresh")
+    result = run_snakemake(workdir, "-n", "results/landscape/resnet56.png", "--configfile", "smoke.yaml")
+    outputs = planned_outputs(result.stdout)
+    assert "results/landscape/resnet56.png" in outputs and "results/models/resnet56.pt" in outputs
+    others = [path for path in outputs if "resnet56" not in path and not path.startswith("results/data/")]
+    assert others == []
+
+
+def test_changing_one_models_lr_reruns_only_that_model_and_the_reports(smoke_run):
+    config = yaml.safe_load((smoke_run / "smoke.yaml").read_text())
+    config["train"]["models"]["resnet20"] = {"lr": 0.01}
+    (smoke_run / "changed.yaml").write_text(yaml.safe_dump(config))
+    result = run_snakemake(smoke_run, "-n", "all", "--configfile", "changed.yaml")
+    outputs = planned_outputs(result.stdout)
+    assert "results/models/resnet20.pt" in outputs and "results/landscape/resnet20.png" in outputs
+    assert set(REPORTS) <= set(outputs)
+    assert [path for path in outputs if "resnet20" not in path and path not in REPORTS] == []
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"models": ["resnet20", "resnet21"]}, "config error: models.1: 'resnet21' is not one of"),
+        ({"train": {"defaults": {"lr": -0.1}}}, "config error: train.defaults.lr: -0.1 is less than or equal to"),
+        ({"data": {"root": "/nonexistent/cifar"}}, "config error: data folder /nonexistent/cifar/train not found"),
+        ({"landscape": {"chunks": 26}}, "config error: landscape.chunks = 26 is more than the 25 grid points"),
+    ],
+)
+def test_bad_config_stops_with_one_line_before_any_job(tmp_path, change, message):
+    workdir = smoke_workdir(tmp_path / "bad")
+    (workdir / "bad.yaml").write_text(yaml.safe_dump(change))
+    result = run_snakemake(workdir, "--cores", "1", "all", "--configfile", "smoke.yaml", "bad.yaml", check=False)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr and len([l for l in result.stderr.splitlines() if "error" in l]) == 1
+    assert not (workdir / "results").exists()
