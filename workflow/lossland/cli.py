@@ -1,6 +1,7 @@
 """The command line the Snakemake rules call: `python -m lossland <step> ...`."""
 
 import argparse
+import os
 import json
 import sys
 import time
@@ -136,7 +137,7 @@ def cmd_report(args) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lossland", description=__doc__)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--device", default=os.environ.get("LOSSLAND_DEVICE", "auto"), choices=["auto", "cpu", "cuda"])
     steps = parser.add_subparsers(dest="step", required=True)
 
     step = steps.add_parser("prepare-data")

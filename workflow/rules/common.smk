@@ -38,10 +38,15 @@ def validate_config() -> None:
 
 
 validate_config()
-# Under --sdm conda the env's python runs the jobs; otherwise the interpreter running Snakemake (a venv's).
-USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
-PYTHON = "python" if USE_CONDA else sys.executable
-LOSSLAND = f"PYTHONPATH={PACKAGE_DIR}${{PYTHONPATH:+:$PYTHONPATH}} {PYTHON} -m lossland --device {config['device']}"
+# Jobs run `python -m lossland`: under --sdm conda the env's python, otherwise the interpreter running Snakemake
+# (a venv's). Set here, not in params, so that moving the venv or switching device does not invalidate results.
+PYTHON_PATH = "" if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method else (
+    f"export PATH={Path(sys.executable).parent}:$PATH; "
+)
+shell.prefix(
+    f"set -euo pipefail; {PYTHON_PATH}export PYTHONPATH={PACKAGE_DIR}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
+    f"export LOSSLAND_DEVICE={config['device']}; "
+)
 MODELS = config["models"]
 
 

@@ -13,6 +13,6 @@ rule prepare_data:
     conda:
         ENV
     shell:
-        "{LOSSLAND} --threads {threads} prepare-data --source {params.source} --root {params.root:q}"
+        "python -m lossland --threads {threads} prepare-data --source {params.source} --root {params.root:q}"
         " --split {wildcards.split} {params.download} --seed {params.seed}"
         " $([ -n '{params.size}' ] && echo --size {params.size}) --out {output} > {log} 2>&1"

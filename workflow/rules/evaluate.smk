@@ -13,5 +13,5 @@ rule evaluate:
     conda:
         ENV
     shell:
-        "{LOSSLAND} --threads {threads} evaluate --checkpoint {input.checkpoint} --train {input.train}"
+        "python -m lossland --threads {threads} evaluate --checkpoint {input.checkpoint} --train {input.train}"
         " --test {input.test} --batch-size {params.batch_size} --out {output} > {log} 2>&1"

@@ -15,7 +15,7 @@ rule directions:
     conda:
         ENV
     shell:
-        "{LOSSLAND} --threads 1 --device cpu directions --checkpoint {input} --seed {params.seed}"
+        "python -m lossland --threads 1 --device cpu directions --checkpoint {input} --seed {params.seed}"
         " --out {output} > {log} 2>&1"
 
 
@@ -34,7 +34,7 @@ rule landscape_chunk:
     conda:
         ENV
     shell:
-        "{LOSSLAND} --threads {threads} chunk --checkpoint {input.checkpoint} --directions {input.directions}"
+        "python -m lossland --threads {threads} chunk --checkpoint {input.checkpoint} --directions {input.directions}"
         " --data {input.data} --landscape {params.landscape:q} --chunk {wildcards.chunk} --out {output}"
         " > {log} 2>&1"
 
@@ -54,7 +54,7 @@ rule surface:
     conda:
         ENV
     shell:
-        "{LOSSLAND} --threads 1 surface --checkpoint {input.checkpoint} --directions {input.directions}"
+        "python -m lossland --threads 1 surface --checkpoint {input.checkpoint} --directions {input.directions}"
         " --landscape {params.landscape:q} --chunks {input.chunks} --npz {output.npz} --json {output.json}"
         " > {log} 2>&1"
 
@@ -70,5 +70,5 @@ rule plot_landscape:
     conda:
         ENV
     shell:
-        "{LOSSLAND} --threads 1 plot --surface {input.surface} --metrics {input.metrics} --model {wildcards.model}"
+        "python -m lossland --threads 1 plot --surface {input.surface} --metrics {input.metrics} --model {wildcards.model}"
         " --out {output} > {log} 2>&1"

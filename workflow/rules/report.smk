@@ -17,6 +17,6 @@ rule report:
     conda:
         ENV
     shell:
-        "{LOSSLAND} --threads 1 report --models {params.models} --metrics {input.metrics}"
+        "python -m lossland --threads 1 report --models {params.models} --metrics {input.metrics}"
         " --histories {input.histories} --surfaces {input.surfaces} --summary-csv {output.summary_csv}"
         " --summary-md {output.summary_md} --curves {output.curves} --landscapes {output.landscapes} > {log} 2>&1"

@@ -14,6 +14,6 @@ rule train:
     conda:
         ENV
     shell:
-        "{LOSSLAND} --threads {threads} train --model {wildcards.model} --settings {params.settings:q}"
+        "python -m lossland --threads {threads} train --model {wildcards.model} --settings {params.settings:q}"
         " --train {input.train} --test {input.test} --checkpoint {output.checkpoint}"
         " --history {output.history} --resume {params.resume} > {log} 2>&1"
