@@ -75,20 +75,43 @@ def test_changing_one_models_lr_reruns_only_that_model_and_the_reports(smoke_run
     assert [path for path in outputs if "resnet20" not in path and path not in REPORTS] == []
 
 
-@pytest.mark.parametrize(
-    "change,message",
-    [
-        ({"models": ["resnet20", "resnet21"]}, "config error: models.1: 'resnet21' is not one of"),
-        ({"train": {"defaults": {"lr": -0.1}}}, "config error: train.defaults.lr: -0.1 is less than or equal to"),
-        ({"data": {"root": "/nonexistent/cifar"}}, "config error: data folder /nonexistent/cifar/train not found"),
-        ({"landscape": {"chunks": 26}}, "config error: landscape.chunks = 26 is more than the 25 grid points"),
-    ],
-)
-def test_bad_config_stops_with_one_line_before_any_job(tmp_path, change, message):
-    workdir = smoke_workdir(tmp_path / "bad")
+BAD_CONFIGS = [
+    ({"models": ["resnet20", "resnet21"]}, "config error: models.1: 'resnet21' is not one of"),
+    ({"train": {"defaults": {"lr": -0.1}}}, "config error: train.defaults.lr: -0.1 is less than or equal to"),
+    ({"data": {"root": "/nonexistent/cifar"}}, "config error: data folder /nonexistent/cifar/train not found"),
+    ({"landscape": {"chunks": 26}}, "config error: landscape.chunks = 26 is more than the 25 grid points"),
+    ({"landscape": {"x": [-1, 1, 0]}}, "config error: landscape.x.2: 0 is less than the minimum of 1"),
+    ({"landscape": {"y": [1, 1, 5]}}, "config error: landscape.y = [1, 1, 5]: min must be below max"),
+    ({"landscape": {"samples": 600}}, "config error: landscape.samples = 600 is more than the 512 images"),
+    ({"train": {"models": {"net": {"batch_size": 0}}}}, "config error: train.models.net.batch_size: 0 is less than"),
+    ({"train": {"defaults": {"optimizer": "rmsprop"}}}, "config error: train.defaults.optimizer: 'rmsprop' is not"),
+    ({"train": {"defaults": {"schedule": {"type": "step"}}}}, "config error: train.defaults.schedule.type: 'step'"),
+    ({"train": {"models": {"resnet21": {"lr": 0.1}}}}, "config error: train.models: 'resnet21' is not one of"),
+]
+
+
+def run_bad_config(workdir, change):
     (workdir / "bad.yaml").write_text(yaml.safe_dump(change))
     result = run_snakemake(workdir, "--cores", "1", "all", "--configfile", "smoke.yaml", "bad.yaml", check=False)
-    assert result.returncode != 0
-    assert message in result.stderr
-    assert "Traceback" not in result.stderr and len([l for l in result.stderr.splitlines() if "error" in l]) == 1
+    errors = [line for line in result.stderr.splitlines() if "error" in line]
+    return result.returncode, errors, result.stderr
+
+
+@pytest.mark.parametrize("change,message", BAD_CONFIGS[:4])
+def test_bad_config_stops_with_one_line_before_any_job(tmp_path, change, message):
+    workdir = smoke_workdir(tmp_path / "bad")
+    code, errors, stderr = run_bad_config(workdir, change)
+    assert code != 0 and len(errors) == 1 and message in errors[0], stderr
+    assert "Traceback" not in stderr
     assert not (workdir / "results").exists()
+
+
+def test_bad_configs_leave_earlier_results_untouched(smoke_run):
+    def snapshot():
+        return {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in (smoke_run / "results").rglob("*")}
+
+    before = snapshot()
+    for change, message in BAD_CONFIGS:
+        code, errors, stderr = run_bad_config(smoke_run, change)
+        assert code != 0 and len(errors) == 1 and message in errors[0], stderr
+    assert snapshot() == before

@@ -52,7 +52,7 @@ def select_device(name: str = "auto"):
 SPLIT_SIZES = {"train": 50_000, "test": 10_000}
 
 
-def config_problem(config: dict, data_dir: Path) -> str | None:
+def config_problem(config: dict) -> str | None:
     """What a JSON schema cannot check: grid shape, chunk count, sample count, the data source on disk."""
     landscape = config["landscape"]
     try:
@@ -66,10 +66,7 @@ def config_problem(config: dict, data_dir: Path) -> str | None:
     if landscape["samples"] > available:
         return (f"landscape.samples = {landscape['samples']} is more than the {available} images of the "
                 f"{split} split: lower it or raise data.subset.{split}")
-    for split in SPLIT_SIZES:
-        if not (data_dir / f"{split}.pt").exists():
-            return data_source_problem(config["data"])
-    return None
+    return data_source_problem(config["data"])
 
 
 def data_source_problem(data: dict) -> str | None:

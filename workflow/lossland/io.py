@@ -17,6 +17,8 @@ def atomic_write(dest: str | Path, mode: str = "wb") -> Iterator[IO]:
     """Write to a temporary file beside `dest`, fsync it, then rename it into place."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in dest.parent.glob(f".{dest.name}.tmp*"):  # from a writer killed mid-write (one job per output)
+        leftover.unlink(missing_ok=True)
     tmp = dest.with_name(f".{dest.name}.tmp{os.getpid()}")
     try:
         with open(tmp, mode) as handle:

@@ -32,7 +32,7 @@ def validate_config() -> None:
         error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(config))
         key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
         stop(f"{key}: {error.message}: fix it in your config file")
-    problem = config_problem(config, Path("results/data"))
+    problem = config_problem(config)
     if problem:
         stop(problem)
 

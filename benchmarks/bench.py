@@ -1,0 +1,238 @@
+"""Benchmark: ours vs the usual approach, measured side by side in one run, on real CIFAR-10 JPEGs.
+
+    .venv/bin/python benchmarks/bench.py [--data ../shared/data/cifar10-jpeg] [--quick]
+
+1. surface s/point (resnet20, resnet56): our PlaneEvaluator vs loss-landscape's per-point loop (ImageFolder with
+   ToTensor+Normalize, DataLoader batch 128 with 2 workers, eval + no_grad, weights set by rebuilding the parameter
+   list, .item() per batch); both must agree to 1e-4 relative.
+2. training img/s (net, resnet20, batch 128): our device-resident loop vs the seed's loop (ImageFolder with PIL
+   RandomCrop+Flip+ToTensor+Normalize through a DataLoader with 2 workers, .item() per batch).
+3. chunk scaling: one model's whole grid with `snakemake --cores 1` vs `--cores 2`.
+4. no-op rebuild: `snakemake -n all` on a finished smoke run.
+"""
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from torch import nn
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "workflow"))
+
+from lossland.config import select_device  # noqa: E402
+from lossland.data import CIFAR10_MEAN, CIFAR10_STD, load_split, normalizer, prepare_split  # noqa: E402
+from lossland.directions import random_directions  # noqa: E402
+from lossland.evaluate import evaluate  # noqa: E402
+from lossland.models import build_model, load_checkpoint  # noqa: E402
+from lossland.surface import PlaneEvaluator  # noqa: E402
+from lossland.train import epoch_generator, make_optimizer, train_epoch  # noqa: E402
+
+ROWS: list[tuple[str, str, str, str, str]] = []
+
+
+def report(what: str, ours: float, baseline: float, unit: str, higher_is_better: bool) -> None:
+    ratio = ours / baseline if higher_is_better else baseline / ours
+    ROWS.append((what, f"{ours:.4g} {unit}", f"{baseline:.4g} {unit}", f"{ratio:.2f}x", ""))
+    print(f"{what}: ours {ours:.4g} {unit}, baseline {baseline:.4g} {unit}, speed-up {ratio:.2f}x", flush=True)
+
+
+def imagefolder(root: Path, split: str, transform):
+    from torchvision.datasets import ImageFolder
+
+    return ImageFolder(str(root / split), transform=transform)
+
+
+def trained_checkpoint(model_name: str, work: Path, device) -> str:
+    """A real checkpoint: one epoch of our training on the prepared subset."""
+    from lossland.train import train_model
+
+    settings = dict(optimizer="adam", lr=1e-3, momentum=0.9, nesterov=False, weight_decay=0.0, batch_size=64,
+                    epochs=1, schedule={"type": "none"}, augment=False, normalize=True, seed=0, eval_batch_size=500)
+    path = work / f"{model_name}.pt"
+    train_model(model_name, settings, work / "train.pt", work / "test.pt", path, work / f"{model_name}.csv",
+                work / f"{model_name}-resume.pt", device, log=lambda _: None)
+    return str(path)
+
+
+def baseline_surface_point(model, theta, first, second, loader, a, b, device) -> tuple[float, float]:
+    """What loss-landscape does per point: rebuild the parameters, then a DataLoader pass with .item() per batch."""
+    for p, w, d1, d2 in zip(model.parameters(), theta, first, second):
+        p.data = w + a * d1 + b * d2
+    model.eval()
+    total_loss, correct, total = 0.0, 0, 0
+    criterion = nn.CrossEntropyLoss()
+    with torch.no_grad():
+        for images, labels in loader:
+            images, labels = images.to(device), labels.to(device)
+            outputs = model(images)
+            total_loss += criterion(outputs, labels).item() * len(labels)
+            correct += (outputs.argmax(1) == labels).sum().item()
+            total += len(labels)
+    return total_loss / total, correct / total
+
+
+def bench_surface(model_name: str, args, work: Path, indices: np.ndarray, device) -> None:
+    from torch.utils.data import DataLoader, Subset
+    from torchvision import transforms
+
+    checkpoint = trained_checkpoint(model_name, work, device)
+    model, _ = load_checkpoint(checkpoint, device)
+    first, second = random_directions(model, seed=1)
+    points = [(0.0, 0.0)] + [(float(a), float(b)) for a, b in np.random.default_rng(0).uniform(-1, 1, (args.points - 1, 2))]
+
+    tick = time.perf_counter()
+    data = load_split(work / "landscape.pt").to(device)
+    evaluator = PlaneEvaluator(model, first, second, data, normalizer(True, device), args.eval_batch)
+    setup = time.perf_counter() - tick
+    evaluator.at(0.0, 0.0)  # warm-up
+    tick = time.perf_counter()
+    ours = [evaluator.at(a, b) for a, b in points]
+    ours_s = (time.perf_counter() - tick) / len(points)
+
+    base_model, _ = load_checkpoint(checkpoint, device)
+    base_model = base_model.to(memory_format=torch.contiguous_format)
+    names = [n for n, _ in base_model.named_parameters()]
+    theta = [p.data.clone() for p in base_model.parameters()]
+    d1 = [first[n].to(device) for n in names]
+    d2 = [second[n].to(device) for n in names]
+    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(CIFAR10_MEAN, CIFAR10_STD)])
+    loader = DataLoader(Subset(imagefolder(args.data, "train", transform), indices.tolist()), batch_size=128,
+                        shuffle=False, num_workers=2)
+    baseline_surface_point(base_model, theta, d1, d2, loader, 0.0, 0.0, device)  # warm-up (workers, caches)
+    tick = time.perf_counter()
+    base = [baseline_surface_point(base_model, theta, d1, d2, loader, a, b, device) for a, b in points]
+    base_s = (time.perf_counter() - tick) / len(points)
+
+    worst = max(abs(o[0] - r[0]) / abs(r[0]) for o, r in zip(ours, base))
+    worst_acc = max(abs(o[1] - r[1]) for o, r in zip(ours, base))
+    assert worst <= 1e-4, f"{model_name}: our loss differs from the baseline by {worst:.2e} (relative)"
+    report(f"surface s/point {model_name} ({len(indices)} samples)", ours_s, base_s, "s", higher_is_better=False)
+    ROWS[-1] = ROWS[-1][:4] + (f"max rel. loss diff {worst:.1e}, acc diff {worst_acc:.1e}; one-time setup {setup:.2f}s",)
+
+
+def bench_training(model_name: str, args, work: Path, device) -> None:
+    from torch.utils.data import DataLoader
+    from torchvision import transforms
+
+    batches, batch = args.train_batches, 128
+    settings = dict(optimizer="adam", lr=1e-3, weight_decay=0.0, batch_size=batch, augment=True, normalize=True,
+                    seed=0)
+    data = load_split(work / "train.pt").to(device)
+    limited = data.subset(torch.arange(batches * batch, device=device))
+    torch.manual_seed(0)
+    model = build_model(model_name).to(device, memory_format=torch.channels_last)
+    optimizer = make_optimizer(settings, model.parameters())
+    prepare = normalizer(True, device)
+    train_epoch(model, optimizer, limited.subset(torch.arange(2 * batch, device=device)), settings, prepare, 1, 0,
+                lambda step: 1.0)  # warm-up
+    tick = time.perf_counter()
+    train_epoch(model, optimizer, limited, settings, prepare, 2, 0, lambda step: 1.0)
+    ours = batches * batch / (time.perf_counter() - tick)
+
+    transform = transforms.Compose([transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(),
+                                    transforms.ToTensor(), transforms.Normalize(CIFAR10_MEAN, CIFAR10_STD)])
+    loader = DataLoader(imagefolder(args.data, "train", transform), batch_size=batch, shuffle=True, num_workers=2)
+    torch.manual_seed(0)
+    model = build_model(model_name).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    criterion = nn.CrossEntropyLoss()
+    model.train()
+    seen, tick = 0, None
+    for step, (images, labels) in enumerate(loader):
+        if step == 2:  # after warm-up, as for ours
+            tick, seen = time.perf_counter(), 0
+        if step == batches + 2:
+            break
+        images, labels = images.to(device), labels.to(device)
+        optimizer.zero_grad()
+        outputs = model(images)
+        loss = criterion(outputs, labels)
+        loss.backward()
+        optimizer.step()
+        _ = loss.item(), (outputs.argmax(1) == labels).sum().item()
+        seen += len(labels)
+    baseline = seen / (time.perf_counter() - tick)
+    report(f"training img/s {model_name} (batch {batch})", ours, baseline, "img/s", higher_is_better=True)
+
+
+def snakemake(workdir: Path, *args: str) -> float:
+    tick = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), *args], cwd=workdir,
+                   check=True, capture_output=True)
+    return time.perf_counter() - tick
+
+
+def bench_workflow(args, work: Path) -> None:
+    workdir = work / "smoke"
+    workdir.mkdir()
+    shutil.copy(REPO / "config.yaml", workdir / "config.yaml")
+    smoke = yaml.safe_load((REPO / "tests" / "smoke.yaml").read_text())
+    smoke["data"]["root"] = str(args.data.resolve())
+    (workdir / "smoke.yaml").write_text(yaml.safe_dump(smoke))
+    snakemake(workdir, "--cores", "2", "all", "--configfile", "smoke.yaml")
+    noop = min(snakemake(workdir, "-n", "all", "--configfile", "smoke.yaml") for _ in range(3))
+    ROWS.append(("no-op rebuild `snakemake -n all` (smoke run)", f"{noop:.2f} s", "", "", "target <= 3 s"))
+    print(f"no-op rebuild: {noop:.2f}s", flush=True)
+
+    grid = dict(smoke, models=["resnet20"], landscape={**smoke["landscape"], "x": [-1, 1, 8], "y": [-1, 1, 8],
+                                                       "chunks": 8, "samples": 512})
+    (workdir / "grid.yaml").write_text(yaml.safe_dump(grid))
+    target = "results/landscape/resnet20/surface.npz"
+    snakemake(workdir, "--cores", "2", target, "--configfile", "grid.yaml")
+    times = {}
+    for cores in ("1", "2"):
+        times[cores] = snakemake(workdir, "--cores", cores, "--forcerun", "landscape_chunk", target,
+                                 "--configfile", "grid.yaml")
+    report("chunk scaling: 8x8 grid in 8 chunks, --cores 2 vs 1 (wall s)", times["2"], times["1"], "s",
+           higher_is_better=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "cifar10-jpeg")
+    parser.add_argument("--samples", type=int, default=2000)
+    parser.add_argument("--points", type=int, default=4)
+    parser.add_argument("--eval-batch", type=int, default=1000)
+    parser.add_argument("--train-batches", type=int, default=8)
+    parser.add_argument("--skip-workflow", action="store_true")
+    parser.add_argument("--out", type=Path, help="also write the table as JSON here")
+    args = parser.parse_args()
+    device = select_device("auto")
+    if device.type == "cpu":
+        torch.set_num_threads(2 if torch.get_num_threads() >= 2 else 1)
+    print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        train_size = max(args.samples, args.train_batches * 128 + 256)
+        prepare_split("imagefolder", str(args.data), "train", False, train_size, 0, str(work / "train.pt"))
+        prepare_split("imagefolder", str(args.data), "test", False, 500, 0, str(work / "test.pt"))
+        from lossland.data import stratified_indices
+        from torchvision.datasets import ImageFolder
+
+        labels = np.array([label for _, label in ImageFolder(str(args.data / "train")).samples])
+        indices = stratified_indices(labels, args.samples, 0)
+        prepare_split("imagefolder", str(args.data), "train", False, args.samples, 0, str(work / "landscape.pt"))
+        for model_name in ("resnet20", "resnet56"):
+            bench_surface(model_name, args, work, indices, device)
+        for model_name in ("net", "resnet20"):
+            bench_training(model_name, args, work, device)
+        if not args.skip_workflow:
+            bench_workflow(args, work)
+    print("\n| measurement | ours | baseline | speed-up | notes |\n|---|---:|---:|---:|---|")
+    for row in ROWS:
+        print("| " + " | ".join(row) + " |")
+    if args.out:
+        args.out.write_text(json.dumps({"device": str(device), "rows": ROWS}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""Nothing lost, nothing half-written: killed training resumes bit-identically, killed chunks leave no trace,
+damaged inputs are refused with one line, and earlier results are never touched by a failure."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from conftest import REPO, run_snakemake, smoke_workdir
+from lossland.io import save_torch
+from test_surface import SETTINGS, random_split
+
+TARGET = "results/models/resnet20.pt"
+
+
+def training_workdir(path: Path) -> Path:
+    workdir = smoke_workdir(path, models=["resnet20"])
+    config = (workdir / "smoke.yaml").read_text().replace("epochs: 1", "epochs: 3")
+    (workdir / "smoke.yaml").write_text(config)
+    return workdir
+
+
+def start_snakemake(workdir: Path) -> subprocess.Popen:
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--cores", "1", TARGET,
+               "--configfile", "smoke.yaml"]
+    return subprocess.Popen(command, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def wait_for(path: Path, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} did not appear"
+        time.sleep(0.02)
+
+
+def processes_in(workdir: Path, needle: str) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and Path(os.readlink(entry / "cwd")) == workdir:
+                command = (entry / "cmdline").read_bytes().split(b"\0")
+                if command[0].endswith(b"python") and needle.encode() in b" ".join(command):
+                    pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+def trained_state(workdir: Path) -> tuple[dict, pd.DataFrame]:
+    checkpoint = torch.load(workdir / TARGET, weights_only=True)
+    history = pd.read_csv(workdir / "results/train/resnet20/history.csv").drop(columns="seconds")
+    return checkpoint["state_dict"], history
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    workdir = training_workdir(tmp_path_factory.mktemp("clean"))
+    run_snakemake(workdir, "--cores", "1", TARGET, "--configfile", "smoke.yaml")
+    return trained_state(workdir)
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
+def test_killed_training_resumes_bit_identical(tmp_path, uninterrupted, how):
+    workdir = training_workdir(tmp_path / how)
+    resume = workdir / "results/train/resnet20/resume.pt"
+    snakemake = start_snakemake(workdir)
+    wait_for(resume)  # epoch 1 is done; epoch 2 is running
+    if how == "SIGKILL":  # the whole machine dies: Snakemake and the job
+        for pid in processes_in(workdir, "lossland"):
+            os.kill(pid, signal.SIGKILL)
+        os.killpg(snakemake.pid, signal.SIGKILL)
+        snakemake.wait()
+    else:  # the scheduler asks the job to stop
+        for pid in processes_in(workdir, "lossland"):
+            os.kill(pid, signal.SIGTERM)
+        assert snakemake.wait(timeout=120) != 0
+        assert "stopped by SIGTERM during epoch" in (workdir / "results/logs/train/resnet20.log").read_text()
+    assert not (workdir / TARGET).exists()
+    assert torch.load(resume, weights_only=True)["history"][0]["epoch"] == 1
+
+    run_snakemake(workdir, "--unlock", "--configfile", "smoke.yaml")
+    run_snakemake(workdir, "--cores", "1", "--rerun-incomplete", TARGET, "--configfile", "smoke.yaml")
+    assert "resuming resnet20 after epoch" in (workdir / "results/logs/train/resnet20.log").read_text()
+    state, history = trained_state(workdir)
+    clean_state, clean_history = uninterrupted
+    assert state.keys() == clean_state.keys()
+    for key in state:
+        assert torch.equal(state[key], clean_state[key]), key
+    pd.testing.assert_frame_equal(history, clean_history)
+    assert not resume.exists()
+
+
+@pytest.fixture(scope="module")
+def chunk_inputs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("chunk")
+    save_torch(random_split(200, 0), root / "train.pt")
+    save_torch(random_split(20, 1), root / "test.pt")
+    from lossland.train import train_model
+
+    train_model("resnet20", SETTINGS, root / "train.pt", root / "test.pt", root / "model.pt", root / "history.csv",
+                root / "resume.pt", torch.device("cpu"), log=lambda _: None)
+    subprocess.run([sys.executable, "-m", "lossland", "directions", "--checkpoint", "model.pt", "--seed", "0",
+                    "--out", "directions.pt"], cwd=root, check=True, env={**os.environ, "PYTHONPATH": str(REPO / "workflow")})
+    return root
+
+
+def chunk_command(out: str) -> list[str]:
+    spec = {"x": [-1, 1, 6], "y": [-1, 1, 6], "chunks": 1, "split": "train", "samples": 200, "seed": 0,
+            "batch_size": 100}
+    return [sys.executable, "-m", "lossland", "--threads", "1", "chunk", "--checkpoint", "model.pt",
+            "--directions", "directions.pt", "--data", "train.pt", "--landscape", json.dumps(spec), "--chunk", "0",
+            "--out", out]
+
+
+def test_killed_chunk_leaves_nothing_and_rerun_equals_clean_run(chunk_inputs):
+    env = {**os.environ, "PYTHONPATH": str(REPO / "workflow")}
+    job = subprocess.Popen(chunk_command("chunk.csv"), cwd=chunk_inputs, env=env, stdout=subprocess.PIPE, text=True)
+    for line in job.stdout:
+        if "3/36 points" in line:
+            job.kill()
+            break
+    job.wait()
+    assert job.returncode == -signal.SIGKILL
+    assert [p.name for p in chunk_inputs.iterdir() if "chunk" in p.name] == []
+    subprocess.run(chunk_command("chunk.csv"), cwd=chunk_inputs, env=env, check=True, capture_output=True)
+    subprocess.run(chunk_command("clean.csv"), cwd=chunk_inputs, env=env, check=True, capture_output=True)
+    assert (chunk_inputs / "chunk.csv").read_text() == (chunk_inputs / "clean.csv").read_text()
+    assert len(pd.read_csv(chunk_inputs / "chunk.csv", comment="#")) == 36
+
+
+def test_write_killed_midway_is_never_observed_half_written(tmp_path):
+    dest = tmp_path / "results" / "table.csv"
+    dest.parent.mkdir()
+    dest.write_text("old complete content\n")
+    writer = (
+        "import sys, time\nfrom lossland.io import atomic_write\n"
+        f"with atomic_write({str(dest)!r}, 'w') as handle:\n"
+        "    handle.write('partial ' * 100000); handle.flush(); print('writing', flush=True); time.sleep(60)\n"
+    )
+    job = subprocess.Popen([sys.executable, "-c", writer], stdout=subprocess.PIPE, text=True,
+                           env={**os.environ, "PYTHONPATH": str(REPO / "workflow")})
+    assert job.stdout.readline().strip() == "writing"
+    job.kill()
+    job.wait()
+    assert dest.read_text() == "old complete content\n"
+    from lossland.io import atomic_write
+
+    with atomic_write(dest, "w") as handle:
+        handle.write("new\n")
+    assert dest.read_text() == "new\n" and sorted(p.name for p in dest.parent.iterdir()) == ["table.csv"]
+
+
+def test_cli_refuses_a_truncated_checkpoint_in_one_line_and_touches_nothing(chunk_inputs):
+    good = (chunk_inputs / "model.pt").read_bytes()
+    (chunk_inputs / "broken.pt").write_bytes(good[:1000])
+    (chunk_inputs / "metrics.json").write_text("{\"earlier\": true}\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "lossland", "evaluate", "--checkpoint", "broken.pt", "--train", "train.pt",
+         "--test", "test.pt", "--out", "metrics.json"],
+        cwd=chunk_inputs, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO / "workflow")},
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: checkpoint broken.pt is unreadable")
+    assert result.stderr.strip().endswith("delete it and rerun the workflow") and result.stderr.count("\n") == 1
+    assert (chunk_inputs / "metrics.json").read_text() == "{\"earlier\": true}\n"
+
+
+def test_same_inputs_same_surface_values(chunk_inputs):
+    env = {**os.environ, "PYTHONPATH": str(REPO / "workflow")}
+    for name in ("a.csv", "b.csv"):
+        subprocess.run(chunk_command(name), cwd=chunk_inputs, env=env, check=True, capture_output=True)
+    a = pd.read_csv(chunk_inputs / "a.csv", comment="#")
+    np.testing.assert_array_equal(a.to_numpy(), pd.read_csv(chunk_inputs / "b.csv", comment="#").to_numpy())
