@@ -56,7 +56,8 @@ def trained_checkpoint(model_name: str, work: Path, device) -> str:
     from lossland.train import train_model
 
     settings = dict(optimizer="adam", lr=1e-3, momentum=0.9, nesterov=False, weight_decay=0.0, batch_size=64,
-                    epochs=1, schedule={"type": "none"}, augment=False, normalize=True, seed=0, eval_batch_size=500)
+                    epochs=1, schedule={"type": "none"}, augment=False, normalize=True, seed=0, eval_batch_size="auto",
+                    precision="fp32", compile=False)
     path = work / f"{model_name}.pt"
     train_model(model_name, settings, work / "train.pt", work / "test.pt", path, work / f"{model_name}.csv",
                 work / f"{model_name}-resume.pt", device, log=lambda _: None)
@@ -89,14 +90,20 @@ def bench_surface(model_name: str, args, work: Path, indices: np.ndarray, device
     first, second = random_directions(model, seed=1)
     points = [(0.0, 0.0)] + [(float(a), float(b)) for a, b in np.random.default_rng(0).uniform(-1, 1, (args.points - 1, 2))]
 
-    tick = time.perf_counter()
-    data = load_split(work / "landscape.pt").to(device)
-    evaluator = PlaneEvaluator(model, first, second, data, normalizer(True, device), args.eval_batch)
-    setup = time.perf_counter() - tick
-    evaluator.at(0.0, 0.0)  # warm-up
-    tick = time.perf_counter()
-    ours = [evaluator.at(a, b) for a, b in points]
-    ours_s = (time.perf_counter() - tick) / len(points)
+    def time_ours(fold_bn: bool = True, precision: str = "fp32", compile: bool = False):
+        tick = time.perf_counter()
+        model, _ = load_checkpoint(checkpoint, device)  # a fresh copy: the evaluator writes into its weights
+        data = load_split(work / "landscape.pt").to(device)
+        evaluator = PlaneEvaluator(model, first, second, data, normalizer(True, device), args.eval_batch, fold_bn,
+                                   precision, compile)
+        setup = time.perf_counter() - tick
+        evaluator.at(0.0, 0.0)  # warm-up
+        tick = time.perf_counter()
+        values = [evaluator.at(a, b) for a, b in points]
+        return values, (time.perf_counter() - tick) / len(points), setup
+
+    unfolded, unfolded_s, _ = time_ours(fold_bn=False)
+    ours, ours_s, setup = time_ours(fold_bn=True)
 
     base_model, _ = load_checkpoint(checkpoint, device)
     base_model = base_model.to(memory_format=torch.contiguous_format)
@@ -116,7 +123,19 @@ def bench_surface(model_name: str, args, work: Path, indices: np.ndarray, device
     worst_acc = max(abs(o[1] - r[1]) for o, r in zip(ours, base))
     assert worst <= 1e-4, f"{model_name}: our loss differs from the baseline by {worst:.2e} (relative)"
     report(f"surface s/point {model_name} ({len(indices)} samples)", ours_s, base_s, "s", higher_is_better=False)
-    ROWS[-1] = ROWS[-1][:4] + (f"max rel. loss diff {worst:.1e}, acc diff {worst_acc:.1e}; one-time setup {setup:.2f}s",)
+    ROWS[-1] = ROWS[-1][:4] + (
+        f"max rel. loss diff {worst:.1e}, acc diff {worst_acc:.1e}; one-time setup {setup:.2f}s; "
+        f"without BN folding {unfolded_s:.3g} s ({base_s / unfolded_s:.2f}x)",
+    )
+    if args.extras or device.type == "cuda":
+        for label, options in (("bf16 autocast", {"precision": "bf16"}), ("fp16 autocast", {"precision": "fp16"}),
+                               ("torch.compile", {"compile": True})):
+            values, seconds, setup = time_ours(**options)
+            deviation = max(abs(v[0] - r[0]) / abs(r[0]) for v, r in zip(values, ours))
+            ROWS.append((f"  {model_name} surface with {label}", f"{seconds:.4g} s", f"{base_s:.4g} s",
+                         f"{base_s / seconds:.2f}x", f"max rel. loss deviation from fp32 {deviation:.1e}; "
+                                                     f"setup (incl. compile) {setup:.1f}s"))
+            print(ROWS[-1], flush=True)
 
 
 def bench_training(model_name: str, args, work: Path, device) -> None:
@@ -125,7 +144,7 @@ def bench_training(model_name: str, args, work: Path, device) -> None:
 
     batches, batch = args.train_batches, 128
     settings = dict(optimizer="adam", lr=1e-3, weight_decay=0.0, batch_size=batch, augment=True, normalize=True,
-                    seed=0)
+                    seed=0, precision="fp32")
     data = load_split(work / "train.pt").to(device)
     limited = data.subset(torch.arange(batches * batch, device=device))
     torch.manual_seed(0)
@@ -201,9 +220,10 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "cifar10-jpeg")
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("--points", type=int, default=4)
-    parser.add_argument("--eval-batch", type=int, default=1000)
+    parser.add_argument("--eval-batch", default="auto")
     parser.add_argument("--train-batches", type=int, default=8)
-    parser.add_argument("--skip-workflow", action="store_true")
+    parser.add_argument("--extras", action="store_true", help="also time bf16/fp16/compile (always on CUDA)")
+    parser.add_argument("--parts", default="surface,training,workflow", help="comma-separated subset to run")
     parser.add_argument("--out", type=Path, help="also write the table as JSON here")
     args = parser.parse_args()
     device = select_device("auto")
@@ -221,11 +241,12 @@ def main() -> None:
         labels = np.array([label for _, label in ImageFolder(str(args.data / "train")).samples])
         indices = stratified_indices(labels, args.samples, 0)
         prepare_split("imagefolder", str(args.data), "train", False, args.samples, 0, str(work / "landscape.pt"))
-        for model_name in ("resnet20", "resnet56"):
+        parts = args.parts.split(",")
+        for model_name in ("resnet20", "resnet56") if "surface" in parts else ():
             bench_surface(model_name, args, work, indices, device)
-        for model_name in ("net", "resnet20"):
+        for model_name in ("net", "resnet20") if "training" in parts else ():
             bench_training(model_name, args, work, device)
-        if not args.skip_workflow:
+        if "workflow" in parts:
             bench_workflow(args, work)
     print("\n| measurement | ours | baseline | speed-up | notes |\n|---|---:|---:|---:|---|")
     for row in ROWS:

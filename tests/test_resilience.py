@@ -115,7 +115,7 @@ def chunk_inputs(tmp_path_factory):
 
 def chunk_command(out: str) -> list[str]:
     spec = {"x": [-1, 1, 6], "y": [-1, 1, 6], "chunks": 1, "split": "train", "samples": 200, "seed": 0,
-            "batch_size": 100}
+            "batch_size": 100, "fold_bn": True, "precision": "fp32", "compile": False}
     return [sys.executable, "-m", "lossland", "--threads", "1", "chunk", "--checkpoint", "model.pt",
             "--directions", "directions.pt", "--data", "train.pt", "--landscape", json.dumps(spec), "--chunk", "0",
             "--out", out]

@@ -1,3 +1,4 @@
+import copy
 import json
 
 import numpy as np
@@ -14,7 +15,8 @@ from lossland.surface import PlaneEvaluator, read_chunk
 from lossland.train import train_model
 
 SETTINGS = dict(optimizer="adam", lr=1e-3, momentum=0.9, nesterov=False, weight_decay=0.0, batch_size=16,
-                epochs=1, schedule={"type": "none"}, augment=False, normalize=True, seed=0, eval_batch_size=32)
+                epochs=1, schedule={"type": "none"}, augment=False, normalize=True, seed=0, eval_batch_size=32,
+                precision="fp32", compile=False)
 
 
 def random_split(count: int, seed: int) -> dict:
@@ -37,7 +39,7 @@ def trained(tmp_path_factory):
 
 def landscape(chunks: int) -> dict:
     return {"x": [-1.0, 1.0, 3], "y": [-0.5, 0.5, 3], "chunks": chunks, "split": "train", "samples": 48,
-            "seed": 0, "batch_size": 20}
+            "seed": 0, "batch_size": 20, "fold_bn": True, "precision": "fp32", "compile": False}
 
 
 def compute_surface(root, chunks: int, tag: str, directions: str = "directions.pt") -> dict:
@@ -87,7 +89,7 @@ def test_plane_evaluator_moves_along_the_directions_and_back():
     prepare = normalizer(True, torch.device("cpu"))
     before = evaluate(model, data, prepare, 16)
     first, second = random_directions(model, 5)
-    evaluator = PlaneEvaluator(model, first, second, data, prepare, 16)
+    evaluator = PlaneEvaluator(model, first, second, data, prepare, 16, fold_bn=False)
     theta = {k: v.clone() for k, v in model.state_dict().items()}
     evaluator.at(0.3, -0.2)
     torch.testing.assert_close(model.conv1.weight, theta["conv1.weight"] + 0.3 * first["conv1.weight"]
@@ -111,3 +113,36 @@ def test_stale_chunk_is_refused(trained, capsys):
     assert "\n" not in error and not (trained / "stale.npz").exists()
     frame, provenance = read_chunk(trained / "fresh-chunk0.csv")
     assert len(frame) == 9 and provenance["sample_seed"] == 0
+
+
+@pytest.mark.parametrize("name", ["resnet20", "plainnet20", "net"])
+def test_bn_folding_gives_the_same_surface_values(name):
+    torch.manual_seed(0)
+    model = build_model(name)
+    for module in model.modules():  # non-trivial running statistics, as after training
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.2, 0.2)
+    model.eval()
+    data = Dataset(**random_split(40, 4))
+    prepare = normalizer(True, torch.device("cpu"))
+    first, second = random_directions(model, 5)
+    plain = PlaneEvaluator(copy.deepcopy(model), first, second, data, prepare, 16, fold_bn=False)
+    folded = PlaneEvaluator(copy.deepcopy(model), first, second, data, prepare, 16, fold_bn=True)
+    folded_bns = sum(isinstance(m, torch.nn.BatchNorm2d) for m in folded.model.modules())
+    assert folded_bns == (4 if name == "net" else 0)  # Net's BN follows a ReLU: nothing to fold
+    for a, b in [(0.0, 0.0), (0.4, -0.3), (-1.0, 1.0)]:
+        (loss, acc), (folded_loss, folded_acc) = plain.at(a, b), folded.at(a, b)
+        assert folded_loss == pytest.approx(loss, rel=1e-5) and folded_acc == acc
+
+
+def test_bf16_autocast_stays_close_to_fp32():
+    torch.manual_seed(0)
+    model = build_model("resnet20").eval()
+    data = Dataset(**random_split(40, 4))
+    prepare = normalizer(True, torch.device("cpu"))
+    fp32 = evaluate(model, data, prepare, 16)
+    bf16 = evaluate(model, data, prepare, 16, precision="bf16")
+    assert bf16[0] == pytest.approx(fp32[0], rel=0.05) and bf16[0] != fp32[0]

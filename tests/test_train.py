@@ -68,3 +68,8 @@ def test_corrupt_or_foreign_checkpoints_are_refused_with_the_file_named(splits):
     save_torch({**checkpoint, "model": "resnet20"}, splits / "foreign.pt")
     with pytest.raises(UserError, match="does not hold a resnet20 .*delete it and rerun"):
         load_checkpoint(str(splits / "foreign.pt"), torch.device("cpu"))
+
+
+def test_bf16_training_runs_and_records_its_settings(splits):
+    _, checkpoint, history = run(splits, "bf16", model="resnet20", precision="bf16")
+    assert checkpoint["config"]["precision"] == "bf16" and history["train_loss"].notna().all()

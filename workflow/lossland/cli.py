@@ -74,6 +74,7 @@ def _landscape_inputs(args) -> tuple[dict, dict]:
         "split": landscape["split"],
         "samples": landscape["samples"],
         "sample_seed": landscape["seed"],
+        "precision": landscape["precision"],
     }
     return landscape, provenance
 
@@ -87,7 +88,10 @@ def cmd_chunk(args) -> None:
     directions = load_torch(args.directions, "directions file")
     data = evaluation_subset(load_split(args.data), landscape["samples"], landscape["seed"]).to(device)
     prepare = normalizer(checkpoint["config"]["normalize"], device)
-    evaluator = PlaneEvaluator(model, directions["x"], directions["y"], data, prepare, landscape["batch_size"])
+    evaluator = PlaneEvaluator(
+        model, directions["x"], directions["y"], data, prepare, landscape["batch_size"],
+        fold_bn=landscape["fold_bn"], precision=landscape["precision"], compile=landscape["compile"],
+    )
     frame = evaluate_chunk(evaluator, landscape, args.chunk, log)
     write_chunk(frame, provenance, args.out)
 
@@ -158,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     step = steps.add_parser("evaluate")
     for name in ("checkpoint", "train", "test", "out"):
         step.add_argument(f"--{name}", required=True)
-    step.add_argument("--batch-size", type=int, default=1000)
+    step.add_argument("--batch-size", default="auto", help="a number, or auto (chosen for the device)")
     step.set_defaults(run=cmd_evaluate)
 
     step = steps.add_parser("directions")

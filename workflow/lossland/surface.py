@@ -14,6 +14,7 @@ from torch import nn
 from .config import chunk_points, grid_axes
 from .data import Dataset
 from .evaluate import evaluate
+from .fold import fold_batchnorm
 from .errors import UserError
 from .io import atomic_write, save_json
 
@@ -31,8 +32,14 @@ def evaluation_subset(data: Dataset, samples: int, seed: int, key: str = "landsc
 class PlaneEvaluator:
     """Writes θ + a·d₁ + b·d₂ into the model's parameters in place and evaluates it."""
 
-    def __init__(self, model: nn.Module, first: dict, second: dict, data: Dataset, prepare, batch_size: int):
-        self.model, self.data, self.prepare, self.batch_size = model, data, prepare, batch_size
+    def __init__(self, model: nn.Module, first: dict, second: dict, data: Dataset, prepare,
+                 batch_size: int | str = "auto", fold_bn: bool = True, precision: str = "fp32",
+                 compile: bool = False):
+        if fold_bn:
+            model, first, second = fold_batchnorm(model, first, second)
+        self.data, self.prepare, self.batch_size, self.precision = data, prepare, batch_size, precision
+        # weights are graph inputs, not constants, so the in-place updates below reach the compiled model
+        self.model = torch.compile(model, dynamic=False) if compile else model
         named = dict(model.named_parameters())
         device = next(model.parameters()).device
         self.params = [named[name].data for name in first]
@@ -44,7 +51,7 @@ class PlaneEvaluator:
         torch._foreach_copy_(self.params, self.theta)
         torch._foreach_add_(self.params, self.first, alpha=a)
         torch._foreach_add_(self.params, self.second, alpha=b)
-        return evaluate(self.model, self.data, self.prepare, self.batch_size)
+        return evaluate(self.model, self.data, self.prepare, self.batch_size, self.precision)
 
 
 def evaluate_chunk(

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .data import Dataset, augment, load_split, normalizer
-from .evaluate import evaluate
+from .evaluate import autocast, evaluate
 from .errors import UserError
 from .io import atomic_write, load_torch, save_torch
 from .models import build_model
@@ -68,7 +68,9 @@ def _raise_interrupted(signum, frame):
     raise Interrupted(signal.Signals(signum).name)
 
 
-def train_epoch(model, optimizer, data: Dataset, settings, prepare, epoch, step, factor) -> tuple[float, float, int]:
+def train_epoch(model, optimizer, data: Dataset, settings, prepare, epoch, step, factor, forward=None):
+    """One epoch; returns mean train loss, accuracy and the optimizer step count. `forward`: e.g. a compiled model."""
+    forward = forward or model
     device = data.labels.device
     generator = epoch_generator(settings["seed"], epoch, device)
     torch.manual_seed(settings["seed"] * 1_000_003 + epoch)  # dropout
@@ -83,8 +85,9 @@ def train_epoch(model, optimizer, data: Dataset, settings, prepare, epoch, step,
             images = augment(images, generator)
         for group in optimizer.param_groups:
             group["lr"] = settings["lr"] * factor(step)
-        logits = model(prepare(images))
-        loss = nn.functional.cross_entropy(logits, labels)
+        with autocast(device, settings["precision"]):
+            logits = forward(prepare(images))
+            loss = nn.functional.cross_entropy(logits.float(), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -142,6 +145,7 @@ def train_model(
         history, step = state["history"], state["step"]
         log(f"resuming {model_name} after epoch {len(history)} from {resume_file}")
 
+    forward = torch.compile(model) if settings["compile"] else model
     previous = signal.signal(signal.SIGTERM, _raise_interrupted)
     started = time.monotonic()
     first_epoch = len(history) + 1
@@ -149,7 +153,7 @@ def train_model(
         for epoch in range(first_epoch, settings["epochs"] + 1):
             tick = time.monotonic()
             train_loss, train_acc, step = train_epoch(
-                model, optimizer, train_data, settings, prepare, epoch, step, factor
+                model, optimizer, train_data, settings, prepare, epoch, step, factor, forward
             )
             test_loss, test_acc = evaluate(model, test_data, prepare, settings["eval_batch_size"])
             seconds = time.monotonic() - tick
