@@ -7,16 +7,27 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/landscape.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/sweep.smk"
+
+
+rule sweep:
+    default_target: False
+    input:
+        sweep_targets(),
 
 
 localrules:
     all,
+    sweep,
 
 
 rule all:

@@ -13,6 +13,7 @@ from conftest import planned_outputs, run_snakemake, smoke_workdir
 MODELS = ["net", "resnet20", "resnet56", "resnet110", "plainnet20", "plainnet56", "plainnet110"]
 REPORTS = ["results/summary.csv", "results/summary.md", "results/figures/training_curves.png",
            "results/figures/landscapes.png"]
+SWEEP = ["results/sweep/", "results/ablation/"]
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +51,37 @@ def test_every_output_exists_and_is_valid(smoke_run):
     assert metrics["params"] == 269_722 and 0 <= metrics["test_acc"] <= 1
 
 
+def test_sweep_tables_heatmaps_and_ablation(smoke_run):
+    results = smoke_run / "results"
+    table = pd.read_csv(results / "sweep/table.csv")
+    assert list(table.columns) == ["batch", "lr", "epochs", "augment", "test_acc", "test_loss"]
+    assert len(table) == 8 and set(table["batch"]) == {64, 128} and set(table["epochs"]) == {1, 2}
+    runs = sorted(p.name for p in (results / "sweep/runs").iterdir())
+    grid = [r for r in runs if not r.endswith("_aug")]
+    assert grid == ["b128_lr0.001_e2", "b128_lr0.01_e2", "b64_lr0.001_e2", "b64_lr0.01_e2"]  # epochs: one run each
+    best = table.loc[table["test_acc"].idxmax()]
+    assert [r for r in runs if r.endswith("_aug")] == [f"b{best['batch']}_lr{best['lr']:g}_e{best['epochs']}_aug"]
+    history = pd.read_csv(results / f"sweep/runs/{grid[0]}/history.csv")
+    assert table[(table["batch"] == 128) & (table["lr"] == 0.001) & (table["epochs"] == 1)]["test_acc"].item() == \
+        history.loc[0, "test_acc"]
+    for lr in ("0.01", "0.001"):
+        assert "| batch \\ epochs | 1 | 2 |" in (results / f"sweep/table_lr{lr}.md").read_text()
+        with Image.open(results / f"sweep/heatmap_lr{lr}.png") as image:
+            assert image.format == "PNG"
+    ablation = (results / "ablation/augmentation.md").read_text()
+    assert ablation.count("\n| ") == 4 and "| best of the sweep, augmented |" in ablation and "| on |" in ablation
+
+
+def test_html_report_holds_every_figure_by_category(smoke_run):
+    run_snakemake(smoke_run, "--report", "results/report.html", "--configfile", "smoke.yaml")
+    html = (smoke_run / "results/report.html").read_text()
+    for name in ["training_curves.png", "landscapes.png", "resnet56.png", "heatmap_lr0.01.png", "augmentation.md",
+                 "summary.csv"]:
+        assert name in html, name
+    for category in ("training", "landscapes", "sweep"):
+        assert category in html
+
+
 def test_second_run_has_nothing_to_do(smoke_run):
     result = run_snakemake(smoke_run, "-n", "all", "--configfile", "smoke.yaml")
     assert "Nothing to be done" in result.stdout + result.stderr
@@ -61,6 +93,7 @@ def test_one_plot_from_scratch_schedules_only_that_model(tmp_path):
     outputs = planned_outputs(result.stdout)
     assert "results/landscape/resnet56.png" in outputs and "results/models/resnet56.pt" in outputs
     others = [path for path in outputs if "resnet56" not in path and not path.startswith("results/data/")]
+    assert not any(path.startswith(tuple(SWEEP)) for path in outputs)
     assert others == []
 
 

@@ -138,6 +138,31 @@ def cmd_report(args) -> None:
     plot_landscapes({m: _read_surface(p) for m, p in zip(names, args.surfaces)}, args.landscapes)
 
 
+def cmd_sweep_table(args) -> None:
+    from . import sweep
+
+    histories = {run: pd.read_csv(path) for run, path in zip(args.runs, args.histories)}
+    table = sweep.sweep_table(histories, args.epochs, args.scheduled)
+    if not len(args.lrs) == len(args.markdown) == len(args.heatmaps):
+        raise UserError(f"{len(args.lrs)} learning rates but {len(args.markdown)} tables, {len(args.heatmaps)} heatmaps")
+    sweep.write_table(table, args.table)
+    for lr, markdown, heatmap in zip(args.lrs, args.markdown, args.heatmaps):
+        sweep.write_text(sweep.lr_markdown(table, lr), markdown)
+        sweep.plot_heatmap(table, lr, heatmap)
+    log(f"sweep: {len(table)} cells, best {sweep.best_row(table).to_dict()}")
+
+
+def cmd_ablation(args) -> None:
+    from . import sweep
+
+    table = pd.read_csv(args.table)
+    run = Path(args.augmented).parent.name
+    augmented = sweep.history_row(pd.read_csv(args.augmented), run)
+    spec = json.loads(args.baseline) if args.baseline else None
+    baseline = sweep.lookup(table, spec["batch_size"], spec["lr"], spec["epochs"]) if spec else None
+    sweep.write_text(sweep.ablation_markdown(baseline, sweep.best_row(table), augmented), args.out)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lossland", description=__doc__)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -194,6 +219,23 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("summary-csv", "summary-md", "curves", "landscapes"):
         step.add_argument(f"--{name}", required=True)
     step.set_defaults(run=cmd_report)
+
+    step = steps.add_parser("sweep-table")
+    step.add_argument("--runs", nargs="+", required=True)
+    step.add_argument("--histories", nargs="+", required=True)
+    step.add_argument("--epochs", nargs="+", type=int, required=True)
+    step.add_argument("--lrs", nargs="+", type=float, required=True, help="in the order of --markdown/--heatmaps")
+    step.add_argument("--scheduled", action="store_true")
+    step.add_argument("--table", required=True)
+    step.add_argument("--markdown", nargs="+", required=True)
+    step.add_argument("--heatmaps", nargs="+", required=True)
+    step.set_defaults(run=cmd_sweep_table)
+
+    step = steps.add_parser("ablation")
+    for name in ("table", "augmented", "out"):
+        step.add_argument(f"--{name}", required=True)
+    step.add_argument("--baseline", default="", help="JSON {batch_size, lr, epochs} of the study's baseline")
+    step.set_defaults(run=cmd_ablation)
     return parser
 
 

@@ -17,7 +17,7 @@ NORM = LogNorm(vmin=LEVELS[0], vmax=LEVELS[-1])
 TICKS = [0.1, 0.2, 0.5, 1, 2, 5, 10]
 
 
-def _save(figure: plt.Figure, dest: str) -> None:
+def save_figure(figure: plt.Figure, dest: str) -> None:
     with atomic_write(dest) as handle:
         figure.savefig(handle, format="png", dpi=120, bbox_inches="tight")
     plt.close(figure)
@@ -52,7 +52,7 @@ def plot_landscape(surface: dict, model: str, test_acc: float, dest: str) -> Non
     surf.plot_surface(xx, yy, clipped, cmap="viridis", norm=NORM, linewidth=0)
     surf.set(title="loss surface", xlabel="direction 1", ylabel="direction 2", zlabel="loss")
     figure.suptitle(f"{model} — test accuracy {test_acc:.4f}")
-    _save(figure, dest)
+    save_figure(figure, dest)
 
 
 def plot_landscapes(surfaces: dict[str, dict], dest: str) -> None:
@@ -66,7 +66,7 @@ def plot_landscapes(surfaces: dict[str, dict], dest: str) -> None:
         ax.axis("off")
     if filled is not None:
         _colorbar(figure, filled, axes, "loss (shared log scale)")
-    _save(figure, dest)
+    save_figure(figure, dest)
 
 
 def plot_training_curves(histories: dict[str, pd.DataFrame], dest: str) -> None:
@@ -88,4 +88,4 @@ def plot_training_curves(histories: dict[str, pd.DataFrame], dest: str) -> None:
                         color=line[0].get_color(), label=f"{model} test")
             ax.set(title=f"{family}: {'accuracy' if metric == 'acc' else 'loss'}", xlabel="epoch", ylabel=metric)
             ax.legend(fontsize=7)
-    _save(figure, dest)
+    save_figure(figure, dest)

@@ -1,4 +1,5 @@
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -10,7 +11,11 @@ from snakemake_interface_executor_plugins.settings import DeploymentMethod
 PACKAGE_DIR = Path(workflow.basedir) / "workflow"
 sys.path.insert(0, str(PACKAGE_DIR))
 
+import pandas as pd  # noqa: E402
 from lossland.config import config_problem, train_settings  # noqa: E402
+from lossland.sweep import RUN_PATTERN, best_row, grid_runs, is_scheduled, run_name, run_settings  # noqa: E402
+
+RUN_PATTERN_PLAIN = re.sub(r"\(\?P<\w+>", "(", RUN_PATTERN)  # Snakemake wildcard regexes take no named groups
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 ENV = "../../envs/environment.yaml"
@@ -52,8 +57,17 @@ MODELS = config["models"]
 
 wildcard_constraints:
     model="|".join(MODELS),
+    run=RUN_PATTERN_PLAIN,
     split="train|test",
     chunk=r"\d+",
+
+
+# One training command for the study's models and the sweep's runs.
+TRAIN_SHELL = (
+    "python -m lossland --threads {threads} train --model {params.model} --settings {params.settings:q}"
+    " --train {input.train} --test {input.test} --checkpoint {output.checkpoint}"
+    " --history {output.history} --resume {params.resume} > {log} 2>&1"
+)
 
 
 def settings_json(wildcards) -> str:
@@ -88,4 +102,27 @@ def all_targets() -> list[str]:
         "results/summary.md",
         "results/figures/training_curves.png",
         "results/figures/landscapes.png",
+        *sweep_targets(),
+    ]
+
+
+SWEEP_SCHEDULED = is_scheduled(config)
+SWEEP_RUNS = grid_runs(config["sweep"], SWEEP_SCHEDULED)
+SWEEP_LRS = [f"{lr:g}" for lr in config["sweep"]["lrs"]]
+
+
+def augmented_history(wildcards) -> str:
+    """The best sweep configuration, trained again with augmentation (known once the sweep table exists)."""
+    table = pd.read_csv(checkpoints.sweep_table.get().output.table)
+    best = best_row(table)
+    run = run_name(int(best["batch"]), float(best["lr"]), int(best["epochs"]), augment=True)
+    return f"results/sweep/runs/{run}/history.csv"
+
+
+def sweep_targets() -> list[str]:
+    return [
+        "results/sweep/table.csv",
+        *expand("results/sweep/table_lr{lr}.md", lr=SWEEP_LRS),
+        *expand("results/sweep/heatmap_lr{lr}.png", lr=SWEEP_LRS),
+        "results/ablation/augmentation.md",
     ]

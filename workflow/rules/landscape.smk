@@ -64,7 +64,12 @@ rule plot_landscape:
         surface="results/landscape/{model}/surface.npz",
         metrics="results/metrics/{model}.json",
     output:
-        "results/landscape/{model}.png",
+        report(
+            "results/landscape/{model}.png",
+            caption="../report/landscape.rst",
+            category="landscapes",
+            labels={"model": "{model}", "figure": "loss surface"},
+        ),
     log:
         "results/logs/landscape/{model}/plot.log",
     conda:

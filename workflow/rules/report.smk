@@ -6,10 +6,17 @@ rule report:
     input:
         **report_targets(),
     output:
-        summary_csv="results/summary.csv",
+        summary_csv=report("results/summary.csv", caption="../report/summary.rst", category="training"),
         summary_md="results/summary.md",
-        curves="results/figures/training_curves.png",
-        landscapes="results/figures/landscapes.png",
+        curves=report(
+            "results/figures/training_curves.png", caption="../report/training_curves.rst", category="training"
+        ),
+        landscapes=report(
+            "results/figures/landscapes.png",
+            caption="../report/landscapes.rst",
+            category="landscapes",
+            labels={"model": "all", "figure": "contours on one scale"},
+        ),
     params:
         models=MODELS,
     log:

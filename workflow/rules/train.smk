@@ -6,6 +6,7 @@ rule train:
         checkpoint="results/models/{model}.pt",
         history="results/train/{model}/history.csv",
     params:
+        model="{model}",
         settings=settings_json,
         resume="results/train/{model}/resume.pt",
     log:
@@ -14,6 +15,4 @@ rule train:
     conda:
         ENV
     shell:
-        "python -m lossland --threads {threads} train --model {wildcards.model} --settings {params.settings:q}"
-        " --train {input.train} --test {input.test} --checkpoint {output.checkpoint}"
-        " --history {output.history} --resume {params.resume} > {log} 2>&1"
+        TRAIN_SHELL

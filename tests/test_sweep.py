@@ -1,0 +1,58 @@
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO
+from lossland.sweep import (ablation_markdown, best_row, grid_runs, lookup, lr_markdown, run_name, run_settings,
+                            sweep_table)
+
+SWEEP = {"model": "net", "batch_sizes": [32, 64], "epochs": [1, 3], "lrs": [0.01, 0.001],
+         "settings": {"augment": False, "normalize": False}, "augmented": {"augment": True, "normalize": True}}
+
+
+def history(accs):
+    return pd.DataFrame({"epoch": range(1, len(accs) + 1), "test_acc": accs, "test_loss": [1 - a for a in accs]})
+
+
+def test_without_a_schedule_one_run_per_batch_and_lr_gives_every_epoch_column():
+    runs = grid_runs(SWEEP, scheduled=False)
+    assert runs == ["b32_lr0.01_e3", "b32_lr0.001_e3", "b64_lr0.01_e3", "b64_lr0.001_e3"]
+    histories = {run: history([0.1 * (i + 1), 0.2, 0.3 * (i + 1)]) for i, run in enumerate(runs)}
+    table = sweep_table(histories, SWEEP["epochs"], scheduled=False)
+    assert list(table.columns) == ["batch", "lr", "epochs", "augment", "test_acc", "test_loss"]
+    assert len(table) == 8 and set(table["epochs"]) == {1, 3} and not table["augment"].any()
+    row = lookup(table, 64, 0.001, 3)
+    assert row["test_acc"] == pytest.approx(1.2) and row["test_loss"] == pytest.approx(-0.2)
+    assert (best_row(table)["batch"], best_row(table)["lr"], best_row(table)["epochs"]) == (64, 0.001, 3)
+
+
+def test_with_a_schedule_every_epoch_count_is_its_own_run():
+    runs = grid_runs(SWEEP, scheduled=True)
+    assert len(runs) == 8 and "b32_lr0.01_e1" in runs and "b32_lr0.01_e3" in runs
+    histories = {run: history([0.5] * int(run.split("_e")[1])) for run in runs}
+    table = sweep_table(histories, SWEEP["epochs"], scheduled=True)
+    assert len(table) == 8 and sorted(set(table["epochs"])) == [1, 3]
+
+
+def test_run_settings_apply_the_sweep_and_the_augmentation_step():
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["sweep"] = SWEEP
+    plain = run_settings(config, "b64_lr0.01_e3")
+    assert (plain["batch_size"], plain["lr"], plain["epochs"]) == (64, 0.01, 3)
+    assert plain["augment"] is False and plain["normalize"] is False and plain["optimizer"] == "adam"
+    augmented = run_settings(config, run_name(64, 0.01, 3, augment=True))
+    assert augmented["augment"] is True and augmented["normalize"] is True and augmented["batch_size"] == 64
+
+
+def test_markdown_tables_have_the_studys_layout_and_highlight_the_best():
+    table = sweep_table({"b32_lr0.01_e3": history([0.1, 0.2, 0.9]), "b64_lr0.01_e3": history([0.1, 0.2, 0.3])},
+                        [1, 3], scheduled=False)
+    text = lr_markdown(table, 0.01)
+    assert "| batch \\ epochs | 1 | 3 |" in text
+    assert "| 32 | 0.1000 | **0.9000** |" in text and "| 64 | 0.1000 | 0.3000 |" in text
+    best = best_row(table)
+    augmented = pd.Series(dict(batch=32, lr=0.01, epochs=3, augment=True, test_acc=0.95, test_loss=0.05))
+    ablation = ablation_markdown(lookup(table, 64, 0.01, 1), best, augmented)
+    assert "| baseline | 64 | 0.01 | 1 | off | 0.1000 |" in ablation
+    assert "| best of the sweep | 32 | 0.01 | 3 | off | 0.9000 |" in ablation
+    assert "| best of the sweep, augmented | 32 | 0.01 | 3 | on | 0.9500 |" in ablation
