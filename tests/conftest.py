@@ -39,3 +39,11 @@ def planned_outputs(dry_run_stdout: str) -> list[str]:
         if line.strip().startswith("output:"):
             files += [name.strip() for name in line.split(":", 1)[1].split(",")]
     return files
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory) -> Path:
+    """The smoke preset run locally once per test session: `snakemake --cores 2 all`."""
+    workdir = smoke_workdir(tmp_path_factory.mktemp("smoke"))
+    run_snakemake(workdir, "--cores", "2", "all", "--configfile", "smoke.yaml")
+    return workdir

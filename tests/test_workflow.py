@@ -16,13 +16,6 @@ REPORTS = ["results/summary.csv", "results/summary.md", "results/figures/trainin
 SWEEP = ["results/sweep/", "results/ablation/"]
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    workdir = smoke_workdir(tmp_path_factory.mktemp("smoke"))
-    run_snakemake(workdir, "--cores", "2", "all", "--configfile", "smoke.yaml")
-    return workdir
-
-
 def test_every_output_exists_and_is_valid(smoke_run):
     results = smoke_run / "results"
     for model in MODELS:

@@ -1,4 +1,5 @@
 import json
+import math
 import re
 import sys
 from pathlib import Path
@@ -126,3 +127,30 @@ def sweep_targets() -> list[str]:
         *expand("results/sweep/heatmap_lr{lr}.png", lr=SWEEP_LRS),
         "results/ablation/augmentation.md",
     ]
+
+
+def train_resources(model_and_settings) -> dict:
+    """GPU, memory and runtime of a training job: runtime from the model's depth, epochs and batch size; memory and
+    runtime grow with each retry (`attempt`), so a job killed for time or memory comes back with more."""
+    res = config["resources"]["train"]
+
+    def runtime(wildcards, attempt) -> int:
+        model, settings = model_and_settings(wildcards)
+        per_epoch = res["minutes_per_epoch"].get(model, 1.0) * max(1.0, 128 / settings["batch_size"])
+        return math.ceil(10 + 2 * per_epoch * settings["epochs"]) * attempt
+
+    resources = {"gpu": res["gpu"], "mem_mb": lambda wc, attempt: res["mem_mb"] * attempt, "runtime": runtime}
+    if res["gpu_model"]:
+        resources["gpu_model"] = res["gpu_model"]
+    return resources
+
+
+def chunk_resources() -> dict:
+    res, landscape = config["resources"]["chunk"], config["landscape"]
+    points = math.ceil(landscape["x"][2] * landscape["y"][2] / landscape["chunks"])
+
+    def runtime(wildcards, attempt) -> int:
+        per_point = res["seconds_per_point"].get(wildcards.model, 50) * landscape["samples"] / 10_000
+        return math.ceil(10 + 2 * per_point * points / 60) * attempt
+
+    return {"mem_mb": lambda wc, attempt: res["mem_mb"] * attempt, "runtime": runtime}

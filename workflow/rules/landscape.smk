@@ -31,6 +31,8 @@ rule landscape_chunk:
     log:
         "results/logs/landscape/{model}/chunk{chunk}.log",
     threads: config["threads"]["chunk"]
+    resources:
+        **chunk_resources(),
     conda:
         ENV
     shell:

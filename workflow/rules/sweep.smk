@@ -17,6 +17,8 @@ rule sweep_train:
     log:
         "results/logs/sweep/{run}.log",
     threads: config["threads"]["train"]
+    resources:
+        **train_resources(lambda wc: (config["sweep"]["model"], run_settings(config, wc.run))),
     conda:
         ENV
     shell:

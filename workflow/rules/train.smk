@@ -12,6 +12,8 @@ rule train:
     log:
         "results/logs/train/{model}.log",
     threads: config["threads"]["train"]
+    resources:
+        **train_resources(lambda wc: (wc.model, train_settings(config, wc.model))),
     conda:
         ENV
     shell:
