@@ -31,10 +31,9 @@ sys.path.insert(0, str(REPO / "workflow"))
 from lossland.config import select_device  # noqa: E402
 from lossland.data import CIFAR10_MEAN, CIFAR10_STD, load_split, normalizer, prepare_split  # noqa: E402
 from lossland.directions import random_directions  # noqa: E402
-from lossland.evaluate import evaluate  # noqa: E402
 from lossland.models import build_model, load_checkpoint  # noqa: E402
 from lossland.surface import PlaneEvaluator  # noqa: E402
-from lossland.train import epoch_generator, make_optimizer, train_epoch  # noqa: E402
+from lossland.train import make_optimizer, train_epoch  # noqa: E402
 
 ROWS: list[tuple[str, str, str, str, str]] = []
 

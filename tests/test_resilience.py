@@ -15,8 +15,7 @@ import pytest
 import torch
 
 from conftest import REPO, run_snakemake, smoke_workdir
-from lossland.io import save_torch
-from test_surface import SETTINGS, random_split
+from test_surface import trained_with_directions
 
 TARGET = "results/models/resnet20.pt"
 
@@ -101,16 +100,7 @@ def test_killed_training_resumes_bit_identical(tmp_path, uninterrupted, how):
 
 @pytest.fixture(scope="module")
 def chunk_inputs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("chunk")
-    save_torch(random_split(200, 0), root / "train.pt")
-    save_torch(random_split(20, 1), root / "test.pt")
-    from lossland.train import train_model
-
-    train_model("resnet20", SETTINGS, root / "train.pt", root / "test.pt", root / "model.pt", root / "history.csv",
-                root / "resume.pt", torch.device("cpu"), log=lambda _: None)
-    subprocess.run([sys.executable, "-m", "lossland", "directions", "--checkpoint", "model.pt", "--seed", "0",
-                    "--out", "directions.pt"], cwd=root, check=True, env={**os.environ, "PYTHONPATH": str(REPO / "workflow")})
-    return root
+    return trained_with_directions(tmp_path_factory.mktemp("chunk"), 200, 20)
 
 
 def chunk_command(out: str) -> list[str]:

@@ -34,19 +34,22 @@ def job_ids(log: str) -> list[str]:
 
 def test_smoke_preset_on_slurm_matches_the_local_run(slurm, smoke_run, tmp_path):
     workdir = smoke_workdir(tmp_path / "slurm-run")
-    run_snakemake(workdir, "--profile", str(REPO / "workflow" / "profiles" / "slurm"), "--jobs", "4",
+    run_snakemake(workdir, "--profile", str(REPO / "workflow" / "profiles" / "slurm"), "--jobs", "4", "--cores", "2",
                   "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "4",
                   "--slurm-no-account", "all", "--configfile", "smoke.yaml")
     logs = workdir / "results" / "logs"
     cluster_logs = [p for p in logs.rglob("*.log") if p.name not in LOCAL_RULE_LOGS]
-    assert len(cluster_logs) >= 2 + 7 + 7 + 7 + 21 + 5  # data, train, evaluate, directions, chunks, sweep runs
+    assert len(cluster_logs) == 2 + 7 + 7 + 7 + 21 + 5  # data, train, evaluate, directions, chunks, sweep runs
     for path in cluster_logs:
         assert len(job_ids(path.read_text())) == 1, f"{path} did not run as a SLURM job"
     for path in logs.rglob("*.log"):
         if path.name in LOCAL_RULE_LOGS:
             assert job_ids(path.read_text()) == [], f"{path}: a local rule went to SLURM"
     chunk_jobs = {job_ids(p.read_text())[0] for p in logs.glob("landscape/*/chunk*.log")}
-    assert len(chunk_jobs) == 3  # 21 chunks in groups of 8 (group-components in the profile)
+    assert len(chunk_jobs) == 7  # one SLURM job per model holds its directions and all its chunks (profile groups)
+    for model_dir in logs.glob("landscape/*"):
+        model_jobs = {job_ids(p.read_text())[0] for p in model_dir.glob("chunk*.log")}
+        assert model_jobs == set(job_ids((logs / "directions" / f"{model_dir.name}.log").read_text()))
 
     local, cluster = smoke_run / "results", workdir / "results"
     pd.testing.assert_frame_equal(pd.read_csv(local / "summary.csv"), pd.read_csv(cluster / "summary.csv"))

@@ -25,16 +25,20 @@ def random_split(count: int, seed: int) -> dict:
     return {"images": images, "labels": torch.arange(count) % 10}
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("surface")
-    save_torch(random_split(64, 0), root / "train.pt")
-    save_torch(random_split(32, 1), root / "test.pt")
+def trained_with_directions(root, train_images: int, test_images: int):
+    """root/{train,test}.pt of random images, model.pt: resnet20 trained 1 epoch on them, directions.pt."""
+    save_torch(random_split(train_images, 0), root / "train.pt")
+    save_torch(random_split(test_images, 1), root / "test.pt")
     train_model("resnet20", SETTINGS, root / "train.pt", root / "test.pt", root / "model.pt", root / "history.csv",
                 root / "resume.pt", torch.device("cpu"), log=lambda _: None)
     assert main(["directions", "--checkpoint", str(root / "model.pt"), "--seed", "0",
                  "--out", str(root / "directions.pt")]) == 0
     return root
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    return trained_with_directions(tmp_path_factory.mktemp("surface"), 64, 32)
 
 
 def landscape(chunks: int) -> dict:

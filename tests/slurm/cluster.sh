@@ -19,8 +19,9 @@ down() {
     done
     if [ -f "$dir/slurm.conf.ours" ] && cmp -s "$conf" "$dir/slurm.conf.ours"; then
         rm -f "$conf"
-        [ -f "$dir/slurm.conf.saved" ] && mv "$dir/slurm.conf.saved" "$conf"
+        if [ -f "$dir/slurm.conf.saved" ]; then mv "$dir/slurm.conf.saved" "$conf"; fi
     fi
+    echo "SLURM down"
 }
 
 up() {
