@@ -7,8 +7,6 @@ import os
 from pathlib import Path
 from typing import IO, Any, Iterator
 
-import torch
-
 from .errors import UserError
 
 
@@ -31,6 +29,8 @@ def atomic_write(dest: str | Path, mode: str = "wb") -> Iterator[IO]:
 
 
 def save_torch(obj: Any, dest: str | Path) -> None:
+    import torch  # here, not at the top: Snakemake imports this package at start-up
+
     with atomic_write(dest) as handle:
         torch.save(obj, handle)
 
@@ -43,6 +43,8 @@ def save_json(obj: Any, dest: str | Path) -> None:
 
 def load_torch(path: str | Path, what: str) -> Any:
     """torch.load with weights_only=True; a missing, truncated or foreign file is a UserError naming it."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{what} {path} does not exist: run the workflow step that makes it")
