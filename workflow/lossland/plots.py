@@ -77,7 +77,7 @@ def plot_training_curves(histories: dict[str, pd.DataFrame], dest: str) -> None:
         elif model.startswith("plainnet"):
             families["PlainNet"].append(model)
     families = {name: models for name, models in families.items() if any(m in histories for m in models)}
-    figure, axes = plt.subplots(len(families), 2, figsize=(12, 4 * len(families)), squeeze=False)
+    figure, axes = plt.subplots(len(families), 2, figsize=(12, 4 * len(families)), squeeze=False, layout="constrained")
     for row, (family, models) in enumerate(families.items()):
         for col, metric in enumerate(("acc", "loss")):
             ax = axes[row, col]
