@@ -56,11 +56,9 @@ def config_problem(config: dict) -> str | None:
     """What a JSON schema cannot check: grid shape, chunk count, sample count, the data source on disk."""
     landscape = config["landscape"]
     try:
-        x, y = grid_axes(landscape)
+        chunk_points(landscape, 0)  # checks the axes and the chunk count
     except UserError as error:
         return str(error)
-    if landscape["chunks"] > x.size * y.size:
-        return f"landscape.chunks = {landscape['chunks']} is more than the {x.size * y.size} grid points: lower it"
     split = landscape["split"]
     available = config["data"].get("subset", {}).get(split) or SPLIT_SIZES[split]
     if landscape["samples"] > available:

@@ -38,7 +38,9 @@ def run_settings(config: dict, run: str) -> dict:
 
 
 def is_scheduled(config: dict) -> bool:
-    return run_settings(config, run_name(1, 0.1, 1))["schedule"]["type"] != "none"
+    sweep = config["sweep"]
+    schedule = sweep["settings"].get("schedule") or train_settings(config, sweep["model"])["schedule"]
+    return schedule["type"] != "none"
 
 
 def sweep_table(histories: dict[str, pd.DataFrame], epochs: list[int], scheduled: bool) -> pd.DataFrame:

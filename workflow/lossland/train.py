@@ -143,6 +143,7 @@ def train_model(
         model.load_state_dict(state["model_state"])
         optimizer.load_state_dict(state["optimizer_state"])
         history, step = state["history"], state["step"]
+        torch.set_rng_state(state["rng_cpu"])
         log(f"resuming {model_name} after epoch {len(history)} from {resume_file}")
 
     forward = torch.compile(model) if settings["compile"] else model
