@@ -9,6 +9,11 @@
    RandomCrop+Flip+ToTensor+Normalize through a DataLoader with 2 workers, .item() per batch).
 3. chunk scaling: one model's whole grid with `snakemake --cores 1` vs `--cores 2`.
 4. no-op rebuild: `snakemake -n all` on a finished smoke run.
+
+Surface and training rows also report the arithmetic ceiling: the model's FLOPs (counted by torch's
+FlopCounterMode) at this device's measured fp32 peak (the best of a large matmul and a large 3x3 convolution). No
+fp32 implementation doing the same FLOPs runs faster than that floor; the ceiling speed-up is the baseline's time
+over the floor.
 """
 
 import argparse
@@ -42,6 +47,55 @@ def report(what: str, ours: float, baseline: float, unit: str, higher_is_better:
     ratio = ours / baseline if higher_is_better else baseline / ours
     ROWS.append((what, f"{ours:.4g} {unit}", f"{baseline:.4g} {unit}", f"{ratio:.2f}x", ""))
     print(f"{what}: ours {ours:.4g} {unit}, baseline {baseline:.4g} {unit}, speed-up {ratio:.2f}x", flush=True)
+
+
+def peak_gflops(device) -> float:
+    """The best fp32 throughput seen on this device (current threads, TF32 off): a large matmul or a large 3x3
+    convolution, whichever is faster (oneDNN's convolutions beat MKL's matmul on some CPUs)."""
+    size, channels, batch = (8192, 256, 256) if device.type == "cuda" else (2048, 256, 16)
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
+    images = torch.randn(batch, channels, 16, 16, device=device).contiguous(memory_format=torch.channels_last)
+    weight = torch.randn(channels, channels, 3, 3, device=device).contiguous(memory_format=torch.channels_last)
+    candidates = [(lambda: a @ b, 2 * size**3),
+                  (lambda: nn.functional.conv2d(images, weight, padding=1), 2 * batch * channels**2 * 9 * 16 * 16)]
+    best = 0.0
+    with torch.inference_mode():
+        for run, flops in candidates:
+            for _ in range(5):
+                synchronize(device)
+                tick = time.perf_counter()
+                for _ in range(4):
+                    run()
+                synchronize(device)
+                best = max(best, 4 * flops / (time.perf_counter() - tick) / 1e9)
+    return best
+
+
+def synchronize(device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def flops_per_image(model_name: str, device, train: bool) -> float:
+    """Forward (and, for training, backward) FLOPs of one image, counted by torch."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = build_model(model_name).to(device).train(train)
+    images = torch.randn(8, 3, 32, 32, device=device)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        if train:
+            model(images).sum().backward()
+        else:
+            with torch.no_grad():
+                model(images)
+    return counter.get_total_flops() / len(images)
+
+
+def ceiling_note(work_flops: float, ours_s: float, base_s: float, peak: float) -> str:
+    floor_s = work_flops / (peak * 1e9)
+    return (f"ours {work_flops / ours_s / 1e9:.0f} GFLOP/s = {100 * floor_s / ours_s:.0f}% of this device's fp32 peak "
+            f"({peak:.0f} GFLOP/s): fp32 ceiling {base_s / floor_s:.2f}x")
 
 
 def imagefolder(root: Path, split: str, transform):
@@ -133,7 +187,8 @@ def bench_surface(model_name: str, args, work: Path, indices: np.ndarray, device
     report(f"surface s/point {model_name} ({len(indices)} samples)", ours_s, base_s, "s", higher_is_better=False)
     ROWS[-1] = ROWS[-1][:4] + (
         f"max rel. loss diff {worst:.1e}, acc diff {worst_acc:.1e}; one-time setup {setup:.2f}s; "
-        f"without BN folding {unfolded_s:.3g} s ({base_s / unfolded_s:.2f}x)",
+        f"without BN folding {unfolded_s:.3g} s ({base_s / unfolded_s:.2f}x); "
+        + ceiling_note(flops_per_image(model_name, device, train=False) * len(indices), ours_s, base_s, args.peak),
     )
     if args.extras or device.type == "cuda":
         variants = [("bf16 autocast", {"precision": "bf16"}), ("torch.compile", {"compile": True})]
@@ -195,6 +250,8 @@ def bench_training(model_name: str, args, work: Path, device) -> None:
         seen += len(labels)
     baseline = seen / (time.perf_counter() - tick)
     report(f"training img/s {model_name} (batch {batch})", ours, baseline, "img/s", higher_is_better=True)
+    ROWS[-1] = ROWS[-1][:4] + (ceiling_note(flops_per_image(model_name, device, train=True), 1 / ours, 1 / baseline,
+                                            args.peak),)
     if args.extras or device.type == "cuda":
         bf16 = ours_img_per_s("bf16")
         ROWS.append((f"  {model_name} training with bf16 autocast", f"{bf16:.4g} img/s", f"{baseline:.4g} img/s",
@@ -248,7 +305,9 @@ def main() -> None:
     device = select_device("auto")
     if device.type == "cpu":
         torch.set_num_threads(2 if torch.get_num_threads() >= 2 else 1)
-    print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}", flush=True)
+    args.peak = peak_gflops(device)
+    print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
+          f"fp32 peak {args.peak:.0f} GFLOP/s", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         train_size = max(args.samples, args.train_batches * 128 + 256)

@@ -1,3 +1,5 @@
+import os
+
 import pandas as pd
 import pytest
 import torch
@@ -73,3 +75,25 @@ def test_corrupt_or_foreign_checkpoints_are_refused_with_the_file_named(splits):
 def test_bf16_training_runs_and_records_its_settings(splits):
     _, checkpoint, history = run(splits, "bf16", model="resnet20", precision="bf16")
     assert checkpoint["config"]["precision"] == "bf16" and history["train_loss"].notna().all()
+
+
+def test_fp32_means_fp32_and_gpu_runs_are_set_up_to_repeat(monkeypatch):
+    from lossland.config import reproducible_numerics
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    saved = (torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic,
+             torch.utils.deterministic.fill_uninitialized_memory)
+    torch.backends.cudnn.allow_tf32 = True  # PyTorch's own default
+    try:
+        reproducible_numerics(torch.device("cpu"))
+        assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+        assert not torch.are_deterministic_algorithms_enabled()  # CPU kernels need no switch (and no NaN fills)
+        reproducible_numerics(torch.device("cuda"))  # only sets flags: no GPU needed
+        assert torch.are_deterministic_algorithms_enabled() and torch.is_deterministic_algorithms_warn_only_enabled()
+        assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+        assert not torch.utils.deterministic.fill_uninitialized_memory
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    finally:
+        torch.use_deterministic_algorithms(False)
+        (torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic,
+         torch.utils.deterministic.fill_uninitialized_memory) = saved

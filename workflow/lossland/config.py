@@ -40,13 +40,37 @@ def chunk_points(landscape: dict, chunk: int) -> np.ndarray:
 
 
 def select_device(name: str = "auto"):
+    """The device to run on, with numerics set up for it (see `reproducible_numerics`)."""
     import torch
 
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
         raise UserError("device = cuda but no CUDA GPU is visible: set device: auto or cpu")
-    return torch.device(name)
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(name)
+    reproducible_numerics(device)
+    return device
+
+
+def reproducible_numerics(device) -> None:
+    """fp32 means fp32, and the same config gives the same numbers, on a GPU too.
+
+    PyTorch lets cuDNN convolutions use TF32 on Ampere and newer GPUs (~1e-3 relative error): off. On CUDA, cuDNN
+    autotuning and atomics-based kernels make runs differ bit-wise: deterministic algorithms instead (cuBLAS needs
+    its workspace setting before it starts). CPU kernels here are deterministic already.
+    """
+    import os
+
+    import torch
+
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    if device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.utils.deterministic.fill_uninitialized_memory = False  # we never read memory we did not write
 
 
 SPLIT_SIZES = {"train": 50_000, "test": 10_000}
