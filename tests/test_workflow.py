@@ -90,6 +90,29 @@ def test_one_plot_from_scratch_schedules_only_that_model(tmp_path):
     assert others == []
 
 
+def planned_resources(dry_run_stdout: str) -> dict[str, dict[str, str]]:
+    """rule name -> the resources of (the last of) its jobs in a `snakemake -n` listing."""
+    found, rule = {}, None
+    for line in dry_run_stdout.splitlines():
+        if line.startswith(("rule ", "localrule ")):
+            rule = line.split()[1].rstrip(":")
+        elif line.strip().startswith("resources:") and rule:
+            found[rule] = dict(item.strip().split("=", 1) for item in line.split(":", 1)[1].split(","))
+    return found
+
+
+def test_chunk_jobs_can_ask_the_scheduler_for_gpus(tmp_path):
+    workdir = smoke_workdir(tmp_path / "gpu")
+    target = "results/landscape/resnet20/surface.npz"
+    default = planned_resources(run_snakemake(workdir, "-n", target, "--configfile", "smoke.yaml").stdout)
+    assert default["landscape_chunk"]["gpu"] == "0" and "gpu_model" not in default["landscape_chunk"]
+    (workdir / "gpu.yaml").write_text("resources:\n  chunk: {gpu: 1, gpu_model: a100}\n")
+    asked = planned_resources(run_snakemake(workdir, "-n", target, "--configfile", "smoke.yaml", "gpu.yaml").stdout)
+    assert asked["landscape_chunk"]["gpu"] == "1" and asked["landscape_chunk"]["gpu_model"] == "a100"
+    assert asked["train"]["gpu"] == "0"  # the smoke preset's trainings still ask for none
+    assert int(asked["landscape_chunk"]["runtime"]) >= 10
+
+
 def test_changing_one_models_lr_reruns_only_that_model_and_the_reports(smoke_run):
     config = yaml.safe_load((smoke_run / "smoke.yaml").read_text())
     config["train"]["models"]["resnet20"] = {"lr": 0.01}

@@ -139,10 +139,12 @@ def train_resources(model_and_settings) -> dict:
         per_epoch = res["minutes_per_epoch"].get(model, 1.0) * max(1.0, 128 / settings["batch_size"])
         return math.ceil(10 + 2 * per_epoch * settings["epochs"]) * attempt
 
-    resources = {"gpu": res["gpu"], "mem_mb": lambda wc, attempt: res["mem_mb"] * attempt, "runtime": runtime}
-    if res["gpu_model"]:
-        resources["gpu_model"] = res["gpu_model"]
-    return resources
+    return {**gpu_resources(res), "mem_mb": lambda wc, attempt: res["mem_mb"] * attempt, "runtime": runtime}
+
+
+def gpu_resources(res: dict) -> dict:
+    """`gpu` (and `gpu_model` when set): the SLURM plugin turns them into --gpus=[model:]N."""
+    return {"gpu": res["gpu"], **({"gpu_model": res["gpu_model"]} if res["gpu_model"] else {})}
 
 
 def chunk_resources() -> dict:
@@ -153,4 +155,4 @@ def chunk_resources() -> dict:
         per_point = res["seconds_per_point"].get(wildcards.model, 50) * landscape["samples"] / 10_000
         return math.ceil(10 + 2 * per_point * points / 60) * attempt
 
-    return {"mem_mb": lambda wc, attempt: res["mem_mb"] * attempt, "runtime": runtime}
+    return {**gpu_resources(res), "mem_mb": lambda wc, attempt: res["mem_mb"] * attempt, "runtime": runtime}
