@@ -36,5 +36,5 @@ def evaluate(
             logits = model(images)
         loss_sum += nn.functional.cross_entropy(logits.float(), labels, reduction="sum")
         correct += (logits.argmax(1) == labels).sum()
-    count = len(dataset)
-    return loss_sum.item() / count, correct.item() / count
+    loss_total, correct_total = torch.stack([loss_sum, correct.double()]).tolist()  # one device sync
+    return loss_total / len(dataset), correct_total / len(dataset)
