@@ -16,7 +16,7 @@ def copy_subset(source: Path, dest: Path, per_class: dict[str, int]) -> int:
         for class_dir in sorted(p for p in (source / split).iterdir() if p.is_dir()):
             target = dest / split / class_dir.name
             target.mkdir(parents=True, exist_ok=True)
-            for image in sorted(class_dir.glob("*.jpg"))[:count]:
+            for image in sorted(p for p in class_dir.iterdir() if p.is_file())[:count]:
                 shutil.copy2(image, target / image.name)
                 copied += 1
     return copied

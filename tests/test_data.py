@@ -92,3 +92,16 @@ def test_normalizer_uses_cifar_statistics_or_plain_scaling():
     normalized = normalizer(True, device)(images)
     expected = (1 - torch.tensor([0.4914, 0.4822, 0.4465])) / torch.tensor([0.2470, 0.2435, 0.2616])
     torch.testing.assert_close(normalized[0, :, 0, 0], expected)
+
+
+def test_benchmark_subset_copies_n_images_per_class_and_prepares(tmp_path):
+    from subset_jpegs import copy_subset
+
+    source = make_imagefolder(tmp_path / "full", per_class=4)
+    assert copy_subset(source, tmp_path / "small", {"train": 3, "test": 1}) == 40
+    for split, count in (("train", 3), ("test", 1)):
+        folders = sorted((tmp_path / "small" / split).iterdir())
+        assert [f.name for f in folders] == sorted(CLASSES)
+        assert all(sorted(p.name for p in f.iterdir()) == [f"{i:04d}.png" for i in range(count)] for f in folders)
+    prepare_split("imagefolder", str(tmp_path / "small"), "train", False, None, 0, str(tmp_path / "train.pt"))
+    assert torch.bincount(load_split(tmp_path / "train.pt").labels).tolist() == [3] * 10
