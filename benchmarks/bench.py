@@ -134,14 +134,13 @@ def baseline_surface_point(model, theta, first, second, loader, a, b, device) ->
     return total_loss / total, correct / total
 
 
-def timed_points(evaluate_at, points) -> tuple[list, float]:
+def timed_points(evaluate_at, points, device) -> tuple[list, float]:
     """Values at every point and the median seconds per point (robust to a busy moment of the machine)."""
     values, seconds = [], []
     for a, b in points:
         tick = time.perf_counter()
         values.append(evaluate_at(a, b))
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
+        synchronize(device)
         seconds.append(time.perf_counter() - tick)
     return values, float(np.median(seconds))
 
@@ -163,7 +162,7 @@ def bench_surface(model_name: str, args, work: Path, indices: np.ndarray, device
                                    precision, compile)
         setup = time.perf_counter() - tick
         evaluator.at(0.0, 0.0)  # warm-up
-        return *timed_points(evaluator.at, points), setup
+        return *timed_points(evaluator.at, points, device), setup
 
     unfolded, unfolded_s, _ = time_ours(fold_bn=False)
     ours, ours_s, setup = time_ours(fold_bn=True)
@@ -179,7 +178,7 @@ def bench_surface(model_name: str, args, work: Path, indices: np.ndarray, device
                         shuffle=False, num_workers=2)
     baseline_surface_point(base_model, theta, d1, d2, loader, 0.0, 0.0, device)  # warm-up (workers, caches)
     base, base_s = timed_points(lambda a, b: baseline_surface_point(base_model, theta, d1, d2, loader, a, b, device),
-                                points)
+                                points, device)
 
     worst = max(abs(o[0] - r[0]) / abs(r[0]) for o, r in zip(ours, base))
     worst_acc = max(abs(o[1] - r[1]) for o, r in zip(ours, base))

@@ -17,7 +17,7 @@ from .data import load_split, normalizer, prepare_split
 from .directions import cosine, direction_seed, random_directions
 from .evaluate import evaluate
 from .errors import UserError
-from .io import load_torch, save_json, save_torch, sha256
+from .io import load_torch, save_json, save_text, save_torch, sha256
 from .models import count_parameters, load_checkpoint
 
 
@@ -147,7 +147,7 @@ def cmd_sweep_table(args) -> None:
         raise UserError(f"{len(args.lrs)} learning rates but {len(args.markdown)} tables, {len(args.heatmaps)} heatmaps")
     sweep.write_table(table, args.table)
     for lr, markdown, heatmap in zip(args.lrs, args.markdown, args.heatmaps):
-        sweep.write_text(sweep.lr_markdown(table, lr), markdown)
+        save_text(sweep.lr_markdown(table, lr), markdown)
         sweep.plot_heatmap(table, lr, heatmap)
     log(f"sweep: {len(table)} cells, best {sweep.best_row(table).to_dict()}")
 
@@ -160,7 +160,7 @@ def cmd_ablation(args) -> None:
     augmented = sweep.history_row(pd.read_csv(args.augmented), run)
     spec = json.loads(args.baseline) if args.baseline else None
     baseline = sweep.lookup(table, spec["batch_size"], spec["lr"], spec["epochs"]) if spec else None
-    sweep.write_text(sweep.ablation_markdown(baseline, sweep.best_row(table), augmented), args.out)
+    save_text(sweep.ablation_markdown(baseline, sweep.best_row(table), augmented), args.out)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -35,6 +35,11 @@ def save_torch(obj: Any, dest: str | Path) -> None:
         torch.save(obj, handle)
 
 
+def save_text(text: str, dest: str | Path) -> None:
+    with atomic_write(dest, "w") as handle:
+        handle.write(text)
+
+
 def save_json(obj: Any, dest: str | Path) -> None:
     with atomic_write(dest, "w") as handle:
         json.dump(obj, handle, indent=2, sort_keys=True)

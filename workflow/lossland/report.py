@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from .io import atomic_write
+from .io import atomic_write, save_text
 
 SUMMARY_COLUMNS = ["model", "params", "train_loss", "train_acc", "test_loss", "test_acc"]
 
@@ -33,5 +33,4 @@ def write_summary(metrics: dict[str, dict], csv_path: str, md_path: str) -> None
     frame = summary_table(metrics)
     with atomic_write(csv_path, "w") as handle:
         frame.to_csv(handle, index=False)
-    with atomic_write(md_path, "w") as handle:
-        handle.write(markdown_table(frame))
+    save_text(markdown_table(frame), md_path)

@@ -21,6 +21,13 @@ def run_name(batch: int, lr: float, epochs: int, augment: bool = False) -> str:
     return f"b{batch}_lr{lr:g}_e{epochs}" + ("_aug" if augment else "")
 
 
+def parse_run(run: str) -> dict:
+    """batch, lr, epochs and augment of a run name made by `run_name`."""
+    match = re.fullmatch(RUN_PATTERN, run)
+    return dict(batch=int(match["batch"]), lr=float(match["lr"]), epochs=int(match["epochs"]),
+                augment=bool(match["aug"]))
+
+
 def grid_runs(sweep: dict, scheduled: bool) -> list[str]:
     epochs = sweep["epochs"] if scheduled else [max(sweep["epochs"])]
     return [run_name(b, lr, e) for b in sweep["batch_sizes"] for lr in sweep["lrs"] for e in epochs]
@@ -28,12 +35,12 @@ def grid_runs(sweep: dict, scheduled: bool) -> list[str]:
 
 def run_settings(config: dict, run: str) -> dict:
     sweep = config["sweep"]
-    match = re.fullmatch(RUN_PATTERN, run)
+    parsed = parse_run(run)
     settings = train_settings(config, sweep["model"])
     settings.update(copy.deepcopy(sweep["settings"]))
-    if match["aug"]:
+    if parsed["augment"]:
         settings.update(copy.deepcopy(sweep["augmented"]))
-    settings.update(batch_size=int(match["batch"]), lr=float(match["lr"]), epochs=int(match["epochs"]))
+    settings.update(batch_size=parsed["batch"], lr=parsed["lr"], epochs=parsed["epochs"])
     return settings
 
 
@@ -47,11 +54,10 @@ def sweep_table(histories: dict[str, pd.DataFrame], epochs: list[int], scheduled
     """Long format: one row per (batch, lr, epochs) of the grid, read from the runs' histories."""
     rows = []
     for run, history in histories.items():
-        match = re.fullmatch(RUN_PATTERN, run)
+        parsed = parse_run(run)
         by_epoch = history.set_index("epoch")
-        for epoch in [int(match["epochs"])] if scheduled else epochs:
-            rows.append(dict(batch=int(match["batch"]), lr=float(match["lr"]), epochs=epoch,
-                             augment=bool(match["aug"]), test_acc=float(by_epoch.loc[epoch, "test_acc"]),
+        for epoch in [parsed["epochs"]] if scheduled else epochs:
+            rows.append(dict(parsed, epochs=epoch, test_acc=float(by_epoch.loc[epoch, "test_acc"]),
                              test_loss=float(by_epoch.loc[epoch, "test_loss"])))
     return pd.DataFrame(rows, columns=TABLE_COLUMNS).sort_values(["lr", "batch", "epochs"]).reset_index(drop=True)
 
@@ -109,21 +115,15 @@ def ablation_markdown(baseline: pd.Series | None, best: pd.Series, augmented: pd
     return "\n".join(lines) + "\n"
 
 
-def write_text(text: str, dest: str) -> None:
-    with atomic_write(dest, "w") as handle:
-        handle.write(text)
-
-
 def write_table(table: pd.DataFrame, dest: str) -> None:
     with atomic_write(dest, "w") as handle:
         table.to_csv(handle, index=False)
 
 
 def history_row(history: pd.DataFrame, run: str) -> pd.Series:
-    match = re.fullmatch(RUN_PATTERN, run)
     last = history.iloc[-1]
-    return pd.Series(dict(batch=int(match["batch"]), lr=float(match["lr"]), epochs=int(last["epoch"]),
-                          augment=bool(match["aug"]), test_acc=last["test_acc"], test_loss=last["test_loss"]))
+    return pd.Series(dict(parse_run(run), epochs=int(last["epoch"]), test_acc=last["test_acc"],
+                          test_loss=last["test_loss"]))
 
 
 def lookup(table: pd.DataFrame, batch: int, lr: float, epochs: int) -> pd.Series | None:
