@@ -17,6 +17,8 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/landscape.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/sweep.smk"
+include: "workflow/rules/interpolation.smk"
+include: "workflow/rules/trajectory.smk"
 
 
 rule sweep:
@@ -25,9 +27,23 @@ rule sweep:
         sweep_targets(),
 
 
+rule views:
+    default_target: False
+    input:
+        view_targets(),
+
+
+rule paraview:
+    default_target: False
+    input:
+        paraview_targets(),
+
+
 localrules:
     all,
     sweep,
+    views,
+    paraview,
 
 
 rule all:

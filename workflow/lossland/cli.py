@@ -57,15 +57,36 @@ def cmd_evaluate(args) -> None:
 def cmd_directions(args) -> None:
     model, checkpoint = load_checkpoint(args.checkpoint, torch.device("cpu"))
     seed = direction_seed(args.seed, checkpoint["model"])
-    first, second = random_directions(model, seed)
-    blob = {"x": first, "y": second, "seed": seed, "cosine": cosine(first, second),
+    options = {"norm": args.norm, "ignore": args.ignore, "type": args.type}
+    first, second = random_directions(model, seed, args.norm, args.ignore, args.type)
+    blob = {"x": first, "y": second, "seed": seed, "cosine": cosine(first, second), "options": options,
             "checkpoint_sha256": sha256(args.checkpoint)}
     save_torch(blob, args.out)
-    log(f"directions for {checkpoint['model']}: seed {seed}, cosine {blob['cosine']:.6f}")
+    log(f"directions for {checkpoint['model']}: seed {seed}, {options}, cosine {blob['cosine']:.6f}")
+
+
+def cmd_trajectory_directions(args) -> None:
+    from .trajectory import trajectory_directions
+
+    model, checkpoint = load_checkpoint(args.checkpoint, torch.device("cpu"))
+    snapshots = checkpoint.get("snapshots")
+    if not snapshots or len(snapshots["epochs"]) < 3:
+        raise UserError(f"checkpoint {args.checkpoint} holds fewer than 3 weight snapshots: set "
+                        f"train.models.{checkpoint['model']}.snapshots to N <= epochs / 2 and retrain")
+    blob = trajectory_directions(model, snapshots["states"], args.ignore, args.type, args.grid, args.margin)
+    blob.update(epochs=snapshots["epochs"], options={"ignore": args.ignore, "type": args.type},
+                checkpoint_sha256=sha256(args.checkpoint), seed=None, cosine=0.0)
+    save_torch(blob, args.out)
+    explained = ", ".join(f"{100 * float(v):.1f}%" for v in blob["explained"])
+    log(f"trajectory of {checkpoint['model']}: {len(snapshots['epochs'])} snapshots, explained variance {explained}"
+        f" (Li et al. report 40-90% in two components); grid {blob['grid']}")
 
 
 def _landscape_inputs(args) -> tuple[dict, dict]:
     landscape = json.loads(args.landscape)
+    grid = load_torch(args.directions, "directions file").get("grid")
+    if grid:  # a trajectory plane: its range follows the path
+        landscape = {**landscape, **grid}
     provenance = {
         "checkpoint_sha256": sha256(args.checkpoint),
         "directions_sha256": sha256(args.directions),
@@ -88,12 +109,81 @@ def cmd_chunk(args) -> None:
     directions = load_torch(args.directions, "directions file")
     data = evaluation_subset(load_split(args.data), landscape["samples"], landscape["seed"]).to(device)
     prepare = normalizer(checkpoint["config"]["normalize"], device)
-    evaluator = PlaneEvaluator(
-        model, directions["x"], directions["y"], data, prepare, landscape["batch_size"],
-        fold_bn=landscape["fold_bn"], precision=landscape["precision"], compile=landscape["compile"],
-    )
+    evaluator = PlaneEvaluator(model, directions["x"], directions["y"], data, prepare, **_evaluator_options(landscape))
     frame = evaluate_chunk(evaluator, landscape, args.chunk, log)
     write_chunk(frame, provenance, args.out)
+
+
+def _evaluator_options(landscape: dict) -> dict:
+    return {"batch_size": landscape["batch_size"], "fold_bn": landscape.get("fold_bn", True),
+            "precision": landscape.get("precision", "fp32"), "compile": landscape.get("compile", False)}
+
+
+def _curve_splits(args, landscape: dict, device: torch.device) -> dict:
+    """The landscape's evaluation subset of the train split and as many images of the test split."""
+    from .surface import evaluation_subset
+
+    splits = {}
+    for split, path in (("train", args.train), ("test", args.test)):
+        data = load_split(path)
+        splits[split] = evaluation_subset(data, min(landscape["samples"], len(data)), landscape["seed"]).to(device)
+    return splits
+
+
+def _save_curve(curve: dict, provenance: dict, npz_path: str) -> None:
+    from .io import atomic_write
+
+    with atomic_write(npz_path) as handle:
+        np.savez(handle, **curve)
+    save_json({**provenance, "versions": _versions()}, Path(npz_path).with_suffix(".json"))
+    at_zero = int(np.argmin(np.abs(curve["alpha"])))
+    log(f"wrote {npz_path}: train loss {curve['train_loss'].min():.4f}..{curve['train_loss'].max():.4f}, "
+        f"test loss at {curve['alpha'][at_zero]:g}: {curve['test_loss'][at_zero]:.4f}")
+
+
+def _versions() -> dict:
+    return {"lossland": __version__, "torch": torch.__version__, "numpy": np.__version__}
+
+
+def cmd_line(args) -> None:
+    from .surface import PlaneEvaluator, evaluate_curve
+
+    landscape = json.loads(args.landscape)
+    device = select_device(args.device)
+    model, checkpoint = load_checkpoint(args.checkpoint, device)
+    directions = load_torch(args.directions, "directions file")
+    prepare = normalizer(checkpoint["config"]["normalize"], device)
+    splits = _curve_splits(args, landscape, device)
+    evaluator = PlaneEvaluator(model, directions["x"], None, splits["train"], prepare, **_evaluator_options(landscape))
+    low, high, num = landscape["line"]
+    curve = evaluate_curve(evaluator, np.linspace(low, high, int(num)), splits, log, "line")
+    provenance = {"checkpoint_sha256": sha256(args.checkpoint), "directions_sha256": sha256(args.directions),
+                  "line": landscape["line"], "samples": landscape["samples"], "sample_seed": landscape["seed"],
+                  "images": {split: len(data) for split, data in splits.items()}}
+    _save_curve(curve, provenance, args.out)
+
+
+def cmd_interpolate(args) -> None:
+    from .interpolation import difference
+    from .surface import PlaneEvaluator, evaluate_curve
+
+    landscape = json.loads(args.landscape)
+    device = select_device(args.device)
+    model, checkpoint = load_checkpoint(args.a, device)
+    other, other_checkpoint = load_checkpoint(args.b, torch.device("cpu"))
+    if other_checkpoint["model"] != checkpoint["model"]:
+        raise UserError(f"cannot interpolate {args.a} ({checkpoint['model']}) and {args.b} "
+                        f"({other_checkpoint['model']}): endpoints must be one architecture")
+    prepare = normalizer(checkpoint["config"]["normalize"], device)
+    splits = _curve_splits(args, landscape, device)
+    evaluator = PlaneEvaluator(model, difference(model, other), None, splits["train"], prepare,
+                               **_evaluator_options(landscape))
+    low, high, num = args.alpha
+    curve = evaluate_curve(evaluator, np.linspace(low, high, int(num)), splits, log, "interpolation")
+    provenance = {"a": args.a, "b": args.b, "a_sha256": sha256(args.a), "b_sha256": sha256(args.b),
+                  "alpha": list(args.alpha), "samples": landscape["samples"], "sample_seed": landscape["seed"],
+                  "images": {split: len(data) for split, data in splits.items()}}
+    _save_curve(curve, provenance, args.out)
 
 
 def cmd_surface(args) -> None:
@@ -106,8 +196,9 @@ def cmd_surface(args) -> None:
         **provenance,
         "directions_seed": directions["seed"],
         "directions_cosine": directions["cosine"],
+        "directions_options": directions.get("options"),
         "chunks": len(args.chunks),
-        "versions": {"lossland": __version__, "torch": torch.__version__, "numpy": np.__version__},
+        "versions": _versions(),
     }
     save_surface(surface, record, args.npz, args.json)
     log(f"surface {surface['loss'].shape}: loss {surface['loss'].min():.4f}..{surface['loss'].max():.4f}")
@@ -126,6 +217,35 @@ def cmd_plot(args) -> None:
     from .plots import plot_landscape
 
     plot_landscape(_read_surface(args.surface), args.model, _read_json(args.metrics)["test_acc"], args.out)
+
+
+def cmd_plot_curve(args) -> None:
+    from .plots import plot_curve
+
+    curve = _read_surface(args.curve)
+    marks = {0.0: "A", 1.0: "B"} if args.kind == "interpolation" else {0.0: "trained"}
+    xlabel = "α in (1−α)·θ_A + α·θ_B" if args.kind == "interpolation" else "distance along direction 1"
+    plot_curve(curve, args.title, xlabel, args.out, marks)
+
+
+def cmd_plot_trajectory(args) -> None:
+    from .io import atomic_write
+    from .plots import plot_trajectory
+
+    surface = _read_surface(args.surface)
+    blob = load_torch(args.directions, "trajectory directions")
+    path, explained = blob["path"].numpy(), blob["explained"].numpy()
+    plot_trajectory(surface, path, blob["epochs"], explained, args.model, args.png)
+    with atomic_write(args.npz) as handle:
+        np.savez(handle, **surface, path=path, epochs=np.asarray(blob["epochs"]), explained=explained)
+    log(f"{args.model}: explained variance {explained[0]:.3f} + {explained[1]:.3f} = {explained.sum():.3f}")
+
+
+def cmd_paraview(args) -> None:
+    from .paraview import write_vts
+
+    write_vts(_read_surface(args.surface), args.out, args.log_height)
+    log(f"wrote {args.out}")
 
 
 def cmd_report(args) -> None:
@@ -193,8 +313,31 @@ def build_parser() -> argparse.ArgumentParser:
     step = steps.add_parser("directions")
     step.add_argument("--checkpoint", required=True)
     step.add_argument("--seed", type=int, required=True)
+    step.add_argument("--norm", default="filter", choices=["filter", "layer", "weight"])
+    step.add_argument("--ignore", default="biasbn", choices=["biasbn", "none"])
+    step.add_argument("--type", default="weights", choices=["weights", "states"])
     step.add_argument("--out", required=True)
     step.set_defaults(run=cmd_directions)
+
+    step = steps.add_parser("trajectory-directions", help="PCA plane of a checkpoint's weight snapshots")
+    step.add_argument("--checkpoint", required=True)
+    step.add_argument("--ignore", default="biasbn", choices=["biasbn", "none"])
+    step.add_argument("--type", default="weights", choices=["weights", "states"])
+    step.add_argument("--grid", type=int, nargs=2, required=True, metavar=("NX", "NY"))
+    step.add_argument("--margin", type=float, required=True, help="fraction of the path's extent added each side")
+    step.add_argument("--out", required=True)
+    step.set_defaults(run=cmd_trajectory_directions)
+
+    step = steps.add_parser("line", help="1-D curve along the first direction, train subset and test split")
+    for name in ("checkpoint", "directions", "train", "test", "landscape", "out"):
+        step.add_argument(f"--{name}", required=True)
+    step.set_defaults(run=cmd_line)
+
+    step = steps.add_parser("interpolate", help="loss along (1-a)*theta_a + a*theta_b, weights and BN statistics")
+    for name in ("a", "b", "train", "test", "landscape", "out"):
+        step.add_argument(f"--{name}", required=True)
+    step.add_argument("--alpha", type=float, nargs=3, required=True, metavar=("MIN", "MAX", "NUM"))
+    step.set_defaults(run=cmd_interpolate)
 
     step = steps.add_parser("chunk")
     for name in ("checkpoint", "directions", "data", "landscape", "out"):
@@ -212,6 +355,23 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("surface", "metrics", "model", "out"):
         step.add_argument(f"--{name}", required=True)
     step.set_defaults(run=cmd_plot)
+
+    step = steps.add_parser("plot-curve")
+    for name in ("curve", "title", "out"):
+        step.add_argument(f"--{name}", required=True)
+    step.add_argument("--kind", choices=["line", "interpolation"], required=True)
+    step.set_defaults(run=cmd_plot_curve)
+
+    step = steps.add_parser("plot-trajectory")
+    for name in ("surface", "directions", "model", "png", "npz"):
+        step.add_argument(f"--{name}", required=True)
+    step.set_defaults(run=cmd_plot_trajectory)
+
+    step = steps.add_parser("paraview", help="a surface as a VTK structured grid (.vts) for ParaView")
+    step.add_argument("--surface", required=True)
+    step.add_argument("--out", required=True)
+    step.add_argument("--log-height", action="store_true", help="height = log(loss), as h52vtp.py --log")
+    step.set_defaults(run=cmd_paraview)
 
     step = steps.add_parser("report")
     for name in ("models", "metrics", "histories", "surfaces"):

@@ -88,7 +88,55 @@ def config_problem(config: dict) -> str | None:
     if landscape["samples"] > available:
         return (f"landscape.samples = {landscape['samples']} is more than the {available} images of the "
                 f"{split} split: lower it or raise data.subset.{split}")
-    return data_source_problem(config["data"])
+    return interpolation_problem(config) or trajectory_problem(config) or data_source_problem(config["data"])
+
+
+def endpoints(config: dict) -> dict[str, tuple[str, str, dict]]:
+    """Every trained model a name can refer to: study models and sweep runs -> (architecture, checkpoint, settings)."""
+    from .sweep import grid_runs, is_scheduled, run_settings
+
+    found = {m: (m, f"results/models/{m}.pt", train_settings(config, m)) for m in config["models"]}
+    for run in grid_runs(config["sweep"], is_scheduled(config)):
+        found[run] = (config["sweep"]["model"], f"results/sweep/runs/{run}/model.pt", run_settings(config, run))
+    return found
+
+
+def interpolation_problem(config: dict) -> str | None:
+    known = endpoints(config)
+    pairs = config.get("interpolation", {}).get("pairs", [])
+    names = [pair["name"] for pair in pairs]
+    if len(set(names)) != len(names):
+        return f"interpolation.pairs: the name {sorted(n for n in names if names.count(n) > 1)[0]!r} is used twice"
+    for i, pair in enumerate(pairs):
+        for end in ("a", "b"):
+            if pair[end] not in known:
+                return (f"interpolation.pairs.{i}.{end} = {pair[end]!r} is not a model this config trains: name one of "
+                        f"{', '.join(known)}")
+        (arch_a, _, settings_a), (arch_b, _, settings_b) = known[pair["a"]], known[pair["b"]]
+        if arch_a != arch_b:
+            return (f"interpolation.pairs.{i}: {pair['a']} is a {arch_a} and {pair['b']} a {arch_b}: "
+                    "endpoints must share one architecture")
+        if settings_a["normalize"] != settings_b["normalize"]:
+            return (f"interpolation.pairs.{i}: {pair['a']} and {pair['b']} were trained with different input "
+                    "normalization (normalize): pick endpoints that share it")
+    return None
+
+
+def trajectory_models(config: dict) -> list[str]:
+    return [m for m in config["models"] if train_settings(config, m).get("snapshots", 0)]
+
+
+def trajectory_problem(config: dict) -> str | None:
+    for model in trajectory_models(config):
+        every, epochs = train_settings(config, model)["snapshots"], train_settings(config, model)["epochs"]
+        if len({0, *range(every, epochs + 1, every), epochs}) < 3:
+            return (f"train.models.{model}.snapshots = {every} leaves fewer than 3 snapshots in {epochs} epochs: "
+                    f"set it below {epochs}")
+    trajectory = config.get("trajectory", {})
+    points = trajectory.get("grid", [21, 21])
+    if trajectory_models(config) and trajectory.get("chunks", 4) > points[0] * points[1]:
+        return f"trajectory.chunks = {trajectory['chunks']} is more than the {points[0] * points[1]} grid points: lower it"
+    return None
 
 
 def data_source_problem(data: dict) -> str | None:

@@ -1,9 +1,11 @@
 """Fold eval-mode BatchNorm into the conv before it, for surface evaluation.
 
-BN after a conv is a per-channel affine map y = s·(conv(x) − μ) + β with s = γ/√(σ²+ε). Since the directions are
-zero on BN parameters, the perturbed conv weight (θ + a·d₁ + b·d₂)·s equals θ·s + a·(d₁·s) + b·(d₂·s): folding θ
-and both directions once gives the same network at every grid point, with one pass over the activations fewer per
-BN layer. Only conv → BN pairs named convK/bnK are folded (ResNet/PlainNet); Net's BN follows a ReLU and stays.
+BN after a conv is a per-channel affine map y = s·(conv(x) − μ) + β with s = γ/√(σ²+ε). Where the directions are
+zero on that BN (its weight, bias and running statistics), the perturbed conv weight (θ + a·d₁ + b·d₂)·s equals
+θ·s + a·(d₁·s) + b·(d₂·s) (and a conv bias likewise): folding θ and the directions once gives the same network at
+every grid point, with one pass over the activations fewer per BN layer. A BN that a direction moves (`ignore: none`,
+`type: states`, an interpolation) stays as it is. Only conv → BN pairs named convK/bnK are folded (ResNet/PlainNet);
+Net's BN follows a ReLU and stays.
 """
 
 import copy
@@ -20,13 +22,17 @@ def _pairs(model: nn.Module):
                 yield module, prefix, k, conv, bn
 
 
-def fold_batchnorm(model: nn.Module, first: dict, second: dict) -> tuple[nn.Module, dict, dict]:
+BN_ENTRIES = ("weight", "bias", "running_mean", "running_var")
+
+
+def fold_batchnorm(model: nn.Module, directions: list[dict]) -> tuple[nn.Module, list[dict]]:
     """A folded copy of `model` and the directions expressed in its parameters."""
-    folded, first, second = copy.deepcopy(model), dict(first), dict(second)
+    folded, directions = copy.deepcopy(model), [dict(d) for d in directions]
     for module, prefix, k, conv, bn in list(_pairs(folded)):
         name = f"{prefix}.conv{k}" if prefix else f"conv{k}"
         bn_name = f"{prefix}.bn{k}" if prefix else f"bn{k}"
-        if any(torch.count_nonzero(d[f"{bn_name}.{p}"]) for d in (first, second) for p in ("weight", "bias")):
+        moved = [d[key] for d in directions for p in BN_ENTRIES if (key := f"{bn_name}.{p}") in d]
+        if any(torch.count_nonzero(t) for t in moved):
             continue  # a direction moves this BN: keep it
         with torch.no_grad():
             scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
@@ -36,7 +42,11 @@ def fold_batchnorm(model: nn.Module, first: dict, second: dict) -> tuple[nn.Modu
             conv.weight.mul_(scale.view(-1, 1, 1, 1))
             conv.bias = nn.Parameter(bias)
         setattr(module, f"bn{k}", nn.Identity())
-        for direction in (first, second):
-            direction[f"{name}.weight"] = direction[f"{name}.weight"] * scale.detach().cpu().view(-1, 1, 1, 1)
-            del direction[f"{bn_name}.weight"], direction[f"{bn_name}.bias"]
-    return folded, first, second
+        scale = scale.detach().cpu()
+        for direction in directions:
+            direction[f"{name}.weight"] = direction[f"{name}.weight"] * scale.view(-1, 1, 1, 1)
+            if f"{name}.bias" in direction:
+                direction[f"{name}.bias"] = direction[f"{name}.bias"] * scale
+            for p in BN_ENTRIES:
+                direction.pop(f"{bn_name}.{p}", None)
+    return folded, directions

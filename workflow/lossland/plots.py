@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from .io import atomic_write  # noqa: E402
 
@@ -88,4 +89,50 @@ def plot_training_curves(histories: dict[str, pd.DataFrame], dest: str) -> None:
                         color=line[0].get_color(), label=f"{model} test")
             ax.set(title=f"{family}: {'accuracy' if metric == 'acc' else 'loss'}", xlabel="epoch", ylabel=metric)
             ax.legend(fontsize=7)
+    save_figure(figure, dest)
+
+
+def plot_curve(curve: dict, title: str, xlabel: str, dest: str, marks: dict[float, str] | None = None) -> None:
+    """Loss (log axis) and accuracy (twin axis) along a line; train solid, test dashed."""
+    figure, loss_axes = plt.subplots(figsize=(7, 4.5), layout="constrained")
+    acc_axes = loss_axes.twinx()
+    alpha = curve["alpha"]
+    for split, style in (("train", "-"), ("test", "--")):
+        loss_axes.plot(alpha, curve[f"{split}_loss"], style, color="tab:blue", label=f"{split} loss")
+        acc_axes.plot(alpha, 100 * curve[f"{split}_acc"], style, color="tab:red", label=f"{split} accuracy")
+    loss_axes.set_yscale("log")
+    plain = FuncFormatter(lambda value, _: f"{value:,.6g}")
+    loss_axes.yaxis.set_major_formatter(plain)
+    low, high = loss_axes.get_ylim()
+    if high / low < 10:  # under a decade there is no major tick to read: label the minor ones
+        loss_axes.yaxis.set_minor_formatter(plain)
+        loss_axes.tick_params(axis="y", which="minor", labelsize=7)
+    loss_axes.set(xlabel=xlabel, title=title)
+    loss_axes.set_ylabel("loss (log scale)", color="tab:blue")
+    acc_axes.set_ylabel("accuracy (%)", color="tab:red")
+    acc_axes.set_ylim(0, 100)
+    for position, label in (marks or {}).items():
+        loss_axes.axvline(position, color="0.6", linewidth=0.8)
+        loss_axes.annotate(label, (position, 1), xycoords=("data", "axes fraction"), xytext=(3, -12),
+                           textcoords="offset points", fontsize=8, color="0.3")
+    handles = loss_axes.get_legend_handles_labels()[0] + acc_axes.get_legend_handles_labels()[0]
+    figure.legend(handles=handles, fontsize=8, loc="outside lower center", ncols=4)
+    save_figure(figure, dest)
+
+
+def plot_trajectory(surface: dict, path: np.ndarray, epochs: list[int], explained: np.ndarray, model: str,
+                    dest: str) -> None:
+    """Loss contours of the PCA plane with the projected optimizer path on top."""
+    figure, axes = plt.subplots(figsize=(7, 6), layout="constrained")
+    filled = _contour(axes, surface, "")
+    if filled is not None:
+        _colorbar(figure, filled, axes, "loss")
+    axes.set_aspect("auto")
+    axes.plot(path[:, 0], path[:, 1], "-o", color="tab:red", markersize=4, linewidth=1.5)
+    for (px, py), epoch in zip(path, epochs):
+        if epoch in (epochs[0], epochs[-1]) or len(epochs) <= 12:
+            axes.annotate(str(epoch), (px, py), xytext=(4, 4), textcoords="offset points", fontsize=7, color="tab:red")
+    axes.set(xlabel=f"1st PC: {100 * explained[0]:.1f}% of the path's variance",
+             ylabel=f"2nd PC: {100 * explained[1]:.1f}%",
+             title=f"{model}: optimizer path (epochs marked) on its PCA plane")
     save_figure(figure, dest)

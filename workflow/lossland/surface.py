@@ -30,28 +30,54 @@ def evaluation_subset(data: Dataset, samples: int, seed: int, key: str = "landsc
 
 
 class PlaneEvaluator:
-    """Writes θ + a·d₁ + b·d₂ into the model's parameters in place and evaluates it."""
+    """Writes θ + a·d₁ (+ b·d₂) into the model's parameters and buffers in place and evaluates it.
 
-    def __init__(self, model: nn.Module, first: dict, second: dict, data: Dataset, prepare,
+    One direction gives a line (1-D curves, interpolation: d₁ = θ_b − θ_a), two a plane.
+    """
+
+    def __init__(self, model: nn.Module, first: dict, second: dict | None, data: Dataset, prepare,
                  batch_size: int | str = "auto", fold_bn: bool = True, precision: str = "fp32",
                  compile: bool = False):
+        directions = [first] if second is None else [first, second]
         if fold_bn:
-            model, first, second = fold_batchnorm(model, first, second)
+            model, directions = fold_batchnorm(model, directions)
         self.data, self.prepare, self.batch_size, self.precision = data, prepare, batch_size, precision
         # weights are graph inputs, not constants, so the in-place updates below reach the compiled model
         self.model = torch.compile(model, dynamic=False) if compile else model
-        named = dict(model.named_parameters())
+        named = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+        unknown = sorted(set(directions[0]) - set(named))
+        if unknown:
+            raise UserError(f"the directions move {unknown[0]}, which the model does not have: recompute them")
         device = next(model.parameters()).device
-        self.params = [named[name].data for name in first]
+        self.params = [named[name].data for name in directions[0]]
         self.theta = [p.clone() for p in self.params]
-        self.first = [first[name].to(device) for name in first]
-        self.second = [second[name].to(device) for name in first]
+        self.directions = [[d[name].to(device) for name in directions[0]] for d in directions]
 
-    def at(self, a: float, b: float) -> tuple[float, float]:
+    def at(self, *coords: float, data: Dataset | None = None) -> tuple[float, float]:
         torch._foreach_copy_(self.params, self.theta)
-        torch._foreach_add_(self.params, self.first, alpha=a)
-        torch._foreach_add_(self.params, self.second, alpha=b)
-        return evaluate(self.model, self.data, self.prepare, self.batch_size, self.precision)
+        for direction, step in zip(self.directions, coords, strict=True):
+            torch._foreach_add_(self.params, direction, alpha=step)
+        return evaluate(self.model, self.data if data is None else data, self.prepare, self.batch_size, self.precision)
+
+
+CURVE_SPLITS = ("train", "test")
+
+
+def evaluate_curve(evaluator: PlaneEvaluator, alphas: np.ndarray, splits: dict[str, Dataset],
+                   log: Callable[[str], None] = print, what: str = "curve") -> dict[str, np.ndarray]:
+    """Loss and accuracy at θ + α·d₁ for every α, on each split: {alpha, train_loss, train_acc, test_loss, ...}."""
+    curve = {"alpha": np.asarray(alphas, dtype=float)}
+    started, total, done = time.monotonic(), len(alphas) * len(splits), 0
+    for split, data in splits.items():
+        values = []
+        for alpha in curve["alpha"]:
+            values.append(evaluator.at(float(alpha), data=data))
+            done += 1
+            elapsed = time.monotonic() - started
+            log(f"{what}: {done}/{total} points, {elapsed:.1f}s, ETA {elapsed / done * (total - done):.0f}s")
+        curve[f"{split}_loss"] = np.array([v[0] for v in values])
+        curve[f"{split}_acc"] = np.array([v[1] for v in values])
+    return curve
 
 
 def evaluate_chunk(
@@ -90,6 +116,7 @@ def merge_chunks(paths: list[str], provenance: dict, landscape: dict) -> dict[st
     x, y = grid_axes(landscape)
     loss = np.full((y.size, x.size), np.nan)
     acc = np.full((y.size, x.size), np.nan)
+    filled = np.zeros((y.size, x.size), dtype=bool)  # not NaN: a diverged point (e.g. negative variance) is NaN
     for path in paths:
         frame, written = read_chunk(path)
         stale = sorted(key for key in provenance if written.get(key) != provenance[key])
@@ -99,8 +126,9 @@ def merge_chunks(paths: list[str], provenance: dict, landscape: dict) -> dict[st
             )
         loss[frame["iy"], frame["ix"]] = frame["loss"]
         acc[frame["iy"], frame["ix"]] = frame["acc"]
-    if np.isnan(loss).any():
-        raise UserError(f"{int(np.isnan(loss).sum())} grid points are missing from the chunks {paths}: rerun them")
+        filled[frame["iy"], frame["ix"]] = True
+    if not filled.all():
+        raise UserError(f"{int((~filled).sum())} grid points are missing from the chunks {paths}: rerun them")
     return {"x": x, "y": y, "loss": loss, "acc": acc}
 
 

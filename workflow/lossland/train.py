@@ -7,6 +7,7 @@ resumed from the checkpoint of epoch k replays epochs k+1… exactly as an unint
 import csv
 import io
 import math
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -106,6 +107,24 @@ def write_history(history: list[dict], dest: str | Path) -> None:
         handle.write(text.getvalue())
 
 
+def _snapshot_epochs(settings: dict) -> set[int]:
+    """Epochs whose weights are kept for the optimizer trajectory: 0 (the initialisation), every N-th, the last."""
+    every = settings.get("snapshots", 0)
+    if not every:
+        return set()
+    return {0, *range(every, settings["epochs"] + 1, every), settings["epochs"]}
+
+
+def _snapshot_path(folder: Path, epoch: int) -> Path:
+    return folder / f"epoch{epoch:04d}.pt"
+
+
+def _collect_snapshots(folder: Path, epochs: set[int]) -> dict:
+    ordered = sorted(epochs)
+    states = [load_torch(_snapshot_path(folder, e), "snapshot") for e in ordered]
+    return {"epochs": ordered, "states": states}
+
+
 def _load_resume(path: Path, model_name: str, settings: dict, log) -> dict | None:
     if not path.exists():
         return None
@@ -138,7 +157,13 @@ def train_model(
     history: list[dict] = []
     step = 0
     resume_file = Path(resume_path)
+    snapshot_dir = resume_file.parent / "snapshots"
+    snapshot_epochs = _snapshot_epochs(settings)
     state = _load_resume(resume_file, model_name, settings, log)
+    if state is None and snapshot_dir.is_dir():
+        shutil.rmtree(snapshot_dir)  # from another run's settings
+    if state is None and snapshot_epochs:
+        save_torch(model.state_dict(), _snapshot_path(snapshot_dir, 0))
     if state is not None:
         model.load_state_dict(state["model_state"])
         optimizer.load_state_dict(state["optimizer_state"])
@@ -162,6 +187,8 @@ def train_model(
                 dict(epoch=epoch, train_loss=train_loss, train_acc=train_acc, test_loss=test_loss,
                      test_acc=test_acc, lr=optimizer.param_groups[0]["lr"], seconds=seconds)
             )
+            if epoch in snapshot_epochs:  # before the resume point, so a resumed run never lacks one
+                save_torch(model.state_dict(), _snapshot_path(snapshot_dir, epoch))
             save_torch(
                 dict(model=model_name, settings=settings, model_state=model.state_dict(),
                      optimizer_state=optimizer.state_dict(), history=history, step=step,
@@ -186,9 +213,12 @@ def train_model(
     final = history[-1]
     metrics = {key: final[key] for key in ("train_loss", "train_acc", "test_loss", "test_acc")}
     write_history(history, history_path)
-    save_torch(
-        dict(model=model_name, state_dict=model.state_dict(), config=settings, epochs=len(history), metrics=metrics),
-        checkpoint_path,
-    )
+    checkpoint = dict(model=model_name, state_dict=model.state_dict(), config=settings, epochs=len(history),
+                      metrics=metrics)
+    if snapshot_epochs:
+        checkpoint["snapshots"] = _collect_snapshots(snapshot_dir, snapshot_epochs)
+    save_torch(checkpoint, checkpoint_path)
     resume_file.unlink(missing_ok=True)
+    if snapshot_dir.is_dir():
+        shutil.rmtree(snapshot_dir)
     return metrics

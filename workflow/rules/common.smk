@@ -13,7 +13,7 @@ PACKAGE_DIR = Path(workflow.basedir) / "workflow"
 sys.path.insert(0, str(PACKAGE_DIR))
 
 import pandas as pd  # noqa: E402
-from lossland.config import config_problem, train_settings  # noqa: E402
+from lossland.config import config_problem, endpoints, train_settings, trajectory_models  # noqa: E402
 from lossland.sweep import RUN_PATTERN, best_row, grid_runs, is_scheduled, run_name, run_settings  # noqa: E402
 
 RUN_PATTERN_PLAIN = re.sub(r"\(\?P<\w+>", "(", RUN_PATTERN)  # Snakemake wildcard regexes take no named groups
@@ -56,8 +56,15 @@ shell.prefix(
 MODELS = config["models"]
 
 
+TRAJECTORY_MODELS = trajectory_models(config)
+PAIRS = {pair["name"]: pair for pair in config["interpolation"]["pairs"]}
+PLANES = "landscape|trajectory"
+
+
 wildcard_constraints:
     model="|".join(MODELS),
+    plane=PLANES,
+    pair="|".join(map(re.escape, PAIRS)) or "(?!)",
     run=RUN_PATTERN_PLAIN,
     split="train|test",
     chunk=r"\d+",
@@ -75,16 +82,42 @@ def settings_json(wildcards) -> str:
     return json.dumps(train_settings(config, wildcards.model), sort_keys=True)
 
 
+def plane_spec(plane: str) -> dict:
+    """What a chunk job of a plane needs: the evaluation settings, the grid (for a trajectory, its point counts;
+    the range comes from the path) and the chunk count. Line and direction options are left out, so changing them
+    reruns no chunk by itself."""
+    spec = {k: v for k, v in config["landscape"].items() if k not in ("directions", "line")}
+    if plane == "trajectory":
+        trajectory = config["trajectory"]
+        (nx, ny), chunks = trajectory["grid"], trajectory["chunks"]
+        spec.update(x=[-1.0, 1.0, nx], y=[-1.0, 1.0, ny], chunks=chunks)
+    return spec
+
+
+def plane_json(wildcards) -> str:
+    return json.dumps(plane_spec(wildcards.plane), sort_keys=True)
+
+
 def landscape_json() -> str:
     return json.dumps(config["landscape"], sort_keys=True)
 
 
+def curve_points(axis_key):
+    """Points a line or interpolation job evaluates: the axis' num, on both splits."""
+    return lambda wildcards: 2 * int(axis_key()[2])
+
+
 def chunk_files(wildcards) -> list[str]:
     return expand(
-        "results/landscape/{model}/chunks/{chunk}.csv",
+        "results/{plane}/{model}/chunks/{chunk}.csv",
+        plane=wildcards.plane,
         model=wildcards.model,
-        chunk=range(config["landscape"]["chunks"]),
+        chunk=range(plane_spec(wildcards.plane)["chunks"]),
     )
+
+
+def endpoint_checkpoint(name: str) -> str:
+    return endpoints(config)[name][1]
 
 
 def report_targets() -> dict[str, list[str]]:
@@ -103,8 +136,23 @@ def all_targets() -> list[str]:
         "results/summary.md",
         "results/figures/training_curves.png",
         "results/figures/landscapes.png",
+        *view_targets(),
         *sweep_targets(),
     ]
+
+
+def view_targets() -> list[str]:
+    """loss-landscape's other views: 1-D curves, interpolations, optimizer trajectories, ParaView files."""
+    return [
+        *expand("results/landscape/{model}_1d.png", model=MODELS),
+        *expand("results/interpolation/{pair}.png", pair=PAIRS),
+        *expand("results/trajectory/{model}.png", model=TRAJECTORY_MODELS),
+        *paraview_targets(),
+    ]
+
+
+def paraview_targets() -> list[str]:
+    return expand("results/landscape/{model}.vts", model=MODELS)
 
 
 SWEEP_SCHEDULED = is_scheduled(config)
@@ -147,12 +195,20 @@ def gpu_resources(res: dict) -> dict:
     return {"gpu": res["gpu"], **({"gpu_model": res["gpu_model"]} if res["gpu_model"] else {})}
 
 
-def chunk_resources() -> dict:
+def chunk_resources(points_per_job=None) -> dict:
+    """Resources of a job evaluating grid points: a chunk (its share of its plane's grid) or `points_per_job(wc)`
+    points on the landscape's samples (lines, interpolations)."""
     res, landscape = config["resources"]["chunk"], config["landscape"]
-    points = math.ceil(landscape["x"][2] * landscape["y"][2] / landscape["chunks"])
+
+    def chunk_points(wildcards) -> int:
+        spec = plane_spec(wildcards.plane)
+        return math.ceil(spec["x"][2] * spec["y"][2] / spec["chunks"])
+
+    points = points_per_job or chunk_points
 
     def runtime(wildcards, attempt) -> int:
-        per_point = res["seconds_per_point"].get(wildcards.model, 50) * landscape["samples"] / 10_000
-        return math.ceil(10 + 2 * per_point * points / 60) * attempt
+        model = wildcards.model if hasattr(wildcards, "model") else endpoints(config)[PAIRS[wildcards.pair]["a"]][0]
+        per_point = res["seconds_per_point"].get(model, 50) * landscape["samples"] / 10_000
+        return math.ceil(10 + 2 * per_point * points(wildcards) / 60) * attempt
 
     return {**gpu_resources(res), "mem_mb": lambda wc, attempt: res["mem_mb"] * attempt, "runtime": runtime}

@@ -1,6 +1,8 @@
 localrules:
     surface,
     plot_landscape,
+    plot_line,
+    export_paraview,
 
 
 rule directions:
@@ -10,26 +12,27 @@ rule directions:
         "results/landscape/{model}/directions.pt",
     params:
         seed=config["landscape"]["seed"],
+        options=" ".join(f"--{k} {v}" for k, v in sorted(config["landscape"]["directions"].items())),
     log:
         "results/logs/directions/{model}.log",
     conda:
         ENV
     shell:
         "python -m lossland --threads 1 --device cpu directions --checkpoint {input} --seed {params.seed}"
-        " --out {output} > {log} 2>&1"
+        " {params.options} --out {output} > {log} 2>&1"
 
 
 rule landscape_chunk:
     input:
         checkpoint="results/models/{model}.pt",
-        directions="results/landscape/{model}/directions.pt",
+        directions="results/{plane}/{model}/directions.pt",
         data=f"results/data/{config['landscape']['split']}.pt",
     output:
-        "results/landscape/{model}/chunks/{chunk}.csv",
+        "results/{plane}/{model}/chunks/{chunk}.csv",
     params:
-        landscape=landscape_json(),
+        landscape=plane_json,
     log:
-        "results/logs/landscape/{model}/chunk{chunk}.log",
+        "results/logs/{plane}/{model}/chunk{chunk}.log",
     threads: config["threads"]["chunk"]
     resources:
         **chunk_resources(),
@@ -44,15 +47,15 @@ rule landscape_chunk:
 rule surface:
     input:
         checkpoint="results/models/{model}.pt",
-        directions="results/landscape/{model}/directions.pt",
+        directions="results/{plane}/{model}/directions.pt",
         chunks=chunk_files,
     output:
-        npz="results/landscape/{model}/surface.npz",
-        json="results/landscape/{model}/surface.json",
+        npz="results/{plane}/{model}/surface.npz",
+        json="results/{plane}/{model}/surface.json",
     params:
-        landscape=landscape_json(),
+        landscape=plane_json,
     log:
-        "results/logs/landscape/{model}/surface.log",
+        "results/logs/{plane}/{model}/surface.log",
     conda:
         ENV
     shell:
@@ -79,3 +82,59 @@ rule plot_landscape:
     shell:
         "python -m lossland --threads 1 plot --surface {input.surface} --metrics {input.metrics} --model {wildcards.model}"
         " --out {output} > {log} 2>&1"
+
+
+rule line:
+    input:
+        checkpoint="results/models/{model}.pt",
+        directions="results/landscape/{model}/directions.pt",
+        train=f"results/data/{config['landscape']['split']}.pt",
+        test="results/data/test.pt",
+    output:
+        npz="results/landscape/{model}/line.npz",
+        json="results/landscape/{model}/line.json",
+    params:
+        landscape=landscape_json(),
+    log:
+        "results/logs/landscape/{model}/line.log",
+    threads: config["threads"]["chunk"]
+    resources:
+        **chunk_resources(curve_points(lambda: config["landscape"]["line"])),
+    conda:
+        ENV
+    shell:
+        "python -m lossland --threads {threads} line --checkpoint {input.checkpoint} --directions {input.directions}"
+        " --train {input.train} --test {input.test} --landscape {params.landscape:q} --out {output.npz}"
+        " > {log} 2>&1"
+
+
+rule plot_line:
+    input:
+        "results/landscape/{model}/line.npz",
+    output:
+        report(
+            "results/landscape/{model}_1d.png",
+            caption="../report/line.rst",
+            category="landscapes",
+            labels={"model": "{model}", "figure": "1-D curve"},
+        ),
+    log:
+        "results/logs/landscape/{model}/plot_line.log",
+    conda:
+        ENV
+    shell:
+        "python -m lossland --threads 1 plot-curve --kind line --curve {input} --out {output}"
+        " --title '{wildcards.model}: loss and accuracy along direction 1' > {log} 2>&1"
+
+
+rule export_paraview:
+    input:
+        "results/landscape/{model}/surface.npz",
+    output:
+        "results/landscape/{model}.vts",
+    log:
+        "results/logs/landscape/{model}/paraview.log",
+    conda:
+        ENV
+    shell:
+        "python -m lossland --threads 1 paraview --surface {input} --out {output} > {log} 2>&1"

@@ -1,0 +1,150 @@
+"""Curvature and flatness in numbers: Hessian eigenvalues and trace, eigenvalue-ratio maps, flatness over many
+random directions.
+
+The Hessian is that of the mean cross-entropy over a fixed evaluation subset, in eval mode, with respect to every
+parameter, as loss-landscape's plot_hessian_eigen.py takes it. It is never formed: Hessian-vector products come from
+double backprop (Pearlmutter), summed batch by batch, and feed scipy's Lanczos solver (`eigsh`) or Hutchinson's
+trace estimator.
+"""
+
+from typing import Callable
+
+import numpy as np
+import torch
+from scipy.sparse.linalg import LinearOperator, eigsh
+from torch import nn
+
+from .data import Dataset
+
+
+class HessianOperator:
+    """v ↦ H·v for the mean loss of `model` over `data` (float64 numpy vectors in, out; float32 inside)."""
+
+    def __init__(self, model: nn.Module, data: Dataset, prepare, batch_size: int = 256):
+        self.model, self.data, self.prepare, self.batch_size = model.eval(), data, prepare, batch_size
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.size = sum(p.numel() for p in self.params)
+        self.device = self.params[0].device
+        self.products = 0
+
+    def _split(self, vector: torch.Tensor) -> list[torch.Tensor]:
+        chunks, start = [], 0
+        for p in self.params:
+            chunks.append(vector[start : start + p.numel()].view_as(p))
+            start += p.numel()
+        return chunks
+
+    def loss_and_grad_batches(self):
+        for start in range(0, len(self.data), self.batch_size):
+            images = self.prepare(self.data.images[start : start + self.batch_size])
+            labels = self.data.labels[start : start + self.batch_size]
+            loss = nn.functional.cross_entropy(self.model(images), labels, reduction="sum") / len(self.data)
+            yield loss
+
+    def matvec(self, vector: np.ndarray) -> np.ndarray:
+        v = self._split(torch.as_tensor(np.asarray(vector).ravel(), dtype=torch.float32, device=self.device))
+        total = [torch.zeros_like(p) for p in self.params]
+        for loss in self.loss_and_grad_batches():
+            grads = torch.autograd.grad(loss, self.params, create_graph=True)
+            dot = sum((g * u).sum() for g, u in zip(grads, v))
+            for acc, hv in zip(total, torch.autograd.grad(dot, self.params)):
+                acc += hv
+        self.products += 1
+        return torch.cat([t.flatten() for t in total]).double().cpu().numpy()
+
+    def loss(self) -> float:
+        with torch.no_grad():
+            return float(sum(loss.item() for loss in self.loss_and_grad_batches()))
+
+    def linear_operator(self, shift: float = 0.0) -> LinearOperator:
+        return LinearOperator((self.size, self.size), matvec=lambda v: self.matvec(v) - shift * np.ravel(v),
+                              dtype=np.float64)
+
+
+def start_vector(size: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(size)
+
+
+def top_eigenvalues(op: HessianOperator, k: int, tol: float, seed: int) -> np.ndarray:
+    """The k algebraically largest eigenvalues, largest first."""
+    values = eigsh(op.linear_operator(), k=k, which="LA", tol=tol, v0=start_vector(op.size, seed),
+                   return_eigenvectors=False)
+    return np.sort(values)[::-1]
+
+
+def extreme_eigenvalues(op: HessianOperator, tol: float, seed: int) -> tuple[float, float]:
+    """(λmax, λmin) as loss-landscape's min_max_hessian_eigs: the largest-magnitude eigenvalue, then the
+    largest-magnitude one of H − 0.51·λmax·I, shifted back (the most negative one when λmax > 0)."""
+    v0 = start_vector(op.size, seed)
+    first = float(eigsh(op.linear_operator(), k=1, which="LM", tol=tol, v0=v0, return_eigenvectors=False)[0])
+    shift = 0.51 * first
+    second = float(eigsh(op.linear_operator(shift), k=1, which="LM", tol=tol, v0=v0,
+                         return_eigenvectors=False)[0]) + shift
+    return (first, second) if first > 0 else (second, first)
+
+
+def hutchinson_trace(op: HessianOperator, probes: int, seed: int) -> tuple[float, float, np.ndarray]:
+    """Mean of zᵀHz over Rademacher probes z, its standard error, and the samples."""
+    rng = np.random.default_rng(seed)
+    samples = np.empty(probes)
+    for i in range(probes):
+        z = rng.choice([-1.0, 1.0], size=op.size)
+        samples[i] = z @ op.matvec(z)
+    error = samples.std(ddof=1) / np.sqrt(probes) if probes > 1 else float("nan")
+    return float(samples.mean()), float(error), samples
+
+
+def hessian_summary(op: HessianOperator, top_k: int, probes: int, tol: float, seed: int,
+                    log: Callable[[str], None] = print) -> dict:
+    top = top_eigenvalues(op, top_k, tol, seed)
+    log(f"top {top_k} eigenvalues {np.array2string(top, precision=4)} ({op.products} Hessian-vector products)")
+    _, lowest = extreme_eigenvalues(op, tol, seed)
+    log(f"most negative eigenvalue {lowest:.6g}")
+    trace, error, samples = hutchinson_trace(op, probes, seed + 1)
+    log(f"trace {trace:.6g} ± {error:.3g} (Hutchinson, {probes} Rademacher probes)")
+    return {"loss": op.loss(), "top_eigenvalues": top.tolist(), "lambda_max": float(top[0]), "lambda_min": lowest,
+            "ratio": abs(lowest / top[0]) if top[0] else float("nan"), "trace": trace, "trace_se": error,
+            "trace_samples": samples.tolist(), "hessian_vector_products": op.products, "parameters": op.size}
+
+
+def flatness_stats(alphas: np.ndarray, losses: np.ndarray, base: float, delta: float,
+                   distances: tuple[float, ...] = (0.25, 0.5, 1.0)) -> dict:
+    """Per direction (rows of `losses`, sampled at `alphas` on both sides of 0): the rise at each distance — the mean
+    of L(+t) and L(−t), linearly interpolated, minus `base` — and the basin half-width — the mean over both sides of
+    the first distance at which the loss exceeds base + delta (linear between samples; a side that never exceeds it
+    counts as its range end and is reported as censored). Then mean and standard deviation over directions."""
+    alphas = np.asarray(alphas, dtype=float)
+    plus, minus = alphas >= 0, alphas <= 0
+    rises = {t: [] for t in distances}
+    widths, censored = [], 0
+    for row in np.asarray(losses, dtype=float):
+        for t in distances:
+            up = np.interp(t, alphas[plus], row[plus])
+            down = np.interp(t, -alphas[minus][::-1], row[minus][::-1])
+            rises[t].append((up + down) / 2 - base)
+        sides = []
+        for side_t, side_l in ((alphas[plus], row[plus]), (-alphas[minus][::-1], row[minus][::-1])):
+            width, hit = _first_crossing(side_t, side_l, base + delta)
+            sides.append(width)
+            censored += not hit
+        widths.append(np.mean(sides))
+    stats = {}
+    for t in distances:
+        stats[f"rise@{t:g}"] = float(np.mean(rises[t]))
+        stats[f"rise@{t:g}_sd"] = float(np.std(rises[t], ddof=1)) if len(rises[t]) > 1 else 0.0
+    stats["half_width"] = float(np.mean(widths))
+    stats["half_width_sd"] = float(np.std(widths, ddof=1)) if len(widths) > 1 else 0.0
+    stats["half_width_censored_sides"] = int(censored)
+    stats["directions"] = int(len(widths))
+    return stats
+
+
+def _first_crossing(distance: np.ndarray, loss: np.ndarray, level: float) -> tuple[float, bool]:
+    above = np.flatnonzero(loss > level)
+    if not above.size:
+        return float(distance[-1]), False
+    i = int(above[0])
+    if i == 0:
+        return float(distance[0]), True
+    t0, t1, l0, l1 = distance[i - 1], distance[i], loss[i - 1], loss[i]
+    return float(t0 + (level - l0) / (l1 - l0) * (t1 - t0)), True
