@@ -27,9 +27,10 @@ def test_every_output_exists_and_is_valid(smoke_run):
             assert surface["loss"].shape == surface["acc"].shape == (5, 5)
             assert np.isfinite(surface["loss"]).all() and ((surface["acc"] >= 0) & (surface["acc"] <= 1)).all()
         history = pd.read_csv(results / f"train/{model}/history.csv")
-        assert list(history["epoch"]) == [1] and history["seconds"].gt(0).all()
+        epochs = [1, 2, 3] if model == "resnet20" else [1]  # the smoke preset's trajectory model
+        assert list(history["epoch"]) == epochs and history["seconds"].gt(0).all()
         log = (results / f"logs/train/{model}.log").read_text()
-        assert f"{model} epoch 1/1 train loss" in log and "img/s" in log and "ETA" in log
+        assert f"{model} epoch 1/{len(epochs)} train loss" in log and "img/s" in log and "ETA" in log
     for png in [f"landscape/{model}.png" for model in MODELS] + ["figures/training_curves.png",
                                                                   "figures/landscapes.png"]:
         with Image.open(results / png) as image:
@@ -42,6 +43,52 @@ def test_every_output_exists_and_is_valid(smoke_run):
     assert (results / "summary.md").read_text().count("\n") == 9
     metrics = json.loads((results / "metrics/resnet20.json").read_text())
     assert metrics["params"] == 269_722 and 0 <= metrics["test_acc"] <= 1
+
+
+def test_views_lines_interpolation_trajectory_paraview(smoke_run):
+    results = smoke_run / "results"
+    for model in MODELS:
+        with np.load(results / f"landscape/{model}/line.npz") as line, \
+                np.load(results / f"landscape/{model}/surface.npz") as surface:
+            np.testing.assert_array_equal(line["alpha"], np.linspace(-1, 1, 5))
+            # the line's train curve at 0 is the surface's centre: same subset, same evaluator
+            assert line["train_loss"][2] == pytest.approx(surface["loss"][2, 2], rel=1e-6)
+            np.testing.assert_allclose(line["train_loss"], surface["loss"][2, :], rtol=1e-5)
+            assert np.isfinite(line["test_loss"]).all() and line["test_loss"][2] > 0
+        head = (results / f"landscape/{model}.vts").read_bytes()[:400].decode("ascii", "replace")
+        assert "StructuredGrid" in head and 'WholeExtent="0 4 0 4 0 0"' in head
+        with Image.open(results / f"landscape/{model}_1d.png") as image:
+            assert image.format == "PNG" and image.size[0] > 300
+    with np.load(results / "interpolation/net_batch64_vs_batch128.npz") as curve:
+        np.testing.assert_array_equal(curve["alpha"], np.linspace(-0.5, 1.5, 5))
+        history = pd.read_csv(results / "sweep/runs/b64_lr0.001_e2/history.csv")
+        assert curve["test_acc"][1] == history["test_acc"].iloc[-1]  # α = 0 is endpoint A on the whole test split
+    assert json.loads((results / "interpolation/net_batch64_vs_batch128.json").read_text())["images"]["test"] == 256
+    with np.load(results / "trajectory/resnet20.npz") as trajectory:
+        assert trajectory["loss"].shape == (5, 5) and list(trajectory["epochs"]) == [0, 1, 2, 3]
+        np.testing.assert_array_equal(trajectory["path"][-1], [0, 0])
+        assert 0 < trajectory["explained"].sum() <= 1 + 1e-9
+        assert trajectory["x"].min() < trajectory["path"][:, 0].min() < trajectory["path"][:, 0].max() < \
+            trajectory["x"].max()
+    with Image.open(results / "trajectory/resnet20.png") as image:
+        assert image.format == "PNG"
+
+
+def test_changing_directions_reruns_surfaces_and_views_but_no_training(smoke_run):
+    config = yaml.safe_load((smoke_run / "smoke.yaml").read_text())
+    config["landscape"]["directions"] = {"norm": "layer"}
+    (smoke_run / "layer.yaml").write_text(yaml.safe_dump(config))
+    outputs = planned_outputs(run_snakemake(smoke_run, "-n", "all", "--configfile", "layer.yaml").stdout)
+    assert "results/landscape/resnet56/directions.pt" in outputs and "results/landscape/resnet56.png" in outputs
+    assert "results/landscape/resnet56/line.npz" in outputs and "results/landscape/net.vts" in outputs
+    assert not [path for path in outputs if path.startswith(("results/models/", "results/sweep/", "results/train/"))]
+    assert not [path for path in outputs if path.startswith(("results/interpolation/", "results/trajectory/"))]
+    config["landscape"].pop("directions")
+    config["landscape"]["line"] = [-1.0, 1.0, 7]
+    (smoke_run / "line.yaml").write_text(yaml.safe_dump(config))
+    outputs = planned_outputs(run_snakemake(smoke_run, "-n", "all", "--configfile", "line.yaml").stdout)
+    expected = [f"results/landscape/{m}{suffix}" for m in MODELS for suffix in ("/line.npz", "/line.json", "_1d.png")]
+    assert sorted(outputs) == sorted(expected)  # a new line range reruns the lines and nothing else
 
 
 def test_sweep_tables_heatmaps_and_ablation(smoke_run):
@@ -136,6 +183,12 @@ BAD_CONFIGS = [
     ({"train": {"defaults": {"optimizer": "rmsprop"}}}, "config error: train.defaults.optimizer: 'rmsprop' is not"),
     ({"train": {"defaults": {"schedule": {"type": "step"}}}}, "config error: train.defaults.schedule.type: 'step'"),
     ({"train": {"models": {"resnet21": {"lr": 0.1}}}}, "config error: train.models: 'resnet21' is not one of"),
+    ({"interpolation": {"pairs": [{"name": "x", "a": "resnet20", "b": "b32_lr0.1_e9"}]}},
+     "config error: interpolation.pairs.0.b = 'b32_lr0.1_e9' is not a model this config trains"),
+    ({"interpolation": {"pairs": [{"name": "x", "a": "resnet20", "b": "plainnet20"}]}},
+     "config error: interpolation.pairs.0: resnet20 is a resnet20 and plainnet20 a plainnet20"),
+    ({"landscape": {"directions": {"norm": "unit"}}}, "config error: landscape.directions.norm: 'unit' is not one of"),
+    ({"train": {"models": {"net": {"snapshots": 1}}}}, "config error: train.models.net.snapshots = 1 leaves fewer"),
 ]
 
 

@@ -98,8 +98,10 @@ def plane_json(wildcards) -> str:
     return json.dumps(plane_spec(wildcards.plane), sort_keys=True)
 
 
-def landscape_json() -> str:
-    return json.dumps(config["landscape"], sort_keys=True)
+def curve_json(*extra: str) -> str:
+    """The evaluation settings a line or interpolation job uses (and `extra` landscape keys), nothing else."""
+    keys = ("split", "samples", "seed", "batch_size", "fold_bn", "precision", "compile", *extra)
+    return json.dumps({k: config["landscape"][k] for k in keys if k in config["landscape"]}, sort_keys=True)
 
 
 def curve_points(axis_key):

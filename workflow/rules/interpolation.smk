@@ -12,10 +12,10 @@ rule interpolate:
         npz="results/interpolation/{pair}.npz",
         json="results/interpolation/{pair}.json",
     params:
-        landscape=landscape_json(),
+        landscape=curve_json(),
         alpha=config["interpolation"]["alpha"],
     log:
-        "results/logs/interpolation/{pair}.log",
+        "results/logs/interpolation/{pair}/interpolate.log",
     threads: config["threads"]["chunk"]
     resources:
         **chunk_resources(curve_points(lambda: config["interpolation"]["alpha"])),
@@ -40,7 +40,7 @@ rule plot_interpolation:
     params:
         title=lambda wc: f"{PAIRS[wc.pair]['a']} (A) to {PAIRS[wc.pair]['b']} (B)",
     log:
-        "results/logs/interpolation/{pair}.plot.log",
+        "results/logs/interpolation/{pair}/plot.log",
     conda:
         ENV
     shell:

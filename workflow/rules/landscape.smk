@@ -94,7 +94,7 @@ rule line:
         npz="results/landscape/{model}/line.npz",
         json="results/landscape/{model}/line.json",
     params:
-        landscape=landscape_json(),
+        landscape=curve_json("line"),
     log:
         "results/logs/landscape/{model}/line.log",
     threads: config["threads"]["chunk"]

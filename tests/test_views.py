@@ -1,0 +1,210 @@
+"""loss-landscape's other views: direction options, 1-D curves, interpolation, trajectories, ParaView export."""
+
+import copy
+import itertools
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from lossland.cli import main
+from lossland.data import Dataset, load_split, normalizer
+from lossland.directions import random_directions
+from lossland.evaluate import evaluate
+from lossland.io import save_torch
+from lossland.models import build_model, load_checkpoint
+from lossland.surface import PlaneEvaluator, evaluation_subset
+from lossland.train import train_model
+from lossland.trajectory import trajectory_directions
+from test_surface import SETTINGS, random_split, trained_with_directions
+
+
+def bn_model(name="resnet20", seed=0):
+    torch.manual_seed(seed)
+    model = build_model(name)
+    for module in model.modules():  # non-trivial BN, as after training
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.2, 0.2)
+    return model.eval()
+
+
+def test_ignore_none_gives_1d_directions_equal_to_the_weights():
+    model = bn_model()
+    first, second = random_directions(model, 3, ignore="none")
+    for name, theta in model.named_parameters():
+        if theta.dim() <= 1:
+            assert torch.equal(first[name], theta.detach()) and torch.equal(second[name], theta.detach()), name
+    default, _ = random_directions(model, 3)
+    assert torch.equal(first["conv1.weight"], default["conv1.weight"])  # same noise for the >1-D tensors
+
+
+def test_layer_and_weight_norms_follow_loss_landscape():
+    model = bn_model()
+    layer, _ = random_directions(model, 4, norm="layer")
+    weight, _ = random_directions(model, 4, norm="weight")
+    for name, theta in model.named_parameters():
+        if theta.dim() <= 1:
+            continue
+        theta = theta.detach()
+        assert torch.linalg.vector_norm(layer[name]).item() == pytest.approx(torch.linalg.vector_norm(theta).item(),
+                                                                             rel=1e-5)
+        noise = weight[name] / theta  # weight: noise ⊙ θ; layer: the same noise scaled to |θ|
+        ratio = layer[name] / noise
+        torch.testing.assert_close(ratio, torch.full_like(ratio, ratio.flatten()[0].item()), rtol=1e-4, atol=0)
+
+
+def test_states_directions_move_the_running_statistics():
+    model = bn_model()
+    first, second = random_directions(model, 5, ignore="none", kind="states")
+    assert torch.equal(first["bn1.running_var"], model.bn1.running_var)
+    zeroed, _ = random_directions(model, 5, kind="states")  # 1-D under ignore biasbn: zero, as loss-landscape
+    assert torch.count_nonzero(zeroed["bn1.running_mean"]) == 0
+    mean, var = model.bn1.running_mean.clone(), model.bn1.running_var.clone()
+    data = Dataset(**random_split(20, 2))
+    evaluator = PlaneEvaluator(model, first, second, data, normalizer(True, torch.device("cpu")), 10, fold_bn=False)
+    evaluator.at(0.5, 0.25)
+    torch.testing.assert_close(model.bn1.running_mean, mean * 1.75)
+    torch.testing.assert_close(model.bn1.running_var, var * 1.75)
+
+
+@pytest.mark.parametrize("norm,ignore,kind", list(itertools.product(["filter", "layer", "weight"],
+                                                                     ["biasbn", "none"], ["weights", "states"])))
+def test_bn_folding_is_exact_under_every_direction_option(norm, ignore, kind):
+    model = bn_model()
+    data = Dataset(**random_split(24, 4))
+    prepare = normalizer(True, torch.device("cpu"))
+    first, second = random_directions(model, 6, norm, ignore, kind)
+    plain = PlaneEvaluator(copy.deepcopy(model), first, second, data, prepare, 12, fold_bn=False)
+    folded = PlaneEvaluator(copy.deepcopy(model), first, second, data, prepare, 12, fold_bn=True)
+    left = sum(isinstance(m, torch.nn.BatchNorm2d) for m in folded.model.modules())
+    assert left == (19 if ignore == "none" else 0)  # a BN that a direction moves is never folded
+    for a, b in [(0.0, 0.0), (0.3, -0.2), (-0.5, 0.4)]:
+        (loss, acc), (folded_loss, folded_acc) = plain.at(a, b), folded.at(a, b)
+        assert folded_loss == pytest.approx(loss, rel=1e-5) and folded_acc == acc
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    return trained_with_directions(tmp_path_factory.mktemp("views"), 64, 40)
+
+
+SPEC = {"samples": 48, "seed": 0, "batch_size": 20, "fold_bn": True, "precision": "fp32", "compile": False,
+        "line": [-1.0, 1.0, 5], "split": "train"}
+
+
+def own_evaluation(root, checkpoint: str, split: str) -> tuple[float, float]:
+    model, blob = load_checkpoint(str(root / checkpoint), torch.device("cpu"))
+    data = load_split(root / f"{split}.pt")
+    data = evaluation_subset(data, min(SPEC["samples"], len(data)), SPEC["seed"])
+    return evaluate(model, data, normalizer(blob["config"]["normalize"], torch.device("cpu")), 16)
+
+
+def test_line_at_zero_is_the_unperturbed_model(trained):
+    out = trained / "line.npz"
+    assert main(["line", "--checkpoint", str(trained / "model.pt"), "--directions", str(trained / "directions.pt"),
+                 "--train", str(trained / "train.pt"), "--test", str(trained / "test.pt"),
+                 "--landscape", json.dumps(SPEC), "--out", str(out)]) == 0
+    with np.load(out) as line:
+        np.testing.assert_array_equal(line["alpha"], [-1, -0.5, 0, 0.5, 1])
+        for split in ("train", "test"):
+            loss, acc = own_evaluation(trained, "model.pt", split)
+            assert line[f"{split}_loss"][2] == pytest.approx(loss, rel=1e-6) and line[f"{split}_acc"][2] == acc
+            assert line[f"{split}_loss"][0] > line[f"{split}_loss"][2] < line[f"{split}_loss"][4]
+    provenance = json.loads((trained / "line.json").read_text())
+    assert provenance["images"] == {"train": 48, "test": 40} and provenance["line"] == [-1.0, 1.0, 5]
+
+
+def test_interpolation_ends_are_each_models_own_evaluation(trained):
+    other = dict(SETTINGS, seed=3)
+    train_model("resnet20", other, trained / "train.pt", trained / "test.pt", trained / "other.pt",
+                trained / "other.csv", trained / "other-resume.pt", torch.device("cpu"), log=lambda _: None)
+    out = trained / "interp.npz"
+    assert main(["interpolate", "--a", str(trained / "model.pt"), "--b", str(trained / "other.pt"),
+                 "--train", str(trained / "train.pt"), "--test", str(trained / "test.pt"),
+                 "--landscape", json.dumps(SPEC), "--alpha", "-0.5", "1.5", "5", "--out", str(out)]) == 0
+    with np.load(out) as curve:
+        np.testing.assert_array_equal(curve["alpha"], [-0.5, 0, 0.5, 1, 1.5])
+        for split in ("train", "test"):
+            for index, checkpoint in ((1, "model.pt"), (3, "other.pt")):
+                loss, acc = own_evaluation(trained, checkpoint, split)  # BN statistics included
+                assert curve[f"{split}_loss"][index] == pytest.approx(loss, rel=1e-5), (split, checkpoint)
+                assert curve[f"{split}_acc"][index] == acc
+    assert own_evaluation(trained, "model.pt", "train") != own_evaluation(trained, "other.pt", "train")
+
+
+def test_interpolation_refuses_two_architectures_in_one_line(trained, capsys):
+    train_model("plainnet20", SETTINGS, trained / "train.pt", trained / "test.pt", trained / "plain.pt",
+                trained / "plain.csv", trained / "plain-resume.pt", torch.device("cpu"), log=lambda _: None)
+    code = main(["interpolate", "--a", str(trained / "model.pt"), "--b", str(trained / "plain.pt"),
+                 "--train", str(trained / "train.pt"), "--test", str(trained / "test.pt"),
+                 "--landscape", json.dumps(SPEC), "--alpha", "0", "1", "3", "--out", str(trained / "bad.npz")])
+    error = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in error and "endpoints must be one architecture" in error
+    assert not (trained / "bad.npz").exists()
+
+
+@pytest.fixture(scope="module")
+def snapshotted(tmp_path_factory):
+    root = tmp_path_factory.mktemp("trajectory")
+    save_torch(random_split(64, 0), root / "train.pt")
+    save_torch(random_split(20, 1), root / "test.pt")
+    settings = dict(SETTINGS, epochs=4, snapshots=1)
+    train_model("resnet20", settings, root / "train.pt", root / "test.pt", root / "model.pt", root / "history.csv",
+                root / "resume.pt", torch.device("cpu"), log=lambda _: None)
+    return root, settings
+
+
+def test_snapshots_are_kept_and_survive_an_interrupted_run(snapshotted, tmp_path):
+    root, settings = snapshotted
+    blob = torch.load(root / "model.pt", weights_only=True)
+    assert blob["snapshots"]["epochs"] == [0, 1, 2, 3, 4] and not (root / "snapshots").exists()
+    final = blob["snapshots"]["states"][-1]
+    assert all(torch.equal(final[k], blob["state_dict"][k]) for k in final)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_epoch_2(message):
+        if "epoch 2/4" in message:
+            raise Stop
+
+    paths = [tmp_path / name for name in ("model.pt", "history.csv", "resume.pt")]
+    with pytest.raises(Stop):
+        train_model("resnet20", settings, root / "train.pt", root / "test.pt", *paths, torch.device("cpu"),
+                    log=stop_after_epoch_2)
+    assert sorted(p.name for p in (tmp_path / "snapshots").iterdir()) == [f"epoch000{e}.pt" for e in range(3)]
+    train_model("resnet20", settings, root / "train.pt", root / "test.pt", *paths, torch.device("cpu"),
+                log=lambda _: None)
+    resumed = torch.load(tmp_path / "model.pt", weights_only=True)["snapshots"]
+    assert resumed["epochs"] == blob["snapshots"]["epochs"]
+    for a, b in zip(resumed["states"], blob["snapshots"]["states"]):
+        assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_pca_directions_are_orthonormal_and_match_numpys_svd(snapshotted):
+    root, _ = snapshotted
+    model, blob = load_checkpoint(str(root / "model.pt"), torch.device("cpu"))
+    states = blob["snapshots"]["states"]
+    plane = trajectory_directions(model, states, "biasbn", "weights", [7, 5], 0.2)
+    names = [n for n, p in model.named_parameters()]
+    x = torch.cat([plane["x"][n].flatten() for n in names]).double()
+    y = torch.cat([plane["y"][n].flatten() for n in names]).double()
+    assert x.norm().item() == pytest.approx(1, abs=1e-6) and y.norm().item() == pytest.approx(1, abs=1e-6)
+    assert abs(float(x @ y)) < 1e-6
+    final = dict(model.named_parameters())
+    matrix = np.stack([np.concatenate([(s[n].double() - final[n].detach().double()).flatten().numpy()
+                                       if final[n].dim() > 1 else np.zeros(final[n].numel()) for n in names])
+                       for s in states])
+    centred = matrix - matrix.mean(0)
+    singular = np.linalg.svd(centred, compute_uv=False)
+    np.testing.assert_allclose(plane["explained"].numpy(), singular[:2] ** 2 / (singular ** 2).sum(), rtol=1e-6)
+    np.testing.assert_allclose(plane["path"].numpy(), matrix @ np.stack([x.numpy(), y.numpy()]).T, atol=1e-5)
+    np.testing.assert_array_equal(plane["path"][-1].numpy(), [0.0, 0.0])  # the final snapshot is the origin
+    for axis, column in (("x", 0), ("y", 1)):
+        low, high, num = plane["grid"][axis]
+        assert low < plane["path"][:, column].min() and high > plane["path"][:, column].max()
+    assert plane["grid"]["x"][2] == 7 and plane["grid"]["y"][2] == 5
