@@ -19,6 +19,7 @@ include: "workflow/rules/report.smk"
 include: "workflow/rules/sweep.smk"
 include: "workflow/rules/interpolation.smk"
 include: "workflow/rules/trajectory.smk"
+include: "workflow/rules/geometry.smk"
 
 
 rule sweep:
@@ -33,6 +34,12 @@ rule views:
         view_targets(),
 
 
+rule geometry:
+    default_target: False
+    input:
+        geometry_targets(),
+
+
 rule paraview:
     default_target: False
     input:
@@ -43,6 +50,7 @@ localrules:
     all,
     sweep,
     views,
+    geometry,
     paraview,
 
 

@@ -12,7 +12,7 @@ import pytest
 from conftest import REPO, run_snakemake, smoke_workdir
 
 LOCAL_RULE_LOGS = ("surface.log", "plot.log", "report.log", "table.log", "ablation.log", "plot_line.log",
-                   "paraview.log")
+                   "paraview.log", "eigen_map.log")
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +40,9 @@ def test_smoke_preset_on_slurm_matches_the_local_run(slurm, smoke_run, tmp_path)
                   "--slurm-no-account", "all", "--configfile", "smoke.yaml")
     logs = workdir / "results" / "logs"
     cluster_logs = [p for p in logs.rglob("*.log") if p.name not in LOCAL_RULE_LOGS]
-    # data, train, evaluate, directions, chunks, sweep runs, lines, interpolation, trajectory directions and chunks
-    assert len(cluster_logs) == 2 + 7 + 7 + 7 + 21 + 5 + 7 + 1 + 1 + 2
+    # data, train, evaluate, directions, chunks, sweep runs, lines, interpolation, trajectory directions and chunks,
+    # Hessians, flatness, eigenvalue-map chunks
+    assert len(cluster_logs) == 2 + 7 + 7 + 7 + 21 + 5 + 7 + 1 + 1 + 2 + 7 + 7 + 2 * 3
     for path in cluster_logs:
         assert len(job_ids(path.read_text())) == 1, f"{path} did not run as a SLURM job"
     for path in logs.rglob("*.log"):

@@ -12,7 +12,7 @@ from conftest import planned_outputs, run_snakemake, smoke_workdir
 
 MODELS = ["net", "resnet20", "resnet56", "resnet110", "plainnet20", "plainnet56", "plainnet110"]
 REPORTS = ["results/summary.csv", "results/summary.md", "results/figures/training_curves.png",
-           "results/figures/landscapes.png"]
+           "results/figures/landscapes.png", "results/geometry.csv", "results/geometry.md", "results/figures/geometry.png"]
 SWEEP = ["results/sweep/", "results/ablation/"]
 
 
@@ -72,6 +72,43 @@ def test_views_lines_interpolation_trajectory_paraview(smoke_run):
             trajectory["x"].max()
     with Image.open(results / "trajectory/resnet20.png") as image:
         assert image.format == "PNG"
+
+
+def test_geometry_table_maps_and_figure(smoke_run):
+    results = smoke_run / "results"
+    table = pd.read_csv(results / "geometry.csv")
+    assert list(table["model"]) == ["net", "plainnet20", "plainnet56", "plainnet110", "resnet20", "resnet56",
+                                    "resnet110"]
+    for row in table.to_dict("records"):
+        hessian = json.loads((results / f"geometry/{row['model']}/hessian.json").read_text())
+        assert row["lambda_max"] == hessian["top_eigenvalues"][0] >= hessian["top_eigenvalues"][1]
+        assert row["lambda_min"] <= row["lambda_max"] and row["ratio"] >= 0 and row["trace_se"] > 0
+        assert hessian["samples"] == 16 and len(hessian["trace_samples"]) == 3
+        assert row["directions"] == 3 and row["half_width"] > 0 and np.isfinite(row["rise@0.5_sd"])
+        with np.load(results / f"geometry/{row['model']}/flatness.npz") as flatness:
+            assert flatness["loss"].shape == (3, 9)
+            assert row["rise@1"] == pytest.approx((flatness["loss"][:, [0, -1]].mean(1) - flatness["base"]).mean())
+    assert (results / "geometry.md").read_text().count("\n") == 9
+    for model in ("resnet20", "plainnet20"):
+        with np.load(results / f"geometry/{model}/eigen.npz") as eigen:
+            assert eigen["ratio"].shape == (3, 3) and np.isfinite(eigen["ratio"]).all()
+            hessian = json.loads((results / f"geometry/{model}/hessian.json").read_text())
+            assert eigen["lambda_max"][1, 1] == pytest.approx(hessian["lambda_max"], rel=0.05)  # tol 0.01 in smoke
+        with Image.open(results / f"geometry/{model}_eigen.png") as image:
+            assert image.format == "PNG"
+    assert not (results / "geometry/resnet56_eigen.png").exists()  # geometry.maps leaves it out
+    with Image.open(results / "figures/geometry.png") as image:
+        assert image.format == "PNG" and image.size[0] > 800
+
+
+def test_changing_geometry_reruns_no_training_and_no_surface(smoke_run):
+    config = yaml.safe_load((smoke_run / "smoke.yaml").read_text())
+    config["geometry"]["delta"] = 0.5
+    config["geometry"]["probes"] = 4
+    (smoke_run / "geometry.yaml").write_text(yaml.safe_dump(config))
+    outputs = planned_outputs(run_snakemake(smoke_run, "-n", "all", "--configfile", "geometry.yaml").stdout)
+    assert "results/geometry/resnet56/hessian.json" in outputs and "results/geometry.csv" in outputs
+    assert all(path.startswith(("results/geometry", "results/figures/geometry")) for path in outputs), outputs
 
 
 def test_changing_directions_reruns_surfaces_and_views_but_no_training(smoke_run):

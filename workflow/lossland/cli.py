@@ -219,6 +219,126 @@ def cmd_plot(args) -> None:
     plot_landscape(_read_surface(args.surface), args.model, _read_json(args.metrics)["test_acc"], args.out)
 
 
+def _geometry_inputs(args, device: torch.device):
+    """Spec, model (eval mode, every parameter differentiable), its input transform and the evaluation subset."""
+    from .evaluate import batch_size_for
+    from .surface import evaluation_subset
+
+    spec = json.loads(args.geometry)
+    model, checkpoint = load_checkpoint(args.checkpoint, device)
+    prepare = normalizer(checkpoint["config"]["normalize"], device)
+    data = evaluation_subset(load_split(args.data), spec["samples"], spec["seed"], "geometry.samples").to(device)
+    return spec, model, checkpoint, prepare, data, batch_size_for(device, spec["batch_size"])
+
+
+def _geometry_provenance(args, spec: dict) -> dict:
+    return {"checkpoint_sha256": sha256(args.checkpoint), "samples": spec["samples"], "sample_seed": spec["seed"],
+            **({"tol": spec["tol"]} if "tol" in spec else {}), "versions": _versions()}
+
+
+def cmd_hessian(args) -> None:
+    from .geometry import HessianOperator, hessian_summary
+
+    spec, model, checkpoint, prepare, data, batch = _geometry_inputs(args, select_device(args.device))
+    op = HessianOperator(model, data, prepare, batch)
+    log(f"{checkpoint['model']}: Hessian of the mean loss over {len(data)} images, {op.size:,} parameters")
+    started = time.monotonic()
+    summary = hessian_summary(op, spec["top_k"], spec["probes"], spec["tol"], spec["seed"], log)
+    summary.update(model=checkpoint["model"], seconds=time.monotonic() - started, probes=spec["probes"],
+                   **_geometry_provenance(args, spec))
+    save_json(summary, args.out)
+    log(f"wrote {args.out} in {summary['seconds']:.0f}s")
+
+
+def cmd_eigen_chunk(args) -> None:
+    from .geometry import HessianOperator, extreme_eigenvalues
+    from .surface import PlaneEvaluator, grid_chunk, write_chunk
+
+    spec, model, _, prepare, data, batch = _geometry_inputs(args, select_device(args.device))
+    directions = load_torch(args.directions, "directions file")
+    plane = PlaneEvaluator(model, directions["x"], directions["y"], data, prepare, batch, fold_bn=False)
+    op = HessianOperator(plane.model, data, prepare, batch)
+
+    def measure(a: float, b: float) -> tuple[float, float, float]:
+        plane.move(a, b)
+        top, lowest = extreme_eigenvalues(op, spec["tol"], spec["seed"])
+        return op.loss(), float(top[0]), lowest
+
+    grid = eigen_grid(spec)
+    frame = grid_chunk(measure, grid, args.chunk, ("loss", "lambda_max", "lambda_min"), log)
+    provenance = {**_geometry_provenance(args, spec), "directions_sha256": sha256(args.directions),
+                  "grid": spec["grid"]}
+    provenance.pop("versions")
+    write_chunk(frame, provenance, args.out)
+
+
+def eigen_grid(spec: dict) -> dict:
+    return {"x": spec["grid"], "y": spec["grid"], "chunks": spec["chunks"]}
+
+
+def cmd_eigen_map(args) -> None:
+    from .surface import merge_chunks, save_surface
+
+    spec = json.loads(args.geometry)
+    provenance = {"checkpoint_sha256": sha256(args.checkpoint), "samples": spec["samples"],
+                  "sample_seed": spec["seed"], "tol": spec["tol"], "directions_sha256": sha256(args.directions),
+                  "grid": spec["grid"]}
+    grid = merge_chunks(args.chunks, provenance, eigen_grid(spec), ("loss", "lambda_max", "lambda_min"))
+    grid["ratio"] = np.abs(grid["lambda_min"] / grid["lambda_max"])
+    save_surface(grid, {**provenance, "chunks": len(args.chunks), "versions": _versions()}, args.npz, args.json)
+    log(f"eigenvalue ratio |min/max| {np.nanmin(grid['ratio']):.4f}..{np.nanmax(grid['ratio']):.4f}")
+
+
+def cmd_flatness(args) -> None:
+    from .directions import direction_seed, direction_set
+    from .geometry import flatness_stats
+    from .surface import PlaneEvaluator, evaluate_curve
+
+    spec, model, checkpoint, prepare, data, _ = _geometry_inputs(args, select_device(args.device))
+    options = json.loads(args.options)
+    seed = direction_seed(spec["seed"] + 1, checkpoint["model"])  # another stream than the surface's two
+    directions = direction_set(model, seed, spec["directions"], options["norm"], options["ignore"],
+                               options["type"])
+    low, high, num = spec["line"]
+    alphas = np.linspace(low, high, int(num))
+    losses = []
+    for k, direction in enumerate(directions, start=1):
+        evaluator = PlaneEvaluator(model, direction, None, data, prepare, spec["batch_size"])  # folds a copy
+        curve = evaluate_curve(evaluator, alphas, {"train": data}, lambda _: None)
+        losses.append(curve["train_loss"])
+        log(f"direction {k}/{len(directions)}: loss {curve['train_loss'].min():.4f}..{curve['train_loss'].max():.4f}")
+    losses = np.array(losses)
+    base = evaluate(model, data, prepare, spec["batch_size"])[0]
+    stats = flatness_stats(alphas, losses, base, spec["delta"])
+    stats.update(model=checkpoint["model"], loss=base, delta=spec["delta"], line=spec["line"], seed=seed,
+                 options=options, **_geometry_provenance(args, spec))
+    from .io import atomic_write
+
+    with atomic_write(args.npz) as handle:
+        np.savez(handle, alpha=alphas, loss=losses, base=base)
+    save_json(stats, args.json)
+    log(f"rise@0.5 {stats['rise@0.5']:.4g} ± {stats['rise@0.5_sd']:.3g}, half-width {stats['half_width']:.3f}"
+        f" ± {stats['half_width_sd']:.3f} over {len(directions)} directions")
+
+
+def cmd_plot_eigen(args) -> None:
+    from .plots import plot_eigen_map
+
+    plot_eigen_map(_read_surface(args.map), _read_surface(args.surface), args.model, args.out)
+
+
+def cmd_geometry_table(args) -> None:
+    from .plots import plot_geometry
+    from .report import geometry_table, write_table
+
+    rows = {m: (_read_json(h), _read_json(f), _read_json(e)) for m, h, f, e in
+            zip(args.models, args.hessians, args.flatness, args.metrics)}
+    table = geometry_table(rows)
+    write_table(table, args.csv, args.md)
+    plot_geometry(table, args.figure)
+    log(f"geometry of {len(table)} models")
+
+
 def cmd_plot_curve(args) -> None:
     from .plots import plot_curve
 
@@ -355,6 +475,40 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("surface", "metrics", "model", "out"):
         step.add_argument(f"--{name}", required=True)
     step.set_defaults(run=cmd_plot)
+
+    step = steps.add_parser("hessian", help="top eigenvalues, most negative eigenvalue and trace of the Hessian")
+    for name in ("checkpoint", "data", "geometry", "out"):
+        step.add_argument(f"--{name}", required=True)
+    step.set_defaults(run=cmd_hessian)
+
+    step = steps.add_parser("eigen-chunk", help="λmax and λmin at the points of one chunk of the eigenvalue map")
+    for name in ("checkpoint", "directions", "data", "geometry", "out"):
+        step.add_argument(f"--{name}", required=True)
+    step.add_argument("--chunk", type=int, required=True)
+    step.set_defaults(run=cmd_eigen_chunk)
+
+    step = steps.add_parser("eigen-map")
+    for name in ("checkpoint", "directions", "geometry", "npz", "json"):
+        step.add_argument(f"--{name}", required=True)
+    step.add_argument("--chunks", nargs="+", required=True)
+    step.set_defaults(run=cmd_eigen_map)
+
+    step = steps.add_parser("flatness", help="loss along many random directions and its statistics")
+    for name in ("checkpoint", "data", "geometry", "options", "npz", "json"):
+        step.add_argument(f"--{name}", required=True)
+    step.set_defaults(run=cmd_flatness)
+
+    step = steps.add_parser("plot-eigen")
+    for name in ("map", "surface", "model", "out"):
+        step.add_argument(f"--{name}", required=True)
+    step.set_defaults(run=cmd_plot_eigen)
+
+    step = steps.add_parser("geometry-table")
+    for name in ("models", "hessians", "flatness", "metrics"):
+        step.add_argument(f"--{name}", nargs="+", required=True)
+    for name in ("csv", "md", "figure"):
+        step.add_argument(f"--{name}", required=True)
+    step.set_defaults(run=cmd_geometry_table)
 
     step = steps.add_parser("plot-curve")
     for name in ("curve", "title", "out"):

@@ -88,7 +88,27 @@ def config_problem(config: dict) -> str | None:
     if landscape["samples"] > available:
         return (f"landscape.samples = {landscape['samples']} is more than the {available} images of the "
                 f"{split} split: lower it or raise data.subset.{split}")
-    return interpolation_problem(config) or trajectory_problem(config) or data_source_problem(config["data"])
+    return (interpolation_problem(config) or trajectory_problem(config) or geometry_problem(config)
+            or data_source_problem(config["data"]))
+
+
+def geometry_problem(config: dict) -> str | None:
+    geometry = config.get("geometry", {})
+    spec = {"x": geometry.get("grid", [-1, 1, 11]), "y": geometry.get("grid", [-1, 1, 11]),
+            "chunks": geometry.get("chunks", 11)}
+    try:
+        chunk_points(spec, 0)
+    except UserError as error:
+        return str(error).replace("landscape.x", "geometry.grid").replace("landscape.chunks", "geometry.chunks")
+    missing = sorted(set(geometry.get("maps") or []) - set(config["models"]))
+    if missing:
+        return f"geometry.maps names {missing[0]}, which is not in models: add it there or remove it here"
+    split = config["landscape"]["split"]
+    available = config["data"].get("subset", {}).get(split) or SPLIT_SIZES[split]
+    if geometry.get("samples", 1000) > available:
+        return (f"geometry.samples = {geometry['samples']} is more than the {available} images of the {split} "
+                f"split: lower it or raise data.subset.{split}")
+    return None
 
 
 def endpoints(config: dict) -> dict[str, tuple[str, str, dict]]:

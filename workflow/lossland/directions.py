@@ -63,6 +63,14 @@ def random_directions(model: nn.Module, seed: int, norm: str = "filter", ignore:
     return first, second
 
 
+def direction_set(model: nn.Module, seed: int, count: int, norm: str = "filter", ignore: str = "biasbn",
+                  kind: str = "weights") -> list[dict[str, torch.Tensor]]:
+    """`count` independent directions from one seeded stream (the flatness statistics' sample of directions)."""
+    generator = torch.Generator().manual_seed(seed)
+    tensors = movable_tensors(model, kind)
+    return [{name: direction_for(t, generator, norm, ignore) for name, t in tensors.items()} for _ in range(count)]
+
+
 def cosine(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor]) -> float:
     a = torch.cat([t.flatten().double() for t in first.values()])
     b = torch.cat([second[name].flatten().double() for name in first])

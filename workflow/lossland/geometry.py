@@ -72,15 +72,19 @@ def top_eigenvalues(op: HessianOperator, k: int, tol: float, seed: int) -> np.nd
     return np.sort(values)[::-1]
 
 
-def extreme_eigenvalues(op: HessianOperator, tol: float, seed: int) -> tuple[float, float]:
-    """(λmax, λmin) as loss-landscape's min_max_hessian_eigs: the largest-magnitude eigenvalue, then the
-    largest-magnitude one of H − 0.51·λmax·I, shifted back (the most negative one when λmax > 0)."""
-    v0 = start_vector(op.size, seed)
-    first = float(eigsh(op.linear_operator(), k=1, which="LM", tol=tol, v0=v0, return_eigenvectors=False)[0])
-    shift = 0.51 * first
-    second = float(eigsh(op.linear_operator(shift), k=1, which="LM", tol=tol, v0=v0,
-                         return_eigenvectors=False)[0]) + shift
-    return (first, second) if first > 0 else (second, first)
+def lowest_eigenvalue(op: HessianOperator, lambda_max: float, tol: float, seed: int) -> float:
+    """The most negative eigenvalue as loss-landscape's min_max_hessian_eigs finds it: the largest-magnitude
+    eigenvalue of H − 0.51·λmax·I, shifted back (every eigenvalue below 0.02·λmax outweighs λmax there)."""
+    shift = 0.51 * lambda_max
+    shifted = eigsh(op.linear_operator(shift), k=1, which="LM", tol=tol, v0=start_vector(op.size, seed),
+                    return_eigenvectors=False)
+    return float(shifted[0]) + shift
+
+
+def extreme_eigenvalues(op: HessianOperator, tol: float, seed: int, top_k: int = 1) -> tuple[np.ndarray, float]:
+    """The top_k largest eigenvalues (largest first) and the most negative one."""
+    top = top_eigenvalues(op, top_k, tol, seed)
+    return top, lowest_eigenvalue(op, float(top[0]), tol, seed)
 
 
 def hutchinson_trace(op: HessianOperator, probes: int, seed: int) -> tuple[float, float, np.ndarray]:
@@ -96,10 +100,9 @@ def hutchinson_trace(op: HessianOperator, probes: int, seed: int) -> tuple[float
 
 def hessian_summary(op: HessianOperator, top_k: int, probes: int, tol: float, seed: int,
                     log: Callable[[str], None] = print) -> dict:
-    top = top_eigenvalues(op, top_k, tol, seed)
-    log(f"top {top_k} eigenvalues {np.array2string(top, precision=4)} ({op.products} Hessian-vector products)")
-    _, lowest = extreme_eigenvalues(op, tol, seed)
-    log(f"most negative eigenvalue {lowest:.6g}")
+    top, lowest = extreme_eigenvalues(op, tol, seed, top_k)
+    log(f"top {top_k} eigenvalues {np.array2string(top, precision=4)}, most negative {lowest:.6g}"
+        f" ({op.products} Hessian-vector products)")
     trace, error, samples = hutchinson_trace(op, probes, seed + 1)
     log(f"trace {trace:.6g} ± {error:.3g} (Hutchinson, {probes} Rademacher probes)")
     return {"loss": op.loss(), "top_eigenvalues": top.tolist(), "lambda_max": float(top[0]), "lambda_min": lowest,

@@ -136,3 +136,42 @@ def plot_trajectory(surface: dict, path: np.ndarray, epochs: list[int], explaine
              ylabel=f"2nd PC: {100 * explained[1]:.1f}%",
              title=f"{model}: optimizer path (epochs marked) on its PCA plane")
     save_figure(figure, dest)
+
+
+def plot_eigen_map(eigen: dict, surface: dict, model: str, dest: str) -> None:
+    """|λmin/λmax| over the plane (Li et al.'s convexity maps) beside the loss contours of the same plane."""
+    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 5), layout="constrained")
+    filled = _contour(left, surface, "loss contours")
+    if filled is not None:
+        _colorbar(figure, filled, left, "loss")
+    mesh = right.pcolormesh(eigen["x"], eigen["y"], eigen["ratio"], cmap="magma_r", shading="nearest",
+                            vmin=0, vmax=max(1e-3, float(np.nanmax(eigen["ratio"]))))
+    right.set(title="|λmin / λmax| of the Hessian (dark: non-convex)", xlabel="direction 1", ylabel="direction 2",
+              aspect="equal", xlim=left.get_xlim(), ylim=left.get_ylim())
+    figure.colorbar(mesh, ax=right, label="|λmin / λmax|")
+    figure.suptitle(f"{model}: curvature on the loss-surface plane")
+    save_figure(figure, dest)
+
+
+def plot_geometry(table: pd.DataFrame, dest: str) -> None:
+    """Each geometry metric against depth: ResNet and PlainNet as lines, Net as a point; bars are ± s.e. or ± sd."""
+    metrics = [("lambda_max", None, "λmax (top Hessian eigenvalue)"), ("ratio", None, "|λmin / λmax|"),
+               ("trace", "trace_se", "Hessian trace ± s.e."), ("rise@0.5", "rise@0.5_sd", "loss rise at 0.5 ± sd"),
+               ("half_width", "half_width_sd", "basin half-width ± sd"), ("test_acc", None, "test accuracy")]
+    figure, axes = plt.subplots(2, 3, figsize=(13, 7), layout="constrained")
+    depth = table["model"].map(lambda m: int("".join(ch for ch in m if ch.isdigit()) or 0))
+    for ax, (column, error, title) in zip(axes.flat, metrics):
+        for family, colour, marker in (("resnet", "tab:blue", "o"), ("plainnet", "tab:orange", "s"), ("net", "k", "*")):
+            rows = table["model"].str.startswith(family) if family != "net" else table["model"].eq("net")
+            if not rows.any():
+                continue
+            x = depth[rows].replace(0, 4)  # Net: 4 conv layers
+            ax.errorbar(x, table.loc[rows, column], yerr=None if error is None else table.loc[rows, error],
+                        color=colour, marker=marker, capsize=3, linestyle="-" if family != "net" else "none",
+                        label={"resnet": "ResNet", "plainnet": "PlainNet", "net": "Net"}[family])
+        ax.set(title=title, xlabel="depth (layers)")
+        values = table[column].abs()
+        if column not in ("ratio", "half_width", "test_acc") and values.max() > 100 * max(values.min(), 1e-12):
+            ax.set_yscale("symlog", linthresh=max(values.min(), 1e-3))  # decades apart (and maybe negative)
+    axes.flat[0].legend(fontsize=8)
+    save_figure(figure, dest)

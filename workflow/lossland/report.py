@@ -29,6 +29,42 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+GEOMETRY_COLUMNS = ["model", "params", "test_acc", "lambda_max", "lambda_min", "ratio", "trace", "trace_se",
+                    "rise@0.25", "rise@0.25_sd", "rise@0.5", "rise@0.5_sd", "rise@1", "rise@1_sd", "half_width",
+                    "half_width_sd", "directions", "samples"]
+
+
+def geometry_table(rows: dict[str, tuple[dict, dict, dict]]) -> pd.DataFrame:
+    """One row per model from its hessian.json, flatness.json and metrics.json."""
+    records = []
+    for model, (hessian, flatness, metrics) in rows.items():
+        record = {"model": model, "params": metrics["params"], "test_acc": metrics["test_acc"],
+                  **{k: hessian[k] for k in ("lambda_max", "lambda_min", "ratio", "trace", "trace_se", "samples")},
+                  **{k: flatness[k] for k in GEOMETRY_COLUMNS if k in flatness}}
+        records.append(record)
+    frame = pd.DataFrame(records, columns=GEOMETRY_COLUMNS)
+    return frame.sort_values("model", key=lambda col: col.map(model_order)).reset_index(drop=True)
+
+
+def geometry_markdown(frame: pd.DataFrame) -> str:
+    """The readable table: value ± standard error (trace) or ± standard deviation over directions."""
+    lines = ["| model | params | test acc | λmax | λmin | \\|λmin/λmax\\| | trace ± s.e. | rise@0.5 ± sd "
+             "| half-width ± sd |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in frame.to_dict("records"):
+        lines.append(
+            f"| {row['model']} | {row['params']:,} | {row['test_acc']:.4f} | {row['lambda_max']:.4g} "
+            f"| {row['lambda_min']:.4g} | {row['ratio']:.4f} | {row['trace']:.4g} ± {row['trace_se']:.2g} "
+            f"| {row['rise@0.5']:.4g} ± {row['rise@0.5_sd']:.2g} | {row['half_width']:.3f} ± {row['half_width_sd']:.3f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_table(frame: pd.DataFrame, csv_path: str, md_path: str) -> None:
+    with atomic_write(csv_path, "w") as handle:
+        frame.to_csv(handle, index=False)
+    save_text(geometry_markdown(frame), md_path)
+
+
 def write_summary(metrics: dict[str, dict], csv_path: str, md_path: str) -> None:
     frame = summary_table(metrics)
     with atomic_write(csv_path, "w") as handle:

@@ -18,9 +18,6 @@ from .fold import fold_batchnorm
 from .errors import UserError
 from .io import atomic_write, save_json
 
-CHUNK_COLUMNS = ["index", "ix", "iy", "x", "y", "loss", "acc"]
-
-
 def evaluation_subset(data: Dataset, samples: int, seed: int, key: str = "landscape.samples") -> Dataset:
     """A fixed seeded subset of `samples` images (same for every model), in dataset order."""
     if samples > len(data):
@@ -53,10 +50,13 @@ class PlaneEvaluator:
         self.theta = [p.clone() for p in self.params]
         self.directions = [[d[name].to(device) for name in directions[0]] for d in directions]
 
-    def at(self, *coords: float, data: Dataset | None = None) -> tuple[float, float]:
+    def move(self, *coords: float) -> None:
         torch._foreach_copy_(self.params, self.theta)
         for direction, step in zip(self.directions, coords, strict=True):
             torch._foreach_add_(self.params, direction, alpha=step)
+
+    def at(self, *coords: float, data: Dataset | None = None) -> tuple[float, float]:
+        self.move(*coords)
         return evaluate(self.model, self.data if data is None else data, self.prepare, self.batch_size, self.precision)
 
 
@@ -83,16 +83,22 @@ def evaluate_curve(evaluator: PlaneEvaluator, alphas: np.ndarray, splits: dict[s
 def evaluate_chunk(
     evaluator: PlaneEvaluator, landscape: dict, chunk: int, log: Callable[[str], None] = print
 ) -> pd.DataFrame:
+    return grid_chunk(evaluator.at, landscape, chunk, ("loss", "acc"), log)
+
+
+def grid_chunk(measure: Callable[[float, float], tuple], landscape: dict, chunk: int, columns: tuple[str, ...],
+               log: Callable[[str], None] = print) -> pd.DataFrame:
+    """`measure(a, b)` at every grid point of one chunk, one row each, with progress lines."""
     x, y = grid_axes(landscape)
     points = chunk_points(landscape, chunk)
     rows, started = [], time.monotonic()
     for done, index in enumerate(points, start=1):
         iy, ix = divmod(int(index), x.size)
-        loss, acc = evaluator.at(float(x[ix]), float(y[iy]))
-        rows.append((int(index), ix, iy, float(x[ix]), float(y[iy]), loss, acc))
+        values = measure(float(x[ix]), float(y[iy]))
+        rows.append((int(index), ix, iy, float(x[ix]), float(y[iy]), *values))
         elapsed = time.monotonic() - started
         log(f"chunk {chunk}: {done}/{len(points)} points, {elapsed:.1f}s, ETA {elapsed / done * (len(points) - done):.0f}s")
-    return pd.DataFrame(rows, columns=CHUNK_COLUMNS)
+    return pd.DataFrame(rows, columns=["index", "ix", "iy", "x", "y", *columns])
 
 
 def write_chunk(frame: pd.DataFrame, provenance: dict, dest: str | Path) -> None:
@@ -111,11 +117,11 @@ def read_chunk(path: str | Path) -> tuple[pd.DataFrame, dict]:
         return pd.read_csv(handle), json.loads(first[2:])
 
 
-def merge_chunks(paths: list[str], provenance: dict, landscape: dict) -> dict[str, np.ndarray]:
+def merge_chunks(paths: list[str], provenance: dict, landscape: dict,
+                 columns: tuple[str, ...] = ("loss", "acc")) -> dict[str, np.ndarray]:
     """Assemble the full grid; refuse any chunk computed from other inputs than `provenance` names."""
     x, y = grid_axes(landscape)
-    loss = np.full((y.size, x.size), np.nan)
-    acc = np.full((y.size, x.size), np.nan)
+    grids = {column: np.full((y.size, x.size), np.nan) for column in columns}
     filled = np.zeros((y.size, x.size), dtype=bool)  # not NaN: a diverged point (e.g. negative variance) is NaN
     for path in paths:
         frame, written = read_chunk(path)
@@ -124,12 +130,12 @@ def merge_chunks(paths: list[str], provenance: dict, landscape: dict) -> dict[st
             raise UserError(
                 f"chunk {path} is stale (its {', '.join(stale)} differ from the current ones): delete it and rerun"
             )
-        loss[frame["iy"], frame["ix"]] = frame["loss"]
-        acc[frame["iy"], frame["ix"]] = frame["acc"]
+        for column, grid in grids.items():
+            grid[frame["iy"], frame["ix"]] = frame[column]
         filled[frame["iy"], frame["ix"]] = True
     if not filled.all():
         raise UserError(f"{int((~filled).sum())} grid points are missing from the chunks {paths}: rerun them")
-    return {"x": x, "y": y, "loss": loss, "acc": acc}
+    return {"x": x, "y": y, **grids}
 
 
 def save_surface(surface: dict[str, np.ndarray], provenance: dict, npz_path: str, json_path: str) -> None:

@@ -118,6 +118,43 @@ def chunk_files(wildcards) -> list[str]:
     )
 
 
+GEOMETRY_KEYS = {
+    "hessian": ("top_k", "probes", "tol"),
+    "eigen": ("tol", "grid", "chunks"),
+    "flatness": ("directions", "line", "delta"),
+}
+
+
+def geometry_json(job: str) -> str:
+    """The geometry settings one kind of job uses, so that changing another's reruns nothing here."""
+    keys = ("samples", "seed", "batch_size", *GEOMETRY_KEYS[job])
+    return json.dumps({k: config["geometry"][k] for k in keys}, sort_keys=True)
+
+
+def geometry_targets() -> list[str]:
+    return [
+        "results/geometry.csv",
+        "results/geometry.md",
+        "results/figures/geometry.png",
+        *expand("results/geometry/{model}_eigen.png", model=config["geometry"]["maps"] or MODELS),
+    ]
+
+
+HVP_EVALUATIONS = 6  # one Hessian-vector product ~ two forward+backward passes ~ six loss evaluations
+EIGSH_PRODUCTS = 75  # Hessian-vector products one eigsh call takes at tol 1e-3 (a generous estimate)
+
+
+def geometry_resources(evaluations_per_job) -> dict:
+    """A geometry job costs about `evaluations_per_job()` loss evaluations on geometry.samples images."""
+    res = config["resources"]["chunk"]
+
+    def runtime(wildcards, attempt) -> int:
+        per_point = res["seconds_per_point"].get(wildcards.model, 50) * config["geometry"]["samples"] / 10_000
+        return math.ceil(10 + 2 * per_point * evaluations_per_job() / 60) * attempt
+
+    return {**gpu_resources(res), "mem_mb": lambda wc, attempt: res["mem_mb"] * attempt, "runtime": runtime}
+
+
 def endpoint_checkpoint(name: str) -> str:
     return endpoints(config)[name][1]
 
@@ -139,6 +176,7 @@ def all_targets() -> list[str]:
         "results/figures/training_curves.png",
         "results/figures/landscapes.png",
         *view_targets(),
+        *geometry_targets(),
         *sweep_targets(),
     ]
 

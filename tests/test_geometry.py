@@ -1,0 +1,136 @@
+"""Curvature and flatness numbers, checked against exact computations on small real cases."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from conftest import JPEG_DATA
+from lossland.cli import main
+from lossland.data import CLASSES, Dataset, normalizer
+from lossland.geometry import (HessianOperator, extreme_eigenvalues, flatness_stats, hutchinson_trace,
+                               top_eigenvalues)
+
+
+def jpeg_images(per_class: int) -> Dataset:
+    """The first `per_class` training images of each class of the CIFAR-10 JPEG copy."""
+    if not JPEG_DATA.is_dir():
+        pytest.skip(f"the CIFAR-10 JPEG copy is not at {JPEG_DATA}")
+    images, labels = [], []
+    for label, name in enumerate(CLASSES):
+        for path in sorted((JPEG_DATA / "train" / name).iterdir())[:per_class]:
+            with Image.open(path) as image:
+                images.append(np.asarray(image.convert("RGB")))
+            labels.append(label)
+    return Dataset(torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous(), torch.tensor(labels))
+
+
+def tiny_cnn() -> nn.Module:
+    """290 parameters: conv 3→4 (stride 2), eval-mode BN with real statistics, ReLU, 2×2 pool, linear 16→10."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d(2),
+                          nn.Flatten(), nn.Linear(16, 10))
+    bn = model[1]
+    bn.running_mean.uniform_(-0.2, 0.2)
+    bn.running_var.uniform_(0.5, 1.5)
+    bn.weight.data.uniform_(0.5, 1.5)
+    bn.bias.data.uniform_(-0.1, 0.1)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def exact():
+    """The tiny model on 40 real images, its Hessian operator and the exact Hessian (autograd.functional)."""
+    model, data = tiny_cnn(), jpeg_images(4)
+    prepare = normalizer(True, torch.device("cpu"))
+    op = HessianOperator(model, data, prepare, batch_size=16)
+    names = [name for name, _ in model.named_parameters()]
+    shapes = [p.shape for p in model.parameters()]
+    theta = torch.cat([p.detach().flatten() for p in model.parameters()]).double()
+
+    def loss_of(flat: torch.Tensor) -> torch.Tensor:
+        params, start = {}, 0
+        for name, shape in zip(names, shapes):
+            params[name] = flat[start : start + shape.numel()].view(shape)
+            start += shape.numel()
+        buffers = {k: v.double() for k, v in model.named_buffers()}
+        logits = torch.func.functional_call(model.double(), {**params, **buffers}, (prepare(data.images).double(),))
+        return nn.functional.cross_entropy(logits, data.labels)
+
+    hessian = torch.autograd.functional.hessian(loss_of, theta).numpy()
+    model.float()
+    assert op.size == 290 and hessian.shape == (290, 290)
+    return op, hessian
+
+
+def test_hessian_vector_products_equal_the_exact_hessian(exact):
+    op, hessian = exact
+    v = np.random.default_rng(0).standard_normal(op.size)
+    np.testing.assert_allclose(op.matvec(v), hessian @ v, rtol=1e-4, atol=1e-5 * np.abs(hessian @ v).max())
+
+
+def test_top_and_most_negative_eigenvalues_equal_the_exact_ones(exact):
+    op, hessian = exact
+    eigenvalues = np.linalg.eigvalsh((hessian + hessian.T) / 2)
+    top = top_eigenvalues(op, 3, tol=1e-10, seed=0)
+    np.testing.assert_allclose(top, eigenvalues[::-1][:3], rtol=1e-4)
+    assert eigenvalues[0] < 0  # ReLU nets at random weights have negative curvature: the test has something to find
+    (largest,), lowest = extreme_eigenvalues(op, tol=1e-10, seed=0)
+    assert largest == pytest.approx(eigenvalues[-1], rel=1e-4)
+    assert lowest == pytest.approx(eigenvalues[0], rel=1e-4)
+
+
+def test_hutchinson_trace_is_within_three_standard_errors(exact):
+    op, hessian = exact
+    trace, error, samples = hutchinson_trace(op, probes=60, seed=1)
+    assert len(samples) == 60 and error > 0
+    assert abs(trace - np.trace(hessian)) < 3 * error
+    again = hutchinson_trace(op, probes=60, seed=1)
+    assert again[0] == trace  # seeded
+
+
+def test_flatness_of_a_quadratic_is_what_hand_computation_gives():
+    alphas = np.linspace(-1, 1, 17)  # steps of 0.125
+    curvatures = np.array([3.0, 8.0, 4.0])
+    base = 0.3
+    losses = base + 0.5 * curvatures[:, None] * alphas[None, :] ** 2
+    stats = flatness_stats(alphas, losses, base, delta=1.0)
+    # rise at t is c t²/2 exactly (both sides agree), half-width: where c t²/2 = 1, linearly interpolated between
+    # the grid points around sqrt(2/c)
+    for t in (0.25, 0.5, 1.0):
+        rises = curvatures * t**2 / 2
+        assert stats[f"rise@{t:g}"] == pytest.approx(rises.mean())
+        assert stats[f"rise@{t:g}_sd"] == pytest.approx(rises.std(ddof=1))
+    # by hand: c = 3 rises from 0.84375 at 0.75 to 1.1484375 at 0.875: 0.75 + 0.15625 / 0.3046875 * 0.125;
+    # c = 8 is 1.0 at 0.5, not above, then 1.5625 at 0.625: 0.5; c = 4: 0.625 + 0.21875 / 0.34375 * 0.125
+    widths = [0.75 + 0.15625 / 0.3046875 * 0.125, 0.5, 0.625 + 0.21875 / 0.34375 * 0.125]
+    assert stats["half_width"] == pytest.approx(np.mean(widths))
+    assert stats["half_width_sd"] == pytest.approx(np.std(widths, ddof=1))
+    assert stats["half_width_censored_sides"] == 0
+    flat = flatness_stats(alphas, np.full((2, 17), base), base, delta=1.0)
+    assert flat["half_width"] == 1.0 and flat["half_width_censored_sides"] == 4  # never exceeded: the range end
+
+
+def test_ratio_map_at_the_origin_is_the_hessians_own_ratio(tmp_path):
+    from lossland.surface import read_chunk
+    from test_surface import trained_with_directions
+
+    root = trained_with_directions(tmp_path, 64, 20)
+    spec = {"samples": 16, "seed": 0, "batch_size": 8, "top_k": 2, "probes": 3, "tol": 1e-6,
+            "grid": [-0.5, 0.5, 3], "chunks": 9}
+    common = ["--checkpoint", str(root / "model.pt"), "--data", str(root / "train.pt"), "--geometry", json.dumps(spec)]
+    assert main(["hessian", *common, "--out", str(root / "hessian.json")]) == 0
+    assert main(["eigen-chunk", *common, "--directions", str(root / "directions.pt"), "--chunk", "4",
+                 "--out", str(root / "centre.csv")]) == 0
+    hessian = json.loads((root / "hessian.json").read_text())
+    frame, provenance = read_chunk(root / "centre.csv")
+    assert list(frame["x"]) == [0.0] and list(frame["y"]) == [0.0] and provenance["tol"] == 1e-6
+    centre = frame.iloc[0]
+    assert centre["lambda_max"] == pytest.approx(hessian["lambda_max"], rel=1e-4)
+    assert centre["lambda_min"] == pytest.approx(hessian["lambda_min"], rel=1e-4)
+    assert abs(centre["lambda_min"] / centre["lambda_max"]) == pytest.approx(hessian["ratio"], rel=1e-4)
+    assert centre["loss"] == pytest.approx(hessian["loss"], rel=1e-6)
+    assert len(hessian["top_eigenvalues"]) == 2 and hessian["trace_se"] > 0 and hessian["parameters"] == 269_722
