@@ -9,6 +9,11 @@
    RandomCrop+Flip+ToTensor+Normalize through a DataLoader with 2 workers, .item() per batch).
 3. chunk scaling: one model's whole grid with `snakemake --cores 1` vs `--cores 2`.
 4. no-op rebuild: `snakemake -n all` on a finished smoke run.
+5. views (resnet20): s/point of a surface point, a 1-D curve point and an interpolation point (same evaluator), each
+   against loss-landscape's per-point loop for the same view.
+6. geometry (resnet56, 1,000 images): one Hessian-vector product against one forward+backward pass over the same
+   images, and the wall time of the model's whole geometry row (top-3 and most negative eigenvalues, a 20-probe
+   trace, 20 flatness directions x 17 points).
 
 Surface and training rows also report the arithmetic ceiling: the model's FLOPs (counted by torch's
 FlopCounterMode) at this device's measured fp32 peak (the best of a large matmul and a large 3x3 convolution). No
@@ -258,6 +263,124 @@ def bench_training(model_name: str, args, work: Path, device) -> None:
         print(ROWS[-1], flush=True)
 
 
+def baseline_interpolation_point(model, state_a, state_b, loader, alpha, device) -> tuple[float, float]:
+    """loss-landscape's --model_file2 loop: load the blended state_dict, then the same DataLoader pass."""
+    model.load_state_dict({k: (1 - alpha) * state_a[k] + alpha * state_b[k] if state_a[k].is_floating_point()
+                           else state_a[k] for k in state_a})
+    theta = [p.data for p in model.parameters()]
+    zeros = [torch.zeros_like(p) for p in theta]
+    return baseline_surface_point(model, theta, zeros, zeros, loader, 0.0, 0.0, device)
+
+
+def bench_views(args, work: Path, indices: np.ndarray, device) -> None:
+    from torch.utils.data import DataLoader, Subset
+    from torchvision import transforms
+
+    from lossland.interpolation import difference
+
+    checkpoint = trained_checkpoint("resnet20", work, device)
+    other = work / "resnet20-b.pt"
+    shutil.copy(checkpoint, other)
+    blob = torch.load(other, weights_only=True)
+    blob["state_dict"] = {k: v + 0.05 * torch.randn_like(v) if v.is_floating_point() else v
+                          for k, v in blob["state_dict"].items()}
+    torch.save(blob, other)
+    model, _ = load_checkpoint(checkpoint, device)
+    first, second = random_directions(model, seed=1)
+    data = load_split(work / "landscape.pt").to(device)
+    prepare = normalizer(True, device)
+    alphas = [(float(a), 0.0) for a in np.linspace(-0.5, 1.5, args.points)]
+    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(CIFAR10_MEAN, CIFAR10_STD)])
+    loader = DataLoader(Subset(imagefolder(args.data, "train", transform), indices.tolist()), batch_size=128,
+                        shuffle=False, num_workers=2)
+
+    def fresh():
+        return load_checkpoint(checkpoint, device)[0]
+
+    surface = PlaneEvaluator(fresh(), first, second, data, prepare, args.eval_batch)
+    line = PlaneEvaluator(fresh(), first, None, data, prepare, args.eval_batch)
+    b_model = load_checkpoint(str(other), device)[0]
+    interpolation = PlaneEvaluator(fresh(), difference(fresh(), b_model), None, data, prepare, args.eval_batch)
+    base_model = fresh().to(memory_format=torch.contiguous_format)
+    names = [n for n, _ in base_model.named_parameters()]
+    theta = [p.data.clone() for p in base_model.parameters()]
+    d1, d2 = [first[n].to(device) for n in names], [second[n].to(device) for n in names]
+    zero = [torch.zeros_like(d) for d in d1]
+    state_a = {k: v.clone() for k, v in base_model.state_dict().items()}
+    state_b = {k: v.to(device) for k, v in blob["state_dict"].items()}
+    cases = [("surface point", lambda a, b: surface.at(a, b),
+              lambda a, b: baseline_surface_point(base_model, theta, d1, d2, loader, a, b, device)),
+             ("1-D curve point", lambda a, b: line.at(a),
+              lambda a, b: baseline_surface_point(base_model, theta, d1, zero, loader, a, 0.0, device)),
+             ("interpolation point", lambda a, b: interpolation.at(a),
+              lambda a, b: baseline_interpolation_point(base_model, state_a, state_b, loader, a, device))]
+    for label, ours_at, base_at in cases:
+        ours_at(0.0, 0.0), base_at(0.0, 0.0)  # warm-up
+        ours, ours_s = timed_points(ours_at, alphas, device)
+        base, base_s = timed_points(base_at, alphas, device)
+        worst = max(abs(o[0] - r[0]) / abs(r[0]) for o, r in zip(ours, base))
+        assert worst <= 1e-4, f"{label}: our loss differs from the baseline by {worst:.2e} (relative)"
+        report(f"views s/point resnet20 {label} ({len(indices)} samples)", ours_s, base_s, "s",
+               higher_is_better=False)
+        ROWS[-1] = ROWS[-1][:4] + (f"max rel. loss diff {worst:.1e}",)
+
+
+def bench_geometry(args, work: Path, device) -> None:
+    from lossland.directions import direction_set
+    from lossland.evaluate import batch_size_for
+    from lossland.geometry import HessianOperator, flatness_stats, hessian_summary
+    from lossland.surface import evaluate_curve
+
+    checkpoint = trained_checkpoint("resnet56", work, device)
+    model, _ = load_checkpoint(checkpoint, device)
+    data = load_split(work / "landscape.pt").to(device)
+    data = data.subset(torch.arange(min(1000, len(data)), device=device))
+    prepare = normalizer(True, device)
+    op = HessianOperator(model, data, prepare, batch_size_for(device, "auto"))
+    vector = np.random.default_rng(0).standard_normal(op.size)
+    op.matvec(vector)  # warm-up
+
+    def forward_backward():
+        for loss in op.loss_and_grad_batches():
+            torch.autograd.grad(loss, op.params)
+
+    forward_backward()
+    fb = []
+    for _ in range(3):
+        tick = time.perf_counter()
+        forward_backward()
+        synchronize(device)
+        fb.append(time.perf_counter() - tick)
+    hvp = []
+    for _ in range(3):
+        tick = time.perf_counter()
+        op.matvec(vector)
+        synchronize(device)
+        hvp.append(time.perf_counter() - tick)
+    fb_s, hvp_s = float(np.median(fb)), float(np.median(hvp))
+    ROWS.append((f"Hessian-vector product resnet56 ({len(data)} images)", f"{hvp_s:.4g} s",
+                 f"{fb_s:.4g} s (forward+backward)", f"{hvp_s / fb_s:.2f}x the cost", "target <= 3x"))
+    print(ROWS[-1], flush=True)
+
+    tick = time.perf_counter()
+    op.products = 0
+    summary = hessian_summary(op, 3, 20, 1e-3, 0, log=lambda message: print("  " + message, flush=True))
+    hessian_s = time.perf_counter() - tick
+    tick = time.perf_counter()
+    directions = direction_set(model, 7, 20)
+    alphas = np.linspace(-1, 1, 17)
+    losses = [evaluate_curve(PlaneEvaluator(model, d, None, data, prepare, args.eval_batch), alphas, {"train": data},
+                             lambda _: None)["train_loss"] for d in directions]
+    stats = flatness_stats(alphas, np.array(losses), summary["loss"], 1.0)
+    flatness_s = time.perf_counter() - tick
+    ROWS.append((f"geometry row resnet56 ({len(data)} images)", f"{(hessian_s + flatness_s) / 60:.1f} min", "", "",
+                 f"Hessian {hessian_s / 60:.1f} min ({summary['hessian_vector_products']} products: top-3 + most "
+                 f"negative eigenvalue at tol 1e-3, 20-probe trace), flatness {flatness_s / 60:.1f} min "
+                 f"(20 directions x 17 points); lambda_max {summary['lambda_max']:.4g}, half-width "
+                 f"{stats['half_width']:.3f}"))
+    print(ROWS[-1], flush=True)
+
+
 def snakemake(workdir: Path, *args: str) -> float:
     tick = time.perf_counter()
     subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), *args], cwd=workdir,
@@ -325,6 +448,10 @@ def main() -> None:
             bench_training(model_name, args, work, device)
         if "workflow" in parts:
             bench_workflow(args, work)
+        if "views" in parts:
+            bench_views(args, work, indices, device)
+        if "geometry" in parts:
+            bench_geometry(args, work, device)
     print("\n| measurement | ours | baseline | speed-up | notes |\n|---|---:|---:|---:|---|")
     for row in ROWS:
         print("| " + " | ".join(row) + " |")

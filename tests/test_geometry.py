@@ -44,9 +44,9 @@ def tiny_cnn() -> nn.Module:
 @pytest.fixture(scope="module")
 def exact():
     """The tiny model on 40 real images, its Hessian operator and the exact Hessian (autograd.functional)."""
-    model, data = tiny_cnn(), jpeg_images(4)
+    model, data = tiny_cnn(), jpeg_images(4)  # the exact Hessian: of this model, with PyTorch's own BatchNorm2d
     prepare = normalizer(True, torch.device("cpu"))
-    op = HessianOperator(model, data, prepare, batch_size=16)
+    op = HessianOperator(tiny_cnn(), data, prepare, batch_size=16)  # the same weights; its BN becomes affine
     names = [name for name, _ in model.named_parameters()]
     shapes = [p.shape for p in model.parameters()]
     theta = torch.cat([p.detach().flatten() for p in model.parameters()]).double()
@@ -61,7 +61,7 @@ def exact():
         return nn.functional.cross_entropy(logits, data.labels)
 
     hessian = torch.autograd.functional.hessian(loss_of, theta).numpy()
-    model.float()
+    assert isinstance(model[1], nn.BatchNorm2d) and not isinstance(op.model[1], nn.BatchNorm2d)
     assert op.size == 290 and hessian.shape == (290, 290)
     return op, hessian
 
