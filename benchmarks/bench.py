@@ -273,10 +273,9 @@ def baseline_interpolation_point(model, state_a, state_b, loader, alpha, device)
 
 
 def bench_views(args, work: Path, indices: np.ndarray, device) -> None:
+    from lossland.interpolation import difference
     from torch.utils.data import DataLoader, Subset
     from torchvision import transforms
-
-    from lossland.interpolation import difference
 
     checkpoint = trained_checkpoint("resnet20", work, device)
     other = work / "resnet20-b.pt"

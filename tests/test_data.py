@@ -1,10 +1,9 @@
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
 from lossland.data import CLASSES, augment, load_split, normalizer, prepare_split, stratified_indices
 from lossland.errors import UserError
+from PIL import Image
 
 
 def make_imagefolder(root, per_class=4, size=32, classes=CLASSES):

@@ -1,5 +1,4 @@
 import torch
-
 from lossland.directions import cosine, direction_seed, random_directions
 from lossland.models import build_model
 

@@ -5,14 +5,12 @@ import json
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-from torch import nn
-
 from conftest import JPEG_DATA
 from lossland.cli import main
 from lossland.data import CLASSES, Dataset, normalizer
-from lossland.geometry import (HessianOperator, extreme_eigenvalues, flatness_stats, hutchinson_trace,
-                               top_eigenvalues)
+from lossland.geometry import HessianOperator, extreme_eigenvalues, flatness_stats, hutchinson_trace, top_eigenvalues
+from PIL import Image
+from torch import nn
 
 
 def jpeg_images(per_class: int) -> Dataset:

@@ -1,6 +1,5 @@
 import pytest
 import torch
-
 from lossland.models import MODEL_NAMES, BasicBlock, ShortcutA, build_model, count_parameters
 
 EXPECTED_PARAMS = {"net": 655_882, "resnet20": 269_722, "resnet56": 853_018, "resnet110": 1_727_962}

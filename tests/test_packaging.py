@@ -1,5 +1,4 @@
 import yaml
-
 from conftest import REPO
 
 

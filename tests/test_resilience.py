@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from conftest import REPO, run_snakemake, smoke_workdir
 from test_surface import trained_with_directions
 

@@ -4,7 +4,6 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from lossland.cli import main
 from lossland.data import Dataset, normalizer
 from lossland.directions import random_directions

@@ -1,10 +1,17 @@
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import REPO
-from lossland.sweep import (ablation_markdown, best_row, grid_runs, lookup, lr_markdown, run_name, run_settings,
-                            sweep_table)
+from lossland.sweep import (
+    ablation_markdown,
+    best_row,
+    grid_runs,
+    lookup,
+    lr_markdown,
+    run_name,
+    run_settings,
+    sweep_table,
+)
 
 SWEEP = {"model": "net", "batch_sizes": [32, 64], "epochs": [1, 3], "lrs": [0.01, 0.001],
          "settings": {"augment": False, "normalize": False}, "augmented": {"augment": True, "normalize": True}}

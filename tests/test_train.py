@@ -3,7 +3,6 @@ import os
 import pandas as pd
 import pytest
 import torch
-
 from lossland.errors import UserError
 from lossland.io import save_torch
 from lossland.models import load_checkpoint

@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from lossland.cli import main
 from lossland.data import Dataset, load_split, normalizer
 from lossland.directions import random_directions

@@ -6,9 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from PIL import Image
-
 from conftest import planned_outputs, run_snakemake, smoke_workdir
+from PIL import Image
 
 MODELS = ["net", "resnet20", "resnet56", "resnet110", "plainnet20", "plainnet56", "plainnet110"]
 REPORTS = ["results/summary.csv", "results/summary.md", "results/figures/training_curves.png",

@@ -1,8 +1,8 @@
 """The command line the Snakemake rules call: `python -m lossland <step> ...`."""
 
 import argparse
-import os
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -15,8 +15,8 @@ from . import __version__
 from .config import select_device
 from .data import load_split, normalizer, prepare_split
 from .directions import cosine, direction_seed, random_directions
-from .evaluate import evaluate
 from .errors import UserError
+from .evaluate import evaluate
 from .io import load_torch, save_json, save_text, save_torch, sha256
 from .models import count_parameters, load_checkpoint
 

@@ -7,7 +7,7 @@ double backprop (Pearlmutter), summed batch by batch, and feed scipy's Lanczos s
 trace estimator.
 """
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch

@@ -3,8 +3,8 @@
 import io
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -13,10 +13,11 @@ from torch import nn
 
 from .config import chunk_points, grid_axes
 from .data import Dataset
+from .errors import UserError
 from .evaluate import evaluate
 from .fold import fold_batchnorm
-from .errors import UserError
 from .io import atomic_write, save_json
+
 
 def evaluation_subset(data: Dataset, samples: int, seed: int, key: str = "landscape.samples") -> Dataset:
     """A fixed seeded subset of `samples` images (same for every model), in dataset order."""

@@ -10,15 +10,16 @@ import math
 import shutil
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
 
 from .data import Dataset, augment, load_split, normalizer
-from .evaluate import autocast, evaluate
 from .errors import UserError
+from .evaluate import autocast, evaluate
 from .io import atomic_write, load_torch, save_torch
 from .models import build_model
 

@@ -46,8 +46,10 @@ def validate_config() -> None:
 validate_config()
 # Jobs run `python -m lossland`: under --sdm conda the env's python, otherwise the interpreter running Snakemake
 # (a venv's). Set here, not in params, so that moving the venv or switching device does not invalidate results.
-PYTHON_PATH = "" if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method else (
-    f"export PATH={Path(sys.executable).parent}:$PATH; "
+PYTHON_PATH = (
+    ""
+    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+    else (f"export PATH={Path(sys.executable).parent}:$PATH; ")
 )
 shell.prefix(
     f"set -euo pipefail; {PYTHON_PATH}export PYTHONPATH={PACKAGE_DIR}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "

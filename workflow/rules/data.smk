@@ -1,17 +1,17 @@
 rule prepare_data:
     output:
         "results/data/{split}.pt",
+    log:
+        "results/logs/data/{split}.log",
+    conda:
+        ENV
+    threads: config["threads"]["data"]
     params:
         source=config["data"]["source"],
         root=config["data"]["root"],
         download="--download" if config["data"].get("download") else "",
         size=lambda wc: config["data"]["subset"].get(wc.split) or "",
         seed=config["data"]["seed"],
-    log:
-        "results/logs/data/{split}.log",
-    threads: config["threads"]["data"]
-    conda:
-        ENV
     shell:
         "python -m lossland --threads {threads} prepare-data --source {params.source} --root {params.root:q}"
         " --split {wildcards.split} {params.download} --seed {params.seed}"

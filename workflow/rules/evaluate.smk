@@ -5,13 +5,13 @@ rule evaluate:
         test="results/data/test.pt",
     output:
         "results/metrics/{model}.json",
-    params:
-        batch_size=lambda wc: train_settings(config, wc.model)["eval_batch_size"],
     log:
         "results/logs/evaluate/{model}.log",
-    threads: config["threads"]["evaluate"]
     conda:
         ENV
+    threads: config["threads"]["evaluate"]
+    params:
+        batch_size=lambda wc: train_settings(config, wc.model)["eval_batch_size"],
     shell:
         "python -m lossland --threads {threads} evaluate --checkpoint {input.checkpoint} --train {input.train}"
         " --test {input.test} --batch-size {params.batch_size} --out {output} > {log} 2>&1"

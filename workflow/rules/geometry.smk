@@ -10,17 +10,15 @@ rule hessian:
         data=f"results/data/{config['landscape']['split']}.pt",
     output:
         "results/geometry/{model}/hessian.json",
-    params:
-        geometry=geometry_json("hessian"),
     log:
         "results/logs/geometry/{model}/hessian.log",
-    threads: config["threads"]["chunk"]
-    resources:
-        **geometry_resources(
-            lambda: HVP_EVALUATIONS * (2 * EIGSH_PRODUCTS + config["geometry"]["probes"])
-        ),
     conda:
         ENV
+    threads: config["threads"]["chunk"]
+    resources:
+        **geometry_resources(lambda: HVP_EVALUATIONS * (2 * EIGSH_PRODUCTS + config["geometry"]["probes"])),
+    params:
+        geometry=geometry_json("hessian"),
     shell:
         "python -m lossland --threads {threads} hessian --checkpoint {input.checkpoint} --data {input.data}"
         " --geometry {params.geometry:q} --out {output} > {log} 2>&1"
@@ -33,10 +31,10 @@ rule eigen_chunk:
         data=f"results/data/{config['landscape']['split']}.pt",
     output:
         "results/geometry/{model}/chunks/{chunk}.csv",
-    params:
-        geometry=geometry_json("eigen"),
     log:
         "results/logs/geometry/{model}/chunk{chunk}.log",
+    conda:
+        ENV
     threads: config["threads"]["chunk"]
     resources:
         **geometry_resources(
@@ -45,8 +43,8 @@ rule eigen_chunk:
             * EIGSH_PRODUCTS
             * math.ceil(config["geometry"]["grid"][2] ** 2 / config["geometry"]["chunks"])
         ),
-    conda:
-        ENV
+    params:
+        geometry=geometry_json("eigen"),
     shell:
         "python -m lossland --threads {threads} eigen-chunk --checkpoint {input.checkpoint}"
         " --directions {input.directions} --data {input.data} --geometry {params.geometry:q} --chunk {wildcards.chunk}"
@@ -63,12 +61,12 @@ rule eigen_map:
     output:
         npz="results/geometry/{model}/eigen.npz",
         json="results/geometry/{model}/eigen.json",
-    params:
-        geometry=geometry_json("eigen"),
     log:
         "results/logs/geometry/{model}/eigen_map.log",
     conda:
         ENV
+    params:
+        geometry=geometry_json("eigen"),
     shell:
         "python -m lossland --threads 1 eigen-map --checkpoint {input.checkpoint} --directions {input.directions}"
         " --geometry {params.geometry:q} --chunks {input.chunks} --npz {output.npz} --json {output.json} > {log} 2>&1"
@@ -101,16 +99,16 @@ rule flatness:
     output:
         npz="results/geometry/{model}/flatness.npz",
         json="results/geometry/{model}/flatness.json",
-    params:
-        geometry=geometry_json("flatness"),
-        options=json.dumps(config["landscape"]["directions"], sort_keys=True),
     log:
         "results/logs/geometry/{model}/flatness.log",
+    conda:
+        ENV
     threads: config["threads"]["chunk"]
     resources:
         **geometry_resources(lambda: config["geometry"]["directions"] * config["geometry"]["line"][2]),
-    conda:
-        ENV
+    params:
+        geometry=geometry_json("flatness"),
+        options=json.dumps(config["landscape"]["directions"], sort_keys=True),
     shell:
         "python -m lossland --threads {threads} flatness --checkpoint {input.checkpoint} --data {input.data}"
         " --geometry {params.geometry:q} --options {params.options:q} --npz {output.npz} --json {output.json}"
@@ -131,12 +129,12 @@ rule geometry_table:
             category="geometry",
             labels={"model": "all", "figure": "geometry against depth"},
         ),
-    params:
-        models=MODELS,
     log:
         "results/logs/geometry/table.log",
     conda:
         ENV
+    params:
+        models=MODELS,
     shell:
         "python -m lossland --threads 1 geometry-table --models {params.models} --hessians {input.hessians}"
         " --flatness {input.flatness} --metrics {input.metrics} --csv {output.csv} --md {output.md}"

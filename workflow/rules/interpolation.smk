@@ -11,16 +11,16 @@ rule interpolate:
     output:
         npz="results/interpolation/{pair}.npz",
         json="results/interpolation/{pair}.json",
-    params:
-        landscape=curve_json(),
-        alpha=config["interpolation"]["alpha"],
     log:
         "results/logs/interpolation/{pair}/interpolate.log",
+    conda:
+        ENV
     threads: config["threads"]["chunk"]
     resources:
         **chunk_resources(curve_points(lambda: config["interpolation"]["alpha"])),
-    conda:
-        ENV
+    params:
+        landscape=curve_json(),
+        alpha=config["interpolation"]["alpha"],
     shell:
         "python -m lossland --threads {threads} interpolate --a {input.a} --b {input.b} --train {input.train}"
         " --test {input.test} --landscape {params.landscape:q} --alpha {params.alpha} --out {output.npz}"
@@ -37,12 +37,12 @@ rule plot_interpolation:
             category="interpolation",
             labels={"pair": "{pair}"},
         ),
-    params:
-        title=lambda wc: f"{PAIRS[wc.pair]['a']} (A) to {PAIRS[wc.pair]['b']} (B)",
     log:
         "results/logs/interpolation/{pair}/plot.log",
     conda:
         ENV
+    params:
+        title=lambda wc: f"{PAIRS[wc.pair]['a']} (A) to {PAIRS[wc.pair]['b']} (B)",
     shell:
         "python -m lossland --threads 1 plot-curve --kind interpolation --curve {input} --title {params.title:q}"
         " --out {output} > {log} 2>&1"

@@ -10,13 +10,13 @@ rule directions:
         "results/models/{model}.pt",
     output:
         "results/landscape/{model}/directions.pt",
-    params:
-        seed=config["landscape"]["seed"],
-        options=" ".join(f"--{k} {v}" for k, v in sorted(config["landscape"]["directions"].items())),
     log:
         "results/logs/directions/{model}.log",
     conda:
         ENV
+    params:
+        seed=config["landscape"]["seed"],
+        options=" ".join(f"--{k} {v}" for k, v in sorted(config["landscape"]["directions"].items())),
     shell:
         "python -m lossland --threads 1 --device cpu directions --checkpoint {input} --seed {params.seed}"
         " {params.options} --out {output} > {log} 2>&1"
@@ -29,15 +29,15 @@ rule landscape_chunk:
         data=f"results/data/{config['landscape']['split']}.pt",
     output:
         "results/{plane}/{model}/chunks/{chunk}.csv",
-    params:
-        landscape=plane_json,
     log:
         "results/logs/{plane}/{model}/chunk{chunk}.log",
+    conda:
+        ENV
     threads: config["threads"]["chunk"]
     resources:
         **chunk_resources(),
-    conda:
-        ENV
+    params:
+        landscape=plane_json,
     shell:
         "python -m lossland --threads {threads} chunk --checkpoint {input.checkpoint} --directions {input.directions}"
         " --data {input.data} --landscape {params.landscape:q} --chunk {wildcards.chunk} --out {output}"
@@ -52,12 +52,12 @@ rule surface:
     output:
         npz="results/{plane}/{model}/surface.npz",
         json="results/{plane}/{model}/surface.json",
-    params:
-        landscape=plane_json,
     log:
         "results/logs/{plane}/{model}/surface.log",
     conda:
         ENV
+    params:
+        landscape=plane_json,
     shell:
         "python -m lossland --threads 1 surface --checkpoint {input.checkpoint} --directions {input.directions}"
         " --landscape {params.landscape:q} --chunks {input.chunks} --npz {output.npz} --json {output.json}"
@@ -93,15 +93,15 @@ rule line:
     output:
         npz="results/landscape/{model}/line.npz",
         json="results/landscape/{model}/line.json",
-    params:
-        landscape=curve_json("line"),
     log:
         "results/logs/landscape/{model}/line.log",
+    conda:
+        ENV
     threads: config["threads"]["chunk"]
     resources:
         **chunk_resources(curve_points(lambda: config["landscape"]["line"])),
-    conda:
-        ENV
+    params:
+        landscape=curve_json("line"),
     shell:
         "python -m lossland --threads {threads} line --checkpoint {input.checkpoint} --directions {input.directions}"
         " --train {input.train} --test {input.test} --landscape {params.landscape:q} --out {output.npz}"

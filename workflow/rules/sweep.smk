@@ -10,17 +10,17 @@ rule sweep_train:
     output:
         checkpoint="results/sweep/runs/{run}/model.pt",
         history="results/sweep/runs/{run}/history.csv",
+    log:
+        "results/logs/sweep/{run}.log",
+    conda:
+        ENV
+    threads: config["threads"]["train"]
+    resources:
+        **train_resources(lambda wc: (config["sweep"]["model"], run_settings(config, wc.run))),
     params:
         model=config["sweep"]["model"],
         settings=lambda wc: json.dumps(run_settings(config, wc.run), sort_keys=True),
         resume="results/sweep/runs/{run}/resume.pt",
-    log:
-        "results/logs/sweep/{run}.log",
-    threads: config["threads"]["train"]
-    resources:
-        **train_resources(lambda wc: (config["sweep"]["model"], run_settings(config, wc.run))),
-    conda:
-        ENV
     shell:
         TRAIN_SHELL
 
@@ -36,15 +36,15 @@ checkpoint sweep_table:
             caption="../report/sweep_heatmap.rst",
             category="sweep",
         ),
+    log:
+        "results/logs/sweep/table.log",
+    conda:
+        ENV
     params:
         runs=SWEEP_RUNS,
         epochs=config["sweep"]["epochs"],
         lrs=SWEEP_LRS,
         scheduled="--scheduled" if SWEEP_SCHEDULED else "",
-    log:
-        "results/logs/sweep/table.log",
-    conda:
-        ENV
     shell:
         "python -m lossland sweep-table --runs {params.runs} --histories {input} --epochs {params.epochs}"
         " --lrs {params.lrs}"
@@ -58,12 +58,12 @@ rule ablation:
         augmented=augmented_history,
     output:
         report("results/ablation/augmentation.md", caption="../report/ablation.rst", category="sweep"),
-    params:
-        baseline=lambda wc: json.dumps(config["sweep"]["baseline"]),
     log:
         "results/logs/sweep/ablation.log",
     conda:
         ENV
+    params:
+        baseline=lambda wc: json.dumps(config["sweep"]["baseline"]),
     shell:
         "python -m lossland ablation --table {input.table} --augmented {input.augmented}"
         " --baseline {params.baseline:q} --out {output} > {log} 2>&1"

@@ -7,15 +7,15 @@ rule trajectory_directions:
         "results/models/{model}.pt",
     output:
         "results/trajectory/{model}/directions.pt",
+    log:
+        "results/logs/trajectory/{model}/directions.log",
+    conda:
+        ENV
     params:
         ignore=config["landscape"]["directions"]["ignore"],
         type=config["landscape"]["directions"]["type"],
         grid=config["trajectory"]["grid"],
         margin=config["trajectory"]["margin"],
-    log:
-        "results/logs/trajectory/{model}/directions.log",
-    conda:
-        ENV
     shell:
         "python -m lossland --threads 1 --device cpu trajectory-directions --checkpoint {input}"
         " --ignore {params.ignore} --type {params.type} --grid {params.grid} --margin {params.margin}"
