@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from conftest import REPO
 from lossland.data import CLASSES, augment, load_split, normalizer, prepare_split, stratified_indices
 from lossland.errors import UserError
 from PIL import Image
@@ -104,3 +105,31 @@ def test_benchmark_subset_copies_n_images_per_class_and_prepares(tmp_path):
         assert all(sorted(p.name for p in f.iterdir()) == [f"{i:04d}.png" for i in range(count)] for f in folders)
     prepare_split("imagefolder", str(tmp_path / "small"), "train", False, None, 0, str(tmp_path / "train.pt"))
     assert torch.bincount(load_split(tmp_path / "train.pt").labels).tolist() == [3] * 10
+
+
+@pytest.mark.parametrize("damage", ["truncated", "text"])
+def test_broken_image_stops_the_data_job_with_one_line_naming_it(tmp_path, damage):
+    import os
+    import subprocess
+    import sys
+
+    root = make_imagefolder(tmp_path / "src", per_class=2)
+    broken = root / "train" / "cat" / "0001.jpg"
+    if damage == "truncated":
+        buffer = tmp_path / "whole.jpg"
+        Image.fromarray(np.full((32, 32, 3), 90, dtype=np.uint8)).save(buffer, quality=95)
+        broken.write_bytes(buffer.read_bytes()[:300])
+    else:
+        broken.write_text("not an image, although its name says so\n")
+    out = tmp_path / "results" / "train.pt"
+    out.parent.mkdir()
+    out.write_bytes(b"an earlier result")
+    result = subprocess.run(
+        [sys.executable, "-m", "lossland", "prepare-data", "--source", "imagefolder", "--root", str(root),
+         "--split", "train", "--out", str(out)],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO / "workflow")},
+    )
+    error = result.stderr.strip()
+    assert result.returncode == 2 and "Traceback" not in error and "\n" not in error
+    assert error.startswith(f"error: image {broken} cannot be read (") and error.endswith("then rerun")
+    assert out.read_bytes() == b"an earlier result"  # nothing half-written, nothing lost

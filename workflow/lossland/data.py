@@ -47,7 +47,6 @@ def stratified_indices(labels: np.ndarray, size: int | None, seed: int) -> np.nd
 
 
 def _imagefolder_split(root: Path, split: str, size: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    from PIL import Image
     from torchvision.datasets import ImageFolder
 
     folder = root / split
@@ -65,11 +64,22 @@ def _imagefolder_split(root: Path, split: str, size: int | None, seed: int) -> t
     images = np.empty((len(keep), 32, 32, 3), dtype=np.uint8)
     for row, index in enumerate(keep):
         path = samples[index][0]
+        images[row] = _read_image(path)
+    return images, labels[keep]
+
+
+def _read_image(path: str) -> np.ndarray:
+    """One 32x32 RGB image; a damaged or foreign file is a one-line UserError naming it."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
         with Image.open(path) as image:
             if image.size != (32, 32):
                 raise UserError(f"image {path} is {image.size[0]}x{image.size[1]}, CIFAR-10 images are 32x32")
-            images[row] = np.asarray(image.convert("RGB"))
-    return images, labels[keep]
+            return np.asarray(image.convert("RGB"))
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as error:  # PIL's ways of saying "damaged"
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise UserError(f"image {path} cannot be read ({reason}): replace or delete the file, then rerun") from None
 
 
 def _torchvision_split(root: Path, split: str, download: bool, size: int | None, seed: int):

@@ -138,12 +138,18 @@ def geometry_targets() -> list[str]:
         "results/geometry.csv",
         "results/geometry.md",
         "results/figures/geometry.png",
-        *expand("results/geometry/{model}_eigen.png", model=config["geometry"]["maps"] or MODELS),
+        *expand("results/geometry/{model}_eigen.png", model=eigen_map_models()),
     ]
 
 
 HVP_EVALUATIONS = 6  # one Hessian-vector product ~ two forward+backward passes ~ six loss evaluations
 EIGSH_PRODUCTS = 75  # Hessian-vector products one eigsh call takes at tol 1e-3 (a generous estimate)
+
+
+def eigen_map_models() -> list[str]:
+    """`geometry.maps`: null = every model, [] = none."""
+    maps = config["geometry"]["maps"]
+    return MODELS if maps is None else maps
 
 
 def geometry_resources(evaluations_per_job) -> dict:
