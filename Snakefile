@@ -28,6 +28,12 @@ rule sweep:
         sweep_targets(),
 
 
+rule study:
+    default_target: False
+    input:
+        study_targets(),
+
+
 rule views:
     default_target: False
     input:
@@ -49,6 +55,7 @@ rule paraview:
 localrules:
     all,
     sweep,
+    study,
     views,
     geometry,
     paraview,

@@ -11,6 +11,9 @@
 4. no-op rebuild: `snakemake -n all` on a finished smoke run.
 5. views (resnet20): s/point of a surface point, a 1-D curve point and an interpolation point (same evaluator), each
    against loss-landscape's per-point loop for the same view.
+7. cap (landscape.cap = 10): a real checkpoint's whole surface (21x21 by default) with and without the certified
+   early exit: the fraction of points capped, the wall-time ratio, and that every point below the cap is unchanged.
+   `--cap-checkpoints results/models/resnet20.pt ...` uses trained checkpoints (e.g. the laptop preset's).
 6. geometry (resnet56, 1,000 images): one Hessian-vector product against one forward+backward pass over the same
    images, and the wall time of the model's whole geometry row (top-3 and most negative eigenvalues, a 20-probe
    trace, 20 flatness directions x 17 points).
@@ -380,6 +383,38 @@ def bench_geometry(args, work: Path, device) -> None:
     print(ROWS[-1], flush=True)
 
 
+def bench_cap(args, work: Path, device) -> None:
+    checkpoints = args.cap_checkpoints or [trained_checkpoint("resnet20", work, device)]
+    data = load_split(work / "landscape.pt")
+    from lossland.surface import evaluation_subset
+
+    data = evaluation_subset(data, len(data), 0).to(device)  # the seeded shuffle the chunk jobs use
+    axis = np.linspace(-1, 1, args.cap_grid)
+    points = [(float(a), float(b)) for b in axis for a in axis]
+    for checkpoint in checkpoints:
+        model, blob = load_checkpoint(str(checkpoint), device)
+        first, second = random_directions(model, seed=1)
+        results = {}
+        for cap in (None, 10.0):
+            evaluator = PlaneEvaluator(load_checkpoint(str(checkpoint), device)[0], first, second, data,
+                                       normalizer(blob["config"]["normalize"], device), args.eval_batch, cap=cap)
+            evaluator.at(0.0, 0.0)  # warm-up
+            tick = time.perf_counter()
+            values = [evaluator.at(a, b) for a, b in points]
+            synchronize(device)
+            results[cap] = (values, time.perf_counter() - tick)
+        (exact, exact_s), (capped, capped_s) = results[None], results[10.0]
+        stopped = [np.isnan(acc) for _, acc in capped]
+        assert all(c == e for c, e, s in zip(capped, exact, stopped) if not s), "a point below the cap changed"
+        assert all(c[0] <= e[0] for c, e, s in zip(capped, exact, stopped) if s), "a bound above its loss"
+        name = f"{blob['model']} ({blob['epochs']} epochs)"
+        report(f"cap 10: {name} {args.cap_grid}x{args.cap_grid} surface, {len(data)} samples (wall s)", capped_s,
+               exact_s, "s", higher_is_better=False)
+        above = sum(e[0] > 10 for e in exact)
+        ROWS[-1] = ROWS[-1][:4] + (f"{sum(stopped)} of {len(points)} points capped ({above} above 10); the other "
+                                   f"points bit-identical; losses up to {max(e[0] for e in exact):.3g}",)
+
+
 def snakemake(workdir: Path, *args: str) -> float:
     tick = time.perf_counter()
     subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), *args], cwd=workdir,
@@ -420,8 +455,11 @@ def main() -> None:
     parser.add_argument("--eval-batch", default="auto")
     parser.add_argument("--train-batches", type=int, default=8)
     parser.add_argument("--extras", action="store_true", help="also time bf16/fp16/compile (always on CUDA)")
-    parser.add_argument("--parts", default="surface,training,workflow", help="comma-separated subset to run")
+    parser.add_argument("--parts", default="surface,training,workflow",
+                        help="comma-separated subset of surface,training,workflow,views,geometry,cap")
     parser.add_argument("--out", type=Path, help="also write the table as JSON here")
+    parser.add_argument("--cap-checkpoints", nargs="*", type=Path, help="trained checkpoints for the cap part")
+    parser.add_argument("--cap-grid", type=int, default=21, help="points per axis of the cap part's surface")
     args = parser.parse_args()
     device = select_device("auto")
     if device.type == "cpu":
@@ -451,6 +489,8 @@ def main() -> None:
             bench_views(args, work, indices, device)
         if "geometry" in parts:
             bench_geometry(args, work, device)
+        if "cap" in parts:
+            bench_cap(args, work, device)
     print("\n| measurement | ours | baseline | speed-up | notes |\n|---|---:|---:|---:|---|")
     for row in ROWS:
         print("| " + " | ".join(row) + " |")

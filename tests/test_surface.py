@@ -40,13 +40,13 @@ def trained(tmp_path_factory):
     return trained_with_directions(tmp_path_factory.mktemp("surface"), 64, 32)
 
 
-def landscape(chunks: int) -> dict:
+def landscape(chunks: int, **changes) -> dict:
     return {"x": [-1.0, 1.0, 3], "y": [-0.5, 0.5, 3], "chunks": chunks, "split": "train", "samples": 48,
-            "seed": 0, "batch_size": 20, "fold_bn": True, "precision": "fp32", "compile": False}
+            "seed": 0, "batch_size": 20, "fold_bn": True, "precision": "fp32", "compile": False, **changes}
 
 
-def compute_surface(root, chunks: int, tag: str, directions: str = "directions.pt") -> dict:
-    spec = json.dumps(landscape(chunks))
+def compute_surface(root, chunks: int, tag: str, directions: str = "directions.pt", **changes) -> dict:
+    spec = json.dumps(landscape(chunks, **changes))
     common = ["--checkpoint", str(root / "model.pt"), "--directions", str(root / directions), "--landscape", spec]
     paths = []
     for chunk in range(chunks):
@@ -149,3 +149,32 @@ def test_bf16_autocast_stays_close_to_fp32():
     fp32 = evaluate(model, data, prepare, 16)
     bf16 = evaluate(model, data, prepare, 16, precision="bf16")
     assert bf16[0] == pytest.approx(fp32[0], rel=0.05) and bf16[0] != fp32[0]
+
+
+def test_capped_points_are_certified_bounds_and_the_rest_are_bit_identical(trained):
+    exact = compute_surface(trained, 1, "uncapped", x=[-1.0, 1.0, 7], y=[-1.0, 1.0, 7], batch_size=8)
+    cap = float(np.median(exact["loss"]))  # half the grid above it
+    capped = compute_surface(trained, 2, "capped", x=[-1.0, 1.0, 7], y=[-1.0, 1.0, 7], batch_size=8, cap=cap)
+    below = exact["loss"] <= cap
+    assert 10 <= below.sum() <= 39 and capped["capped"].dtype == bool
+    np.testing.assert_array_equal(capped["loss"][below], exact["loss"][below])  # bit for bit
+    np.testing.assert_array_equal(capped["acc"][below], exact["acc"][below])
+    stopped = capped["capped"]
+    assert stopped.sum() > 0 and not stopped[below].any()
+    assert (capped["loss"][stopped] > cap).all() and (capped["loss"][stopped] <= exact["loss"][stopped]).all()
+    assert np.isnan(capped["acc"][stopped]).all() and not np.isnan(capped["acc"][~stopped]).any()
+    frame, provenance = read_chunk(trained / "capped-chunk0.csv")
+    assert provenance["cap"] == cap and set(frame["capped"]) <= {0, 1}
+    record = json.loads((trained / "capped.json").read_text())
+    assert record["capped_points"] == int(stopped.sum()) and record["cap"] == cap
+
+
+def test_evaluation_subset_order_is_a_seeded_shuffle_not_class_blocks():
+    from lossland.surface import evaluation_subset
+
+    labels = torch.arange(100) // 10  # stored class by class, as a prepared ImageFolder split
+    data = Dataset(torch.zeros(100, 3, 32, 32, dtype=torch.uint8), labels)
+    subset = evaluation_subset(data, 60, 0)
+    assert len(set(subset.labels[:16].tolist())) >= 6  # the first batch already sees most classes
+    assert torch.equal(subset.labels, evaluation_subset(data, 60, 0).labels)
+    assert sorted(subset.labels.tolist()) != subset.labels.tolist()

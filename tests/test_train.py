@@ -96,3 +96,22 @@ def test_fp32_means_fp32_and_gpu_runs_are_set_up_to_repeat(monkeypatch):
         torch.use_deterministic_algorithms(False)
         (torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic,
          torch.utils.deterministic.fill_uninitialized_memory) = saved
+
+
+def test_device_choice_prefers_cuda_then_mps_then_cpu(monkeypatch):
+    from lossland import config
+    from lossland.evaluate import batch_size_for
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(config, "mps_available", lambda: False)
+    assert config.select_device("auto").type == "cpu"
+    with pytest.raises(UserError, match=r"^device = mps but no Apple-silicon GPU \(MPS\) is available"):
+        config.select_device("mps")
+    monkeypatch.setattr(config, "mps_available", lambda: True)  # an Apple-silicon laptop, as far as we can tell here
+    assert config.select_device("auto").type == "mps" and config.select_device("mps").type == "mps"
+    assert batch_size_for(torch.device("mps")) == 1024
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    try:
+        assert config.select_device("auto").type == "cuda"
+    finally:
+        torch.use_deterministic_algorithms(False)

@@ -24,7 +24,9 @@ def test_every_output_exists_and_is_valid(smoke_run):
             assert (results / path).is_file(), path
         with np.load(results / f"landscape/{model}/surface.npz") as surface:
             assert surface["loss"].shape == surface["acc"].shape == (5, 5)
-            assert np.isfinite(surface["loss"]).all() and ((surface["acc"] >= 0) & (surface["acc"] <= 1)).all()
+            measured = ~surface["capped"]  # landscape.cap = 10: the rest hold lower bounds above 10, accuracy NaN
+            assert np.isfinite(surface["loss"]).all() and ((surface["acc"] >= 0) & (surface["acc"] <= 1))[measured].all()
+            assert np.isnan(surface["acc"][~measured]).all() and (surface["loss"][~measured] > 10).all()
         history = pd.read_csv(results / f"train/{model}/history.csv")
         epochs = [1, 2, 3] if model == "resnet20" else [1]  # the smoke preset's trajectory model
         assert list(history["epoch"]) == epochs and history["seconds"].gt(0).all()
@@ -52,7 +54,9 @@ def test_views_lines_interpolation_trajectory_paraview(smoke_run):
             np.testing.assert_array_equal(line["alpha"], np.linspace(-1, 1, 5))
             # the line's train curve at 0 is the surface's centre: same subset, same evaluator
             assert line["train_loss"][2] == pytest.approx(surface["loss"][2, 2], rel=1e-6)
-            np.testing.assert_allclose(line["train_loss"], surface["loss"][2, :], rtol=1e-5)
+            measured = ~surface["capped"][2, :]  # the line is never capped
+            np.testing.assert_allclose(line["train_loss"][measured], surface["loss"][2, measured], rtol=1e-5)
+            assert (line["train_loss"][~measured] >= surface["loss"][2, ~measured]).all()  # bounds are bounds
             assert np.isfinite(line["test_loss"]).all() and line["test_loss"][2] > 0
         head = (results / f"landscape/{model}.vts").read_bytes()[:400].decode("ascii", "replace")
         assert "StructuredGrid" in head and 'WholeExtent="0 4 0 4 0 0"' in head
@@ -171,6 +175,13 @@ def test_one_plot_from_scratch_schedules_only_that_model(tmp_path):
     others = [path for path in outputs if "resnet56" not in path and not path.startswith("results/data/")]
     assert not any(path.startswith(tuple(SWEEP)) for path in outputs)
     assert others == []
+
+
+def test_study_target_leaves_the_sweep_out(tmp_path):
+    workdir = smoke_workdir(tmp_path / "study")
+    outputs = planned_outputs(run_snakemake(workdir, "-n", "study", "--configfile", "smoke.yaml").stdout)
+    assert "results/geometry.csv" in outputs and "results/landscape/plainnet110.png" in outputs
+    assert not [p for p in outputs if p.startswith(("results/sweep/", "results/ablation/", "results/interpolation/"))]
 
 
 def planned_resources(dry_run_stdout: str) -> dict[str, dict[str, str]]:

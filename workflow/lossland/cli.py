@@ -96,6 +96,7 @@ def _landscape_inputs(args) -> tuple[dict, dict]:
         "samples": landscape["samples"],
         "sample_seed": landscape["seed"],
         "precision": landscape["precision"],
+        "cap": landscape.get("cap"),
     }
     return landscape, provenance
 
@@ -109,7 +110,7 @@ def cmd_chunk(args) -> None:
     directions = load_torch(args.directions, "directions file")
     data = evaluation_subset(load_split(args.data), landscape["samples"], landscape["seed"]).to(device)
     prepare = normalizer(checkpoint["config"]["normalize"], device)
-    evaluator = PlaneEvaluator(model, directions["x"], directions["y"], data, prepare, **_evaluator_options(landscape))
+    evaluator = PlaneEvaluator(model, directions["x"], directions["y"], data, prepare, **_surface_options(landscape))
     frame = evaluate_chunk(evaluator, landscape, args.chunk, log)
     write_chunk(frame, provenance, args.out)
 
@@ -117,6 +118,11 @@ def cmd_chunk(args) -> None:
 def _evaluator_options(landscape: dict) -> dict:
     return {"batch_size": landscape["batch_size"], "fold_bn": landscape.get("fold_bn", True),
             "precision": landscape.get("precision", "fp32"), "compile": landscape.get("compile", False)}
+
+
+def _surface_options(landscape: dict) -> dict:
+    """A surface's evaluator also stops a point early once its loss is certainly above `landscape.cap`."""
+    return {**_evaluator_options(landscape), "cap": landscape.get("cap")}
 
 
 def _curve_splits(args, landscape: dict, device: torch.device) -> dict:
@@ -190,7 +196,8 @@ def cmd_surface(args) -> None:
     from .surface import merge_chunks, save_surface
 
     landscape, provenance = _landscape_inputs(args)
-    surface = merge_chunks(args.chunks, provenance, landscape)
+    surface = merge_chunks(args.chunks, provenance, landscape, ("loss", "acc", "capped"))
+    surface["capped"] = surface["capped"].astype(bool)
     directions = load_torch(args.directions, "directions file")
     record = {
         **provenance,
@@ -200,8 +207,11 @@ def cmd_surface(args) -> None:
         "chunks": len(args.chunks),
         "versions": _versions(),
     }
+    capped = int(surface["capped"].sum())
+    record["capped_points"] = capped
     save_surface(surface, record, args.npz, args.json)
-    log(f"surface {surface['loss'].shape}: loss {surface['loss'].min():.4f}..{surface['loss'].max():.4f}")
+    note = f", {capped} points above landscape.cap = {landscape.get('cap')} (lower bounds)" if capped else ""
+    log(f"surface {surface['loss'].shape}: loss {surface['loss'].min():.4f}..{surface['loss'].max():.4f}{note}")
 
 
 def _read_surface(path: str) -> dict:
@@ -403,10 +413,18 @@ def cmd_ablation(args) -> None:
     save_text(sweep.ablation_markdown(baseline, sweep.best_row(table), augmented), args.out)
 
 
+def add_step(steps, name: str, required: tuple[str, ...], **options) -> argparse.ArgumentParser:
+    """A sub-command with the given required `--name VALUE` options."""
+    step = steps.add_parser(name, **options)
+    for option in required:
+        step.add_argument(f"--{option}", required=True)
+    return step
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lossland", description=__doc__)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--device", default=os.environ.get("LOSSLAND_DEVICE", "auto"), choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--device", default=os.environ.get("LOSSLAND_DEVICE", "auto"), choices=["auto", "cpu", "cuda", "mps"])
     steps = parser.add_subparsers(dest="step", required=True)
 
     step = steps.add_parser("prepare-data")
@@ -419,14 +437,10 @@ def build_parser() -> argparse.ArgumentParser:
     step.add_argument("--out", required=True)
     step.set_defaults(run=cmd_prepare_data)
 
-    step = steps.add_parser("train")
-    for name in ("model", "settings", "train", "test", "checkpoint", "history", "resume"):
-        step.add_argument(f"--{name}", required=True)
+    step = add_step(steps, "train", ("model", "settings", "train", "test", "checkpoint", "history", "resume"))
     step.set_defaults(run=cmd_train)
 
-    step = steps.add_parser("evaluate")
-    for name in ("checkpoint", "train", "test", "out"):
-        step.add_argument(f"--{name}", required=True)
+    step = add_step(steps, "evaluate", ("checkpoint", "train", "test", "out"))
     step.add_argument("--batch-size", default="auto", help="a number, or auto (chosen for the device)")
     step.set_defaults(run=cmd_evaluate)
 
@@ -448,59 +462,44 @@ def build_parser() -> argparse.ArgumentParser:
     step.add_argument("--out", required=True)
     step.set_defaults(run=cmd_trajectory_directions)
 
-    step = steps.add_parser("line", help="1-D curve along the first direction, train subset and test split")
-    for name in ("checkpoint", "directions", "train", "test", "landscape", "out"):
-        step.add_argument(f"--{name}", required=True)
+    step = add_step(steps, "line", ("checkpoint", "directions", "train", "test", "landscape", "out"),
+                    help="1-D curve along the first direction, train subset and test split")
     step.set_defaults(run=cmd_line)
 
-    step = steps.add_parser("interpolate", help="loss along (1-a)*theta_a + a*theta_b, weights and BN statistics")
-    for name in ("a", "b", "train", "test", "landscape", "out"):
-        step.add_argument(f"--{name}", required=True)
+    step = add_step(steps, "interpolate", ("a", "b", "train", "test", "landscape", "out"),
+                    help="loss along (1-a)*theta_a + a*theta_b, weights and BN statistics")
     step.add_argument("--alpha", type=float, nargs=3, required=True, metavar=("MIN", "MAX", "NUM"))
     step.set_defaults(run=cmd_interpolate)
 
-    step = steps.add_parser("chunk")
-    for name in ("checkpoint", "directions", "data", "landscape", "out"):
-        step.add_argument(f"--{name}", required=True)
+    step = add_step(steps, "chunk", ("checkpoint", "directions", "data", "landscape", "out"))
     step.add_argument("--chunk", type=int, required=True)
     step.set_defaults(run=cmd_chunk)
 
-    step = steps.add_parser("surface")
-    for name in ("checkpoint", "directions", "landscape", "npz", "json"):
-        step.add_argument(f"--{name}", required=True)
+    step = add_step(steps, "surface", ("checkpoint", "directions", "landscape", "npz", "json"))
     step.add_argument("--chunks", nargs="+", required=True)
     step.set_defaults(run=cmd_surface)
 
-    step = steps.add_parser("plot")
-    for name in ("surface", "metrics", "model", "out"):
-        step.add_argument(f"--{name}", required=True)
+    step = add_step(steps, "plot", ("surface", "metrics", "model", "out"))
     step.set_defaults(run=cmd_plot)
 
-    step = steps.add_parser("hessian", help="top eigenvalues, most negative eigenvalue and trace of the Hessian")
-    for name in ("checkpoint", "data", "geometry", "out"):
-        step.add_argument(f"--{name}", required=True)
+    step = add_step(steps, "hessian", ("checkpoint", "data", "geometry", "out"),
+                    help="top eigenvalues, most negative eigenvalue and trace of the Hessian")
     step.set_defaults(run=cmd_hessian)
 
-    step = steps.add_parser("eigen-chunk", help="λmax and λmin at the points of one chunk of the eigenvalue map")
-    for name in ("checkpoint", "directions", "data", "geometry", "out"):
-        step.add_argument(f"--{name}", required=True)
+    step = add_step(steps, "eigen-chunk", ("checkpoint", "directions", "data", "geometry", "out"),
+                    help="λmax and λmin at the points of one chunk of the eigenvalue map")
     step.add_argument("--chunk", type=int, required=True)
     step.set_defaults(run=cmd_eigen_chunk)
 
-    step = steps.add_parser("eigen-map")
-    for name in ("checkpoint", "directions", "geometry", "npz", "json"):
-        step.add_argument(f"--{name}", required=True)
+    step = add_step(steps, "eigen-map", ("checkpoint", "directions", "geometry", "npz", "json"))
     step.add_argument("--chunks", nargs="+", required=True)
     step.set_defaults(run=cmd_eigen_map)
 
-    step = steps.add_parser("flatness", help="loss along many random directions and its statistics")
-    for name in ("checkpoint", "data", "geometry", "options", "npz", "json"):
-        step.add_argument(f"--{name}", required=True)
+    step = add_step(steps, "flatness", ("checkpoint", "data", "geometry", "options", "npz", "json"),
+                    help="loss along many random directions and its statistics")
     step.set_defaults(run=cmd_flatness)
 
-    step = steps.add_parser("plot-eigen")
-    for name in ("map", "surface", "model", "out"):
-        step.add_argument(f"--{name}", required=True)
+    step = add_step(steps, "plot-eigen", ("map", "surface", "model", "out"))
     step.set_defaults(run=cmd_plot_eigen)
 
     step = steps.add_parser("geometry-table")
@@ -510,15 +509,11 @@ def build_parser() -> argparse.ArgumentParser:
         step.add_argument(f"--{name}", required=True)
     step.set_defaults(run=cmd_geometry_table)
 
-    step = steps.add_parser("plot-curve")
-    for name in ("curve", "title", "out"):
-        step.add_argument(f"--{name}", required=True)
+    step = add_step(steps, "plot-curve", ("curve", "title", "out"))
     step.add_argument("--kind", choices=["line", "interpolation"], required=True)
     step.set_defaults(run=cmd_plot_curve)
 
-    step = steps.add_parser("plot-trajectory")
-    for name in ("surface", "directions", "model", "png", "npz"):
-        step.add_argument(f"--{name}", required=True)
+    step = add_step(steps, "plot-trajectory", ("surface", "directions", "model", "png", "npz"))
     step.set_defaults(run=cmd_plot_trajectory)
 
     step = steps.add_parser("paraview", help="a surface as a VTK structured grid (.vts) for ParaView")
@@ -545,9 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
     step.add_argument("--heatmaps", nargs="+", required=True)
     step.set_defaults(run=cmd_sweep_table)
 
-    step = steps.add_parser("ablation")
-    for name in ("table", "augmented", "out"):
-        step.add_argument(f"--{name}", required=True)
+    step = add_step(steps, "ablation", ("table", "augmented", "out"))
     step.add_argument("--baseline", default="", help="JSON {batch_size, lr, epochs} of the study's baseline")
     step.set_defaults(run=cmd_ablation)
     return parser

@@ -45,11 +45,19 @@ def select_device(name: str = "auto"):
 
     if name == "cuda" and not torch.cuda.is_available():
         raise UserError("device = cuda but no CUDA GPU is visible: set device: auto or cpu")
+    if name == "mps" and not mps_available():
+        raise UserError("device = mps but no Apple-silicon GPU (MPS) is available: set device: auto or cpu")
     if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
+        name = "cuda" if torch.cuda.is_available() else "mps" if mps_available() else "cpu"
     device = torch.device(name)
     reproducible_numerics(device)
     return device
+
+
+def mps_available() -> bool:
+    import torch
+
+    return bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
 
 
 def reproducible_numerics(device) -> None:

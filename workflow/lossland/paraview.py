@@ -23,5 +23,6 @@ def write_vts(surface: dict, dest: str, log_height: bool = False) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}.") as folder:
         written = gridToVTK(os.path.join(folder, "surface"), grid(xx), grid(yy), grid(height),
-                            pointData={"loss": grid(loss), "accuracy": grid(surface["acc"])})
+                            pointData={"loss": grid(loss), "accuracy": grid(surface["acc"]),
+                                       "capped": grid(surface.get("capped", np.zeros_like(loss)).astype(float))})
         os.replace(written, dest)

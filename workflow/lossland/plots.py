@@ -30,8 +30,17 @@ def _colorbar(figure: plt.Figure, mappable, axes, label: str) -> None:
     bar.ax.minorticks_off()
 
 
+def plotted_loss(surface: dict) -> np.ndarray:
+    """The loss clipped to the plotted levels; a capped point (a lower bound above landscape.cap) is drawn as above
+    the top level, whatever its bound."""
+    loss = surface["loss"]
+    if "capped" in surface:
+        loss = np.where(surface["capped"], np.inf, loss)
+    return np.clip(loss, LEVELS[0], LEVELS[-1])
+
+
 def _contour(axes: plt.Axes, surface: dict, title: str):
-    loss = np.clip(surface["loss"], LEVELS[0], LEVELS[-1])
+    loss = plotted_loss(surface)
     if min(loss.shape) < 2:
         axes.text(0.5, 0.5, "grid too small for a contour", ha="center", transform=axes.transAxes)
         return None
@@ -49,7 +58,7 @@ def plot_landscape(surface: dict, model: str, test_acc: float, dest: str) -> Non
         _colorbar(figure, filled, flat, "loss")
     surf = figure.add_subplot(1, 2, 2, projection="3d")
     xx, yy = np.meshgrid(surface["x"], surface["y"])
-    clipped = np.clip(surface["loss"], LEVELS[0], LEVELS[-1])
+    clipped = plotted_loss(surface)
     surf.plot_surface(xx, yy, clipped, cmap="viridis", norm=NORM, linewidth=0)
     surf.set(title="loss surface", xlabel="direction 1", ylabel="direction 2", zlabel="loss")
     figure.suptitle(f"{model} — test accuracy {test_acc:.4f}")

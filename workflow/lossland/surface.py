@@ -20,11 +20,13 @@ from .io import atomic_write, save_json
 
 
 def evaluation_subset(data: Dataset, samples: int, seed: int, key: str = "landscape.samples") -> Dataset:
-    """A fixed seeded subset of `samples` images (same for every model), in dataset order."""
+    """A fixed seeded subset of `samples` images (same for every model) in a seeded random order: prepared splits
+    are stored class by class, and a shuffled order makes every prefix of the batches representative (what
+    `landscape.cap` relies on), for capped and uncapped runs alike."""
     if samples > len(data):
         raise UserError(f"{key} = {samples} is larger than the {len(data)} images of the split: lower it")
     order = np.random.default_rng(seed).permutation(len(data))[:samples]
-    return data.subset(torch.from_numpy(np.sort(order)))
+    return data.subset(torch.from_numpy(order))
 
 
 class PlaneEvaluator:
@@ -35,11 +37,12 @@ class PlaneEvaluator:
 
     def __init__(self, model: nn.Module, first: dict, second: dict | None, data: Dataset, prepare,
                  batch_size: int | str = "auto", fold_bn: bool = True, precision: str = "fp32",
-                 compile: bool = False):
+                 compile: bool = False, cap: float | None = None):
         directions = [first] if second is None else [first, second]
         if fold_bn:
             model, directions = fold_batchnorm(model, directions)
         self.data, self.prepare, self.batch_size, self.precision = data, prepare, batch_size, precision
+        self.cap = cap  # a point's loss certainly above it stops early: (lower bound, NaN accuracy)
         # weights are graph inputs, not constants, so the in-place updates below reach the compiled model
         self.model = torch.compile(model, dynamic=False) if compile else model
         named = {**dict(model.named_parameters()), **dict(model.named_buffers())}
@@ -58,7 +61,8 @@ class PlaneEvaluator:
 
     def at(self, *coords: float, data: Dataset | None = None) -> tuple[float, float]:
         self.move(*coords)
-        return evaluate(self.model, self.data if data is None else data, self.prepare, self.batch_size, self.precision)
+        return evaluate(self.model, self.data if data is None else data, self.prepare, self.batch_size, self.precision,
+                        self.cap)
 
 
 CURVE_SPLITS = ("train", "test")
@@ -84,7 +88,13 @@ def evaluate_curve(evaluator: PlaneEvaluator, alphas: np.ndarray, splits: dict[s
 def evaluate_chunk(
     evaluator: PlaneEvaluator, landscape: dict, chunk: int, log: Callable[[str], None] = print
 ) -> pd.DataFrame:
-    return grid_chunk(evaluator.at, landscape, chunk, ("loss", "acc"), log)
+    """Loss, accuracy and `capped` (1: loss is a certified lower bound above landscape.cap, accuracy not measured)."""
+
+    def measure(a: float, b: float) -> tuple[float, float, int]:
+        loss, acc = evaluator.at(a, b)
+        return loss, acc, int(np.isnan(acc))
+
+    return grid_chunk(measure, landscape, chunk, ("loss", "acc", "capped"), log)
 
 
 def grid_chunk(measure: Callable[[float, float], tuple], landscape: dict, chunk: int, columns: tuple[str, ...],
@@ -132,7 +142,7 @@ def merge_chunks(paths: list[str], provenance: dict, landscape: dict,
                 f"chunk {path} is stale (its {', '.join(stale)} differ from the current ones): delete it and rerun"
             )
         for column, grid in grids.items():
-            grid[frame["iy"], frame["ix"]] = frame[column]
+            grid[frame["iy"], frame["ix"]] = frame[column] if column in frame else 0  # chunks from before `capped`
         filled[frame["iy"], frame["ix"]] = True
     if not filled.all():
         raise UserError(f"{int((~filled).sum())} grid points are missing from the chunks {paths}: rerun them")

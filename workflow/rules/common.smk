@@ -176,6 +176,11 @@ def report_targets() -> dict[str, list[str]]:
 
 
 def all_targets() -> list[str]:
+    return [*study_targets(), *sweep_targets(), *expand("results/interpolation/{pair}.png", pair=SWEEP_PAIRS)]
+
+
+def study_targets() -> list[str]:
+    """Everything of the 7 models (training, surfaces, views, geometry, reports), without the Net sweep."""
     return [
         *expand("results/landscape/{model}.png", model=MODELS),
         *report_targets()["metrics"],
@@ -183,17 +188,17 @@ def all_targets() -> list[str]:
         "results/summary.md",
         "results/figures/training_curves.png",
         "results/figures/landscapes.png",
-        *view_targets(),
+        *view_targets(sweep=False),
         *geometry_targets(),
-        *sweep_targets(),
     ]
 
 
-def view_targets() -> list[str]:
+def view_targets(sweep: bool = True) -> list[str]:
     """loss-landscape's other views: 1-D curves, interpolations, optimizer trajectories, ParaView files."""
+    pairs = [pair for pair in PAIRS if sweep or pair not in SWEEP_PAIRS]
     return [
         *expand("results/landscape/{model}_1d.png", model=MODELS),
-        *expand("results/interpolation/{pair}.png", pair=PAIRS),
+        *expand("results/interpolation/{pair}.png", pair=pairs),
         *expand("results/trajectory/{model}.png", model=TRAJECTORY_MODELS),
         *paraview_targets(),
     ]
@@ -206,6 +211,7 @@ def paraview_targets() -> list[str]:
 SWEEP_SCHEDULED = is_scheduled(config)
 SWEEP_RUNS = grid_runs(config["sweep"], SWEEP_SCHEDULED)
 SWEEP_LRS = [f"{lr:g}" for lr in config["sweep"]["lrs"]]
+SWEEP_PAIRS = [name for name, pair in PAIRS.items() if pair["a"] in SWEEP_RUNS or pair["b"] in SWEEP_RUNS]
 
 
 def augmented_history(wildcards) -> str:
