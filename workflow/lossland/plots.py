@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
 from .io import atomic_write  # noqa: E402
 
@@ -58,9 +58,15 @@ def plot_landscape(surface: dict, model: str, test_acc: float, dest: str) -> Non
         _colorbar(figure, filled, flat, "loss")
     surf = figure.add_subplot(1, 2, 2, projection="3d")
     xx, yy = np.meshgrid(surface["x"], surface["y"])
-    clipped = plotted_loss(surface)
-    surf.plot_surface(xx, yy, clipped, cmap="viridis", norm=NORM, linewidth=0)
-    surf.set(title="loss surface", xlabel="direction 1", ylabel="direction 2", zlabel="loss")
+    height = np.log10(plotted_loss(surface))  # a log z-axis shows the basin, not only the plateau at the clip
+    colours = plt.get_cmap("viridis")(NORM(10**height))
+    surf.plot_surface(xx, yy, height, facecolors=colours, linewidth=0, rstride=1, cstride=1, shade=False)
+    surf.set(title="loss surface (log z, clipped at 10)", xlabel="direction 1", ylabel="direction 2", zlabel="loss")
+    surf.set_zticks(np.log10(TICKS), [f"{tick:g}" for tick in TICKS])
+    surf.set_zlim(np.log10(LEVELS[0]), np.log10(LEVELS[-1]))
+    for axis in (surf.xaxis, surf.yaxis):
+        axis.set_major_locator(MaxNLocator(5))
+    surf.view_init(elev=30, azim=-60)
     figure.suptitle(f"{model} — test accuracy {test_acc:.4f}")
     save_figure(figure, dest)
 
@@ -68,10 +74,21 @@ def plot_landscape(surface: dict, model: str, test_acc: float, dest: str) -> Non
 def plot_landscapes(surfaces: dict[str, dict], dest: str) -> None:
     columns = min(4, len(surfaces))
     rows = math.ceil(len(surfaces) / columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(4 * columns, 4 * rows), squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(3.6 * columns + 1, 3.6 * rows), squeeze=False, sharex=True,
+                                sharey=True, layout="constrained")
     filled = None
     for ax, (model, surface) in zip(axes.flat, surfaces.items()):
         filled = _contour(ax, surface, model) or filled
+    for index, ax in enumerate(axes.flat):  # axis labels on the outer panels only
+        row, column = divmod(index, columns)
+        below_is_empty = index + columns >= len(surfaces)
+        if not below_is_empty:
+            ax.set_xlabel("")
+            ax.tick_params(labelbottom=False)
+        else:
+            ax.tick_params(labelbottom=True)
+        if column:
+            ax.set_ylabel("")
     for ax in axes.flat[len(surfaces):]:
         ax.axis("off")
     if filled is not None:
