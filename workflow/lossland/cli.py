@@ -143,7 +143,7 @@ def _save_curve(curve: dict, provenance: dict, npz_path: str) -> None:
         np.savez(handle, **curve)
     save_json({**provenance, "versions": _versions()}, Path(npz_path).with_suffix(".json"))
     at_zero = int(np.argmin(np.abs(curve["alpha"])))
-    log(f"wrote {npz_path}: train loss {curve['train_loss'].min():.4f}..{curve['train_loss'].max():.4f}, "
+    log(f"wrote {npz_path}: train loss {np.nanmin(curve['train_loss']):.4f}..{np.nanmax(curve['train_loss']):.4f}, "
         f"test loss at {curve['alpha'][at_zero]:g}: {curve['test_loss'][at_zero]:.4f}")
 
 
@@ -170,7 +170,7 @@ def cmd_line(args) -> None:
 
 
 def cmd_interpolate(args) -> None:
-    from .interpolation import difference
+    from .interpolation import difference, negative_variance
     from .surface import PlaneEvaluator, evaluate_curve
 
     landscape = json.loads(args.landscape)
@@ -182,11 +182,21 @@ def cmd_interpolate(args) -> None:
                         f"({other_checkpoint['model']}): endpoints must be one architecture")
     prepare = normalizer(checkpoint["config"]["normalize"], device)
     splits = _curve_splits(args, landscape, device)
-    evaluator = PlaneEvaluator(model, difference(model, other), None, splits["train"], prepare,
-                               **_evaluator_options(landscape))
+    direction = difference(model, other)
+    evaluator = PlaneEvaluator(model, direction, None, splits["train"], prepare, **_evaluator_options(landscape))
     low, high, num = args.alpha
-    curve = evaluate_curve(evaluator, np.linspace(low, high, int(num)), splits, log, "interpolation")
+    alphas = np.linspace(low, high, int(num))
+    curve = evaluate_curve(evaluator, alphas, splits, log, "interpolation")
+    curve["negative_variance"] = negative_variance(direction, model, alphas)
+    for split in splits:  # a loss that is not finite has no meaningful accuracy either
+        curve[f"{split}_acc"][~np.isfinite(curve[f"{split}_loss"])] = np.nan
+    undefined = ~np.isfinite(curve["train_loss"])
+    if undefined.any():
+        log(f"loss not finite at {int(undefined.sum())} of {len(alphas)} points (α = {alphas[undefined].min():g}.."
+            f"{alphas[undefined].max():g}); {int(curve['negative_variance'].sum())} of them extrapolate a BN running "
+            "variance below 0")
     provenance = {"a": args.a, "b": args.b, "a_sha256": sha256(args.a), "b_sha256": sha256(args.b),
+                  "not_finite_points": int(undefined.sum()),
                   "alpha": list(args.alpha), "samples": landscape["samples"], "sample_seed": landscape["seed"],
                   "images": {split: len(data) for split, data in splits.items()}}
     _save_curve(curve, provenance, args.out)

@@ -108,9 +108,6 @@ def geometry_problem(config: dict) -> str | None:
         chunk_points(spec, 0)
     except UserError as error:
         return str(error).replace("landscape.x", "geometry.grid").replace("landscape.chunks", "geometry.chunks")
-    missing = sorted(set(geometry.get("maps") or []) - set(config["models"]))
-    if missing:
-        return f"geometry.maps names {missing[0]}, which is not in models: add it there or remove it here"
     split = config["landscape"]["split"]
     available = config["data"].get("subset", {}).get(split) or SPLIT_SIZES[split]
     if geometry.get("samples", 1000) > available:

@@ -114,6 +114,7 @@ def plot_training_curves(histories: dict[str, pd.DataFrame], dest: str) -> None:
                 ax.plot(history["epoch"], history[f"test_{metric}"], marker=".", linestyle="--",
                         color=line[0].get_color(), label=f"{model} test")
             ax.set(title=f"{family}: {'accuracy' if metric == 'acc' else 'loss'}", xlabel="epoch", ylabel=metric)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.legend(fontsize=7)
     save_figure(figure, dest)
 
@@ -126,6 +127,13 @@ def plot_curve(curve: dict, title: str, xlabel: str, dest: str, marks: dict[floa
     for split, style in (("train", "-"), ("test", "--")):
         loss_axes.plot(alpha, curve[f"{split}_loss"], style, color="tab:blue", label=f"{split} loss")
         acc_axes.plot(alpha, 100 * curve[f"{split}_acc"], style, color="tab:red", label=f"{split} accuracy")
+    undefined = ~np.isfinite(curve["train_loss"]) | ~np.isfinite(curve["test_loss"])
+    if undefined.any():
+        step = (alpha[-1] - alpha[0]) / max(len(alpha) - 1, 1)
+        why = "extrapolated BN variance < 0" if curve.get("negative_variance", np.zeros(1)).any() else "overflow"
+        for k, index in enumerate(np.flatnonzero(undefined)):
+            loss_axes.axvspan(alpha[index] - step / 2, alpha[index] + step / 2, color="0.88", linewidth=0,
+                              label=f"loss not finite ({why})" if k == 0 else None)
     loss_axes.set_yscale("log")
     plain = FuncFormatter(lambda value, _: f"{value:,.6g}")
     loss_axes.yaxis.set_major_formatter(plain)
@@ -142,7 +150,7 @@ def plot_curve(curve: dict, title: str, xlabel: str, dest: str, marks: dict[floa
         loss_axes.annotate(label, (position, 1), xycoords=("data", "axes fraction"), xytext=(3, -12),
                            textcoords="offset points", fontsize=8, color="0.3")
     handles = loss_axes.get_legend_handles_labels()[0] + acc_axes.get_legend_handles_labels()[0]
-    figure.legend(handles=handles, fontsize=8, loc="outside lower center", ncols=4)
+    figure.legend(handles=handles, fontsize=8, loc="outside lower center", ncols=min(len(handles), 5))
     save_figure(figure, dest)
 
 

@@ -147,9 +147,9 @@ EIGSH_PRODUCTS = 75  # Hessian-vector products one eigsh call takes at tol 1e-3 
 
 
 def eigen_map_models() -> list[str]:
-    """`geometry.maps`: null = every model, [] = none."""
+    """`geometry.maps`: null = every model, [] = none; models not in `models` are skipped."""
     maps = config["geometry"]["maps"]
-    return MODELS if maps is None else maps
+    return MODELS if maps is None else [model for model in maps if model in MODELS]
 
 
 def geometry_resources(evaluations_per_job) -> dict:
