@@ -17,7 +17,7 @@ from .data import load_split, normalizer, prepare_split
 from .directions import cosine, direction_seed, random_directions
 from .errors import UserError
 from .evaluate import evaluate
-from .io import load_torch, save_json, save_text, save_torch, sha256
+from .io import atomic_write, load_torch, save_json, save_text, save_torch, sha256
 from .models import count_parameters, load_checkpoint
 
 
@@ -137,7 +137,6 @@ def _curve_splits(args, landscape: dict, device: torch.device) -> dict:
 
 
 def _save_curve(curve: dict, provenance: dict, npz_path: str) -> None:
-    from .io import atomic_write
 
     with atomic_write(npz_path) as handle:
         np.savez(handle, **curve)
@@ -286,10 +285,13 @@ def cmd_eigen_chunk(args) -> None:
 
     grid = eigen_grid(spec)
     frame = grid_chunk(measure, grid, args.chunk, ("loss", "lambda_max", "lambda_min"), log)
-    provenance = {**_geometry_provenance(args, spec), "directions_sha256": sha256(args.directions),
-                  "grid": spec["grid"]}
-    provenance.pop("versions")
-    write_chunk(frame, provenance, args.out)
+    write_chunk(frame, _eigen_provenance(args, spec), args.out)
+
+
+def _eigen_provenance(args, spec: dict) -> dict:
+    """What an eigenvalue-map chunk was computed from; the merge refuses a chunk whose record differs."""
+    return {"checkpoint_sha256": sha256(args.checkpoint), "samples": spec["samples"], "sample_seed": spec["seed"],
+            "tol": spec["tol"], "directions_sha256": sha256(args.directions), "grid": spec["grid"]}
 
 
 def eigen_grid(spec: dict) -> dict:
@@ -300,9 +302,7 @@ def cmd_eigen_map(args) -> None:
     from .surface import merge_chunks, save_surface
 
     spec = json.loads(args.geometry)
-    provenance = {"checkpoint_sha256": sha256(args.checkpoint), "samples": spec["samples"],
-                  "sample_seed": spec["seed"], "tol": spec["tol"], "directions_sha256": sha256(args.directions),
-                  "grid": spec["grid"]}
+    provenance = _eigen_provenance(args, spec)
     grid = merge_chunks(args.chunks, provenance, eigen_grid(spec), ("loss", "lambda_max", "lambda_min"))
     grid["ratio"] = np.abs(grid["lambda_min"] / grid["lambda_max"])
     save_surface(grid, {**provenance, "chunks": len(args.chunks), "versions": _versions()}, args.npz, args.json)
@@ -332,8 +332,6 @@ def cmd_flatness(args) -> None:
     stats = flatness_stats(alphas, losses, base, spec["delta"])
     stats.update(model=checkpoint["model"], loss=base, delta=spec["delta"], line=spec["line"], seed=seed,
                  options=options, **_geometry_provenance(args, spec))
-    from .io import atomic_write
-
     with atomic_write(args.npz) as handle:
         np.savez(handle, alpha=alphas, loss=losses, base=base)
     save_json(stats, args.json)
@@ -369,7 +367,6 @@ def cmd_plot_curve(args) -> None:
 
 
 def cmd_plot_trajectory(args) -> None:
-    from .io import atomic_write
     from .plots import plot_trajectory
 
     surface = _read_surface(args.surface)
