@@ -88,8 +88,8 @@ def test_augmentation_matches_random_crop_and_flip_semantics():
 def test_normalizer_uses_cifar_statistics_or_plain_scaling():
     device = torch.device("cpu")
     images = torch.full((1, 3, 32, 32), 255, dtype=torch.uint8)
-    assert torch.allclose(normalizer(False, device)(images), torch.ones(1, 3, 32, 32))
-    normalized = normalizer(True, device)(images)
+    assert torch.allclose(normalizer({"normalize": False}, device)(images), torch.ones(1, 3, 32, 32))
+    normalized = normalizer({"normalize": True}, device)(images)
     expected = (1 - torch.tensor([0.4914, 0.4822, 0.4465])) / torch.tensor([0.2470, 0.2435, 0.2616])
     torch.testing.assert_close(normalized[0, :, 0, 0], expected)
 

@@ -7,7 +7,7 @@ import pytest
 from conftest import JPEG_DATA, REPO, run_snakemake
 
 SOURCES = ["README.md", "tests/smoke.yaml", "workflow/presets/paper.yaml", "workflow/presets/laptop.yaml",
-           "workflow/presets/jpeg.yaml"]
+           "workflow/presets/jpeg.yaml", "workflow/presets/lietal.yaml"]
 NOT_DRY_RUNNABLE = ("--report", "--profile", "--unlock", "--sdm")
 
 

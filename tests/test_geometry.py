@@ -43,7 +43,7 @@ def tiny_cnn() -> nn.Module:
 def exact():
     """The tiny model on 40 real images, its Hessian operator and the exact Hessian (autograd.functional)."""
     model, data = tiny_cnn(), jpeg_images(4)  # the exact Hessian: of this model, with PyTorch's own BatchNorm2d
-    prepare = normalizer(True, torch.device("cpu"))
+    prepare = normalizer({"normalize": True}, torch.device("cpu"))
     op = HessianOperator(tiny_cnn(), data, prepare, batch_size=16)  # the same weights; its BN becomes affine
     names = [name for name, _ in model.named_parameters()]
     shapes = [p.shape for p in model.parameters()]

@@ -1,8 +1,18 @@
 import pytest
 import torch
-from lossland.models import MODEL_NAMES, BasicBlock, ShortcutA, build_model, count_parameters
+import torch.nn.functional as F
+from lossland.models import MODEL_NAMES, BasicBlock, ShortcutA, ShortcutB, build_model, count_parameters
 
 EXPECTED_PARAMS = {"net": 655_882, "resnet20": 269_722, "resnet56": 853_018, "resnet110": 1_727_962}
+# conv biases add every conv's output channels: 16 + 2n x (16 + 32 + 64) for depth 6n + 2; the two projections add
+# 16x32 + 2x32 and 32x64 + 2x64 (1x1 conv + BN) = 2,752, and 96 biases more
+VARIANT_PARAMS = {
+    ("resnet20", "avgpool", False): 269_722, ("resnet20", "avgpool", True): 270_410,
+    ("resnet20", "projection", False): 272_474, ("resnet20", "projection", True): 273_258,
+    ("resnet56", "avgpool", True): 855_050, ("resnet56", "projection", False): 855_770,
+    ("resnet110", "avgpool", True): 1_732_010, ("resnet110", "projection", False): 1_730_714,
+    ("plainnet56", "projection", True): 855_050, ("plainnet110", "subsample", True): 1_732_010,
+}
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
@@ -36,6 +46,53 @@ def test_option_a_shortcut_subsamples_and_zero_pads():
     assert out.shape == (2, 32, 16, 16)
     assert torch.equal(out[:, 8:24], x[:, :, ::2, ::2])
     assert out[:, :8].abs().sum() == 0 and out[:, 24:].abs().sum() == 0
+
+
+@pytest.mark.parametrize("name,shortcut,conv_bias", list(VARIANT_PARAMS))
+def test_parameter_counts_of_each_variant(name, shortcut, conv_bias):
+    model = build_model(name, shortcut=shortcut, conv_bias=conv_bias).eval()
+    assert count_parameters(model) == VARIANT_PARAMS[name, shortcut, conv_bias]
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all((conv.bias is not None) == conv_bias for conv in convs)
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_average_pool_shortcut_averages_2x2_and_zero_pads():
+    x = torch.randn(2, 16, 32, 32)
+    out = ShortcutA(16, pool=True)(x)
+    averaged = (x[:, :, 0::2, 0::2] + x[:, :, 1::2, 0::2] + x[:, :, 0::2, 1::2] + x[:, :, 1::2, 1::2]) / 4
+    torch.testing.assert_close(out[:, 8:24], averaged)
+    assert out[:, :8].abs().sum() == 0 and out[:, 24:].abs().sum() == 0
+
+
+@pytest.mark.parametrize("shortcut", ["subsample", "avgpool", "projection"])
+def test_downsampling_block_computes_its_shortcut_variant(shortcut):
+    torch.manual_seed(0)
+    model = build_model("resnet20", shortcut=shortcut, conv_bias=True).eval()
+    block = model.layer2[0]
+    for bn in [m for m in block.modules() if isinstance(m, torch.nn.BatchNorm2d)]:
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 2.0)
+    x = torch.randn(2, 16, 32, 32)
+
+    def conv_bn(conv, bn, inputs):  # written out with functional ops, independent of the modules' forward
+        out = F.conv2d(inputs, conv.weight, conv.bias, conv.stride, conv.padding)
+        return F.batch_norm(out, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
+
+    main = conv_bn(block.conv2, block.bn2, F.relu(conv_bn(block.conv1, block.bn1, x)))
+    if shortcut == "projection":
+        assert isinstance(block.shortcut, ShortcutB) and block.shortcut.conv1.kernel_size == (1, 1)
+        identity = conv_bn(block.shortcut.conv1, block.shortcut.bn1, x)
+    else:
+        halved = F.avg_pool2d(x, 2) if shortcut == "avgpool" else x[:, :, ::2, ::2]
+        identity = torch.cat([torch.zeros_like(halved[:, :8]), halved, torch.zeros_like(halved[:, :8])], 1)
+    torch.testing.assert_close(block(x.clone()), F.relu(main + identity))
+
+
+def test_plainnets_have_no_shortcut_whatever_the_variant():
+    plain = build_model("plainnet20", shortcut="projection")
+    assert count_parameters(plain) == EXPECTED_PARAMS["resnet20"]
+    assert not any(isinstance(m, (ShortcutA, ShortcutB)) for m in plain.modules())
 
 
 def test_unknown_model_name_is_refused():

@@ -80,7 +80,7 @@ def test_surface_origin_is_the_unperturbed_model(trained):
     from lossland.surface import evaluation_subset
 
     data = evaluation_subset(load_split(trained / "train.pt"), 48, 0)
-    loss, acc = evaluate(model, data, normalizer(True, torch.device("cpu")), 20)
+    loss, acc = evaluate(model, data, normalizer({"normalize": True}, torch.device("cpu")), 20)
     assert surface["loss"][1, 1] == pytest.approx(loss, rel=1e-6)
     assert surface["acc"][1, 1] == acc
 
@@ -89,7 +89,7 @@ def test_plane_evaluator_moves_along_the_directions_and_back():
     torch.manual_seed(0)
     model = build_model("resnet20").eval()
     data = Dataset(**{k: v for k, v in random_split(40, 3).items()})
-    prepare = normalizer(True, torch.device("cpu"))
+    prepare = normalizer({"normalize": True}, torch.device("cpu"))
     before = evaluate(model, data, prepare, 16)
     first, second = random_directions(model, 5)
     evaluator = PlaneEvaluator(model, first, second, data, prepare, 16, fold_bn=False)
@@ -118,19 +118,25 @@ def test_stale_chunk_is_refused(trained, capsys):
     assert len(frame) == 9 and provenance["sample_seed"] == 0
 
 
-@pytest.mark.parametrize("name", ["resnet20", "plainnet20", "net"])
-def test_bn_folding_gives_the_same_surface_values(name):
+VARIANTS = [("resnet20", {}), ("plainnet20", {}), ("net", {}), ("resnet20", {"shortcut": "avgpool", "conv_bias": True}),
+            ("resnet20", {"shortcut": "projection"}), ("plainnet20", {"conv_bias": True})]
+
+
+@pytest.mark.parametrize("name,variant", VARIANTS, ids=[f"{n}-{'-'.join(map(str, v.values()))}" for n, v in VARIANTS])
+def test_bn_folding_gives_the_same_surface_values(name, variant):
     torch.manual_seed(0)
-    model = build_model(name)
+    model = build_model(name, **variant)
     for module in model.modules():  # non-trivial running statistics, as after training
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.uniform_(-0.5, 0.5)
             module.running_var.uniform_(0.5, 2.0)
             module.weight.data.uniform_(0.5, 1.5)
             module.bias.data.uniform_(-0.2, 0.2)
+        if isinstance(module, torch.nn.Conv2d) and module.bias is not None:
+            module.bias.data.uniform_(-0.5, 0.5)
     model.eval()
     data = Dataset(**random_split(40, 4))
-    prepare = normalizer(True, torch.device("cpu"))
+    prepare = normalizer({"normalize": True}, torch.device("cpu"))
     first, second = random_directions(model, 5)
     plain = PlaneEvaluator(copy.deepcopy(model), first, second, data, prepare, 16, fold_bn=False)
     folded = PlaneEvaluator(copy.deepcopy(model), first, second, data, prepare, 16, fold_bn=True)
@@ -145,7 +151,7 @@ def test_bf16_autocast_stays_close_to_fp32():
     torch.manual_seed(0)
     model = build_model("resnet20").eval()
     data = Dataset(**random_split(40, 4))
-    prepare = normalizer(True, torch.device("cpu"))
+    prepare = normalizer({"normalize": True}, torch.device("cpu"))
     fp32 = evaluate(model, data, prepare, 16)
     bf16 = evaluate(model, data, prepare, 16, precision="bf16")
     assert bf16[0] == pytest.approx(fp32[0], rel=0.05) and bf16[0] != fp32[0]

@@ -2,6 +2,7 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import REPO
+from lossland.config import normalization, train_settings
 from lossland.sweep import (
     ablation_markdown,
     best_row,
@@ -49,6 +50,20 @@ def test_run_settings_apply_the_sweep_and_the_augmentation_step():
     assert plain["augment"] is False and plain["normalize"] is False and plain["optimizer"] == "adam"
     augmented = run_settings(config, run_name(64, 0.01, 3, augment=True))
     assert augmented["augment"] is True and augmented["normalize"] is True and augmented["batch_size"] == 64
+    # the study's constants where it normalizes; none of the ResNet variant keys for Net
+    assert (augmented["mean"], augmented["std"]) == ([0.4914, 0.4822, 0.4465], [0.2023, 0.1994, 0.2010])
+    assert not {"mean", "std", "shortcut", "conv_bias"} & set(plain) and not {"shortcut", "conv_bias"} & set(augmented)
+
+
+def test_each_model_gets_only_the_settings_it_uses():
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    assert (train_settings(config, "resnet56")["shortcut"], train_settings(config, "resnet56")["conv_bias"]) == (
+        "avgpool", True)
+    assert "shortcut" not in train_settings(config, "plainnet56") and train_settings(config, "plainnet56")["conv_bias"]
+    assert normalization(train_settings(config, "net")) == ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
+    config["train"]["models"]["net"] = {"normalize": False}
+    assert normalization(train_settings(config, "net")) == ((0, 0, 0), (1, 1, 1))
+    assert normalization({"normalize": True}) == ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))  # older files
 
 
 def test_markdown_tables_have_the_studys_layout_and_highlight_the_best():

@@ -5,7 +5,7 @@ import pytest
 import torch
 from lossland.errors import UserError
 from lossland.io import save_torch
-from lossland.models import load_checkpoint
+from lossland.models import ShortcutA, ShortcutB, load_checkpoint
 from lossland.train import lr_factor, train_model
 from test_surface import SETTINGS, random_split
 
@@ -67,8 +67,26 @@ def test_corrupt_or_foreign_checkpoints_are_refused_with_the_file_named(splits):
     with pytest.raises(UserError, match=f"checkpoint {splits / 'truncated.pt'} is unreadable .*delete it and rerun"):
         load_checkpoint(str(splits / "truncated.pt"), torch.device("cpu"))
     save_torch({**checkpoint, "model": "resnet20"}, splits / "foreign.pt")
-    with pytest.raises(UserError, match="does not hold a resnet20 .*delete it and rerun"):
+    with pytest.raises(UserError, match=r"does not hold the resnet20 \(shortcut=subsample, conv_bias=False\) it .*rerun"):
         load_checkpoint(str(splits / "foreign.pt"), torch.device("cpu"))
+
+
+def test_checkpoint_records_the_variant_and_refuses_another_variants_weights(splits):
+    _, checkpoint, _ = run(splits, "projection", model="resnet20", shortcut="projection", conv_bias=True)
+    assert checkpoint["config"]["shortcut"] == "projection" and checkpoint["config"]["conv_bias"] is True
+    model, _ = load_checkpoint(str(splits / "projection.pt"), torch.device("cpu"))
+    assert isinstance(model.layer2[0].shortcut, ShortcutB) and model.conv1.bias is not None
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in checkpoint["state_dict"].items())
+    mixed = splits / "mixed.pt"
+    save_torch({**checkpoint, "config": {**checkpoint["config"], "shortcut": "avgpool"}}, mixed)
+    with pytest.raises(UserError) as error:
+        load_checkpoint(str(mixed), torch.device("cpu"))
+    assert str(error.value) == (f"checkpoint {mixed} does not hold the resnet20 (shortcut=avgpool, conv_bias=True) it "
+                                "records (weights of another architecture or variant): delete it and rerun the workflow")
+    _, before, _ = run(splits, "before", model="resnet20")  # settings without the keys: the variant before they existed
+    model, _ = load_checkpoint(str(splits / "before.pt"), torch.device("cpu"))
+    assert isinstance(model.layer2[0].shortcut, ShortcutA) and not model.layer2[0].shortcut.pool
+    assert model.conv1.bias is None
 
 
 def test_bf16_training_runs_and_records_its_settings(splits):

@@ -19,9 +19,9 @@ from lossland.trajectory import trajectory_directions
 from test_surface import SETTINGS, random_split, trained_with_directions
 
 
-def bn_model(name="resnet20", seed=0):
+def bn_model(name="resnet20", seed=0, **variant):
     torch.manual_seed(seed)
-    model = build_model(name)
+    model = build_model(name, **variant)
     for module in model.modules():  # non-trivial BN, as after training
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.uniform_(-0.5, 0.5)
@@ -64,23 +64,25 @@ def test_states_directions_move_the_running_statistics():
     assert torch.count_nonzero(zeroed["bn1.running_mean"]) == 0
     mean, var = model.bn1.running_mean.clone(), model.bn1.running_var.clone()
     data = Dataset(**random_split(20, 2))
-    evaluator = PlaneEvaluator(model, first, second, data, normalizer(True, torch.device("cpu")), 10, fold_bn=False)
+    prepare = normalizer({"normalize": True}, torch.device("cpu"))
+    evaluator = PlaneEvaluator(model, first, second, data, prepare, 10, fold_bn=False)
     evaluator.at(0.5, 0.25)
     torch.testing.assert_close(model.bn1.running_mean, mean * 1.75)
     torch.testing.assert_close(model.bn1.running_var, var * 1.75)
 
 
-@pytest.mark.parametrize("norm,ignore,kind", list(itertools.product(["filter", "layer", "weight"],
-                                                                     ["biasbn", "none"], ["weights", "states"])))
-def test_bn_folding_is_exact_under_every_direction_option(norm, ignore, kind):
-    model = bn_model()
+@pytest.mark.parametrize("norm,ignore,kind,shortcut", list(itertools.product(
+    ["filter", "layer", "weight"], ["biasbn", "none"], ["weights", "states"], ["avgpool", "projection"])))
+def test_bn_folding_is_exact_under_every_direction_option(norm, ignore, kind, shortcut):
+    model = bn_model(shortcut=shortcut, conv_bias=shortcut == "avgpool")  # the study's variant, Li et al.'s
     data = Dataset(**random_split(24, 4))
-    prepare = normalizer(True, torch.device("cpu"))
+    prepare = normalizer({"normalize": True}, torch.device("cpu"))
     first, second = random_directions(model, 6, norm, ignore, kind)
     plain = PlaneEvaluator(copy.deepcopy(model), first, second, data, prepare, 12, fold_bn=False)
     folded = PlaneEvaluator(copy.deepcopy(model), first, second, data, prepare, 12, fold_bn=True)
     left = sum(isinstance(m, torch.nn.BatchNorm2d) for m in folded.model.modules())
-    assert left == (19 if ignore == "none" else 0)  # a BN that a direction moves is never folded
+    bns = 19 + 2 * (shortcut == "projection")
+    assert left == (bns if ignore == "none" else 0)  # a BN that a direction moves is never folded
     for a, b in [(0.0, 0.0), (0.3, -0.2), (-0.5, 0.4)]:
         (loss, acc), (folded_loss, folded_acc) = plain.at(a, b), folded.at(a, b)
         assert folded_loss == pytest.approx(loss, rel=1e-5) and folded_acc == acc
@@ -99,7 +101,7 @@ def own_evaluation(root, checkpoint: str, split: str) -> tuple[float, float]:
     model, blob = load_checkpoint(str(root / checkpoint), torch.device("cpu"))
     data = load_split(root / f"{split}.pt")
     data = evaluation_subset(data, min(SPEC["samples"], len(data)), SPEC["seed"])
-    return evaluate(model, data, normalizer(blob["config"]["normalize"], torch.device("cpu")), 16)
+    return evaluate(model, data, normalizer(blob["config"], torch.device("cpu")), 16)
 
 
 def test_line_at_zero_is_the_unperturbed_model(trained):

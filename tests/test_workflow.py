@@ -218,6 +218,21 @@ def test_changing_one_models_lr_reruns_only_that_model_and_the_reports(smoke_run
     assert [path for path in outputs if "resnet20" not in path and path not in REPORTS] == []
 
 
+def test_changing_the_shortcut_retrains_only_the_resnets(smoke_run):
+    config = yaml.safe_load((smoke_run / "smoke.yaml").read_text())
+    config["train"]["defaults"]["shortcut"] = "projection"
+    (smoke_run / "projection.yaml").write_text(yaml.safe_dump(config))
+    outputs = planned_outputs(run_snakemake(smoke_run, "-n", "all", "--configfile", "projection.yaml").stdout)
+    trained = sorted(path for path in outputs if path.startswith(("results/models/", "results/sweep/runs/")))
+    assert trained == [f"results/models/{m}.pt" for m in sorted(MODELS) if m.startswith("resnet")]
+    config["train"]["defaults"].pop("shortcut")
+    config["train"]["defaults"]["conv_bias"] = False
+    (smoke_run / "nobias.yaml").write_text(yaml.safe_dump(config))
+    outputs = planned_outputs(run_snakemake(smoke_run, "-n", "all", "--configfile", "nobias.yaml").stdout)
+    trained = sorted(path for path in outputs if path.startswith(("results/models/", "results/sweep/runs/")))
+    assert trained == [f"results/models/{m}.pt" for m in sorted(MODELS) if m != "net"]
+
+
 BAD_CONFIGS = [
     ({"models": ["resnet20", "resnet21"]}, "config error: models.1: 'resnet21' is not one of"),
     ({"train": {"defaults": {"lr": -0.1}}}, "config error: train.defaults.lr: -0.1 is less than or equal to"),
@@ -233,7 +248,10 @@ BAD_CONFIGS = [
     ({"interpolation": {"pairs": [{"name": "x", "a": "resnet20", "b": "b32_lr0.1_e9"}]}},
      "config error: interpolation.pairs.0.b = 'b32_lr0.1_e9' is not a model this config trains"),
     ({"interpolation": {"pairs": [{"name": "x", "a": "resnet20", "b": "plainnet20"}]}},
-     "config error: interpolation.pairs.0: resnet20 is a resnet20 and plainnet20 a plainnet20"),
+     "config error: interpolation.pairs.0: resnet20 is a resnet20 (shortcut=avgpool, conv_bias=True) and plainnet20 a "
+     "plainnet20 (conv_bias=True): endpoints must share one architecture"),
+    ({"train": {"defaults": {"shortcut": "optionC"}}}, "config error: train.defaults.shortcut: 'optionC' is not one of"),
+    ({"train": {"models": {"net": {"std": [0.2, 0.0, 0.2]}}}}, "config error: train.models.net.std.1: 0.0 is less than"),
     ({"landscape": {"directions": {"norm": "unit"}}}, "config error: landscape.directions.norm: 'unit' is not one of"),
     ({"train": {"models": {"net": {"snapshots": 1}}}}, "config error: train.models.net.snapshots = 1 leaves fewer"),
 ]

@@ -18,7 +18,7 @@ from .directions import cosine, direction_seed, random_directions
 from .errors import UserError
 from .evaluate import evaluate
 from .io import atomic_write, load_torch, save_json, save_text, save_torch, sha256
-from .models import count_parameters, load_checkpoint
+from .models import count_parameters, describe, load_checkpoint, variant
 
 
 def log(message: str) -> None:
@@ -45,8 +45,9 @@ def cmd_train(args) -> None:
 def cmd_evaluate(args) -> None:
     device = select_device(args.device)
     model, checkpoint = load_checkpoint(args.checkpoint, device)
-    prepare = normalizer(checkpoint["config"]["normalize"], device)
-    result = {"model": checkpoint["model"], "params": count_parameters(model), "epochs": checkpoint["epochs"]}
+    prepare = normalizer(checkpoint["config"], device)
+    result = {"model": checkpoint["model"], **variant(checkpoint["model"], checkpoint["config"]),
+              "params": count_parameters(model), "epochs": checkpoint["epochs"]}
     for split, path in (("train", args.train), ("test", args.test)):
         loss, acc = evaluate(model, load_split(path).to(device), prepare, args.batch_size)
         result.update({f"{split}_loss": loss, f"{split}_acc": acc})
@@ -109,7 +110,7 @@ def cmd_chunk(args) -> None:
     model, checkpoint = load_checkpoint(args.checkpoint, device)
     directions = load_torch(args.directions, "directions file")
     data = evaluation_subset(load_split(args.data), landscape["samples"], landscape["seed"]).to(device)
-    prepare = normalizer(checkpoint["config"]["normalize"], device)
+    prepare = normalizer(checkpoint["config"], device)
     evaluator = PlaneEvaluator(model, directions["x"], directions["y"], data, prepare, **_surface_options(landscape))
     frame = evaluate_chunk(evaluator, landscape, args.chunk, log)
     write_chunk(frame, provenance, args.out)
@@ -157,7 +158,7 @@ def cmd_line(args) -> None:
     device = select_device(args.device)
     model, checkpoint = load_checkpoint(args.checkpoint, device)
     directions = load_torch(args.directions, "directions file")
-    prepare = normalizer(checkpoint["config"]["normalize"], device)
+    prepare = normalizer(checkpoint["config"], device)
     splits = _curve_splits(args, landscape, device)
     evaluator = PlaneEvaluator(model, directions["x"], None, splits["train"], prepare, **_evaluator_options(landscape))
     low, high, num = landscape["line"]
@@ -176,10 +177,11 @@ def cmd_interpolate(args) -> None:
     device = select_device(args.device)
     model, checkpoint = load_checkpoint(args.a, device)
     other, other_checkpoint = load_checkpoint(args.b, torch.device("cpu"))
-    if other_checkpoint["model"] != checkpoint["model"]:
-        raise UserError(f"cannot interpolate {args.a} ({checkpoint['model']}) and {args.b} "
-                        f"({other_checkpoint['model']}): endpoints must be one architecture")
-    prepare = normalizer(checkpoint["config"]["normalize"], device)
+    kinds = [describe(c["model"], c["config"]) for c in (checkpoint, other_checkpoint)]
+    if kinds[0] != kinds[1]:
+        raise UserError(f"cannot interpolate {args.a} ({kinds[0]}) and {args.b} ({kinds[1]}): endpoints must be one "
+                        "architecture")
+    prepare = normalizer(checkpoint["config"], device)
     splits = _curve_splits(args, landscape, device)
     direction = difference(model, other)
     evaluator = PlaneEvaluator(model, direction, None, splits["train"], prepare, **_evaluator_options(landscape))
@@ -245,7 +247,7 @@ def _geometry_inputs(args, device: torch.device):
 
     spec = json.loads(args.geometry)
     model, checkpoint = load_checkpoint(args.checkpoint, device)
-    prepare = normalizer(checkpoint["config"]["normalize"], device)
+    prepare = normalizer(checkpoint["config"], device)
     data = evaluation_subset(load_split(args.data), spec["samples"], spec["seed"], "geometry.samples").to(device)
     return spec, model, checkpoint, prepare, data, batch_size_for(device, spec["batch_size"])
 

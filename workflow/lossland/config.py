@@ -1,6 +1,7 @@
 """Resolving the config: per-model training settings, the landscape grid, the device."""
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -8,12 +9,58 @@ import numpy as np
 
 from .errors import UserError
 
+MODEL_NAMES = ("net", "resnet20", "resnet56", "resnet110", "plainnet20", "plainnet56", "plainnet110")
+# The training set's channel statistics (what a checkpoint without mean/std keys was normalized with). The study's
+# code (and kuangliu's, loss-landscape's) divide by (0.2023, 0.1994, 0.2010) instead: config.yaml sets those.
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+# the architecture of a checkpoint without these keys (the only one before they existed)
+VARIANT_DEFAULTS = {"shortcut": "subsample", "conv_bias": False}
+VARIANT_KEYS = {"net": (), "plainnet": ("conv_bias",), "resnet": ("shortcut", "conv_bias")}
+
 
 def train_settings(config: dict, model: str) -> dict[str, Any]:
-    """`train.defaults` updated by `train.models[model]` (each key replaced whole)."""
+    """`train.defaults` updated by `train.models[model]` (each key replaced whole), less what `model` ignores."""
     settings = copy.deepcopy(config["train"]["defaults"])
     settings.update(copy.deepcopy(config["train"].get("models", {}).get(model, {})))
-    return settings
+    return relevant_settings(model, settings)
+
+
+def relevant_settings(model: str, settings: dict) -> dict[str, Any]:
+    """Without the keys `model` ignores (a PlainNet's shortcut, Net's variant, mean/std when not normalizing), so that
+    changing them retrains nothing that does not use them."""
+    unused = {key for keys in VARIANT_KEYS.values() for key in keys} - set(VARIANT_KEYS[model_family(model)[0]])
+    if not settings.get("normalize", True):
+        unused |= {"mean", "std"}
+    return {key: value for key, value in settings.items() if key not in unused}
+
+
+def normalization(settings: dict) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(mean, std) of training settings: theirs (CIFAR-10's by default) when `normalize`, else [0, 1] scaling only."""
+    if not settings["normalize"]:
+        return (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
+    return tuple(settings.get("mean", CIFAR10_MEAN)), tuple(settings.get("std", CIFAR10_STD))
+
+
+def model_family(name: str) -> tuple[str, int]:
+    if name == "net":
+        return "net", 0
+    match = re.fullmatch(r"(resnet|plainnet)(20|56|110)", name)
+    if not match:
+        raise ValueError(f"unknown model {name!r}: choose one of {', '.join(MODEL_NAMES)}")
+    return match.group(1), int(match.group(2))
+
+
+def variant(name: str, settings: dict) -> dict:
+    """The architecture keys of `settings` that `name` has (a PlainNet has no shortcut, Net neither), defaulted."""
+    family, _ = model_family(name)
+    return {key: settings.get(key, VARIANT_DEFAULTS[key]) for key in VARIANT_KEYS[family]}
+
+
+def describe(name: str, settings: dict) -> str:
+    """e.g. 'resnet56 (shortcut=avgpool, conv_bias=True)': the architecture a checkpoint or config trains."""
+    described = ", ".join(f"{key}={value}" for key, value in variant(name, settings).items())
+    return f"{name} ({described})" if described else name
 
 
 def grid_axes(landscape: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -137,13 +184,14 @@ def interpolation_problem(config: dict) -> str | None:
             if pair[end] not in known:
                 return (f"interpolation.pairs.{i}.{end} = {pair[end]!r} is not a model this config trains: name one of "
                         f"{', '.join(known)}")
-        (arch_a, _, settings_a), (arch_b, _, settings_b) = known[pair["a"]], known[pair["b"]]
-        if arch_a != arch_b:
-            return (f"interpolation.pairs.{i}: {pair['a']} is a {arch_a} and {pair['b']} a {arch_b}: "
+        settings_a, settings_b = known[pair["a"]][2], known[pair["b"]][2]
+        kind_a, kind_b = (describe(arch, settings) for arch, _, settings in (known[pair["a"]], known[pair["b"]]))
+        if kind_a != kind_b:
+            return (f"interpolation.pairs.{i}: {pair['a']} is a {kind_a} and {pair['b']} a {kind_b}: "
                     "endpoints must share one architecture")
-        if settings_a["normalize"] != settings_b["normalize"]:
+        if normalization(settings_a) != normalization(settings_b):
             return (f"interpolation.pairs.{i}: {pair['a']} and {pair['b']} were trained with different input "
-                    "normalization (normalize): pick endpoints that share it")
+                    "normalization (normalize, mean, std): pick endpoints that share it")
     return None
 
 

@@ -7,12 +7,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .config import normalization
 from .errors import UserError
 from .io import load_torch, save_torch
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 SPLITS = ("train", "test")
 
 
@@ -115,10 +114,9 @@ def load_split(path: str | Path) -> Dataset:
     return Dataset(blob["images"], blob["labels"])
 
 
-def normalizer(normalize: bool, device: torch.device):
-    """uint8 NCHW → float32; with CIFAR-10 mean/std when `normalize`, else scaled to [0, 1] (as ToTensor)."""
-    mean = torch.tensor(CIFAR10_MEAN if normalize else (0.0, 0.0, 0.0), device=device).view(1, 3, 1, 1)
-    std = torch.tensor(CIFAR10_STD if normalize else (1.0, 1.0, 1.0), device=device).view(1, 3, 1, 1)
+def normalizer(settings: dict, device: torch.device):
+    """uint8 NCHW → float32, (x/255 − mean)/std as ToTensor + Normalize, with `settings`' `normalization`."""
+    mean, std = (torch.tensor(v, device=device).view(1, 3, 1, 1) for v in normalization(settings))
     scale = 1.0 / (255.0 * std)
     shift = -mean / std
 

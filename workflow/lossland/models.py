@@ -1,17 +1,23 @@
 """The 7 CIFAR-10 models: Net (a 4-conv CNN) and ResNet/PlainNet-{20,56,110}.
 
-ResNets follow He et al. 2016 §4.2 (akamaster/pytorch_resnet_cifar10): 3 stages of n basic blocks with 16/32/64
-channels, identity shortcuts, "option A" (subsample + zero-pad channels) where the shape changes. PlainNets are the
-same networks with the shortcut removed, so their state_dicts are interchangeable.
-"""
+ResNets follow He et al. 2016 §4.2: 3 stages of n basic blocks with 16/32/64 channels and identity shortcuts.
+Where the shape changes, the shortcut is one of three variants people compare against:
 
-import re
+- subsample: option A, stride-2 subsample + zero-pad channels (He et al., akamaster/pytorch_resnet_cifar10)
+- avgpool: option A with a 2x2 average pool instead (techxzen/pytorch-residual-networks, the study's source)
+- projection: option B, 1x1 conv (stride 2) + BN (tomgoldstein/loss-landscape, Li et al. 2018)
+
+`conv_bias` gives every conv a bias (PyTorch's default, as techxzen's code). PlainNets are the same networks with
+the shortcut removed: their state_dicts are interchangeable, except for the projection shortcut's weights.
+"""
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-MODEL_NAMES = ("net", "resnet20", "resnet56", "resnet110", "plainnet20", "plainnet56", "plainnet110")
+from .config import MODEL_NAMES, describe, model_family, variant  # noqa: F401 (MODEL_NAMES re-exported)
+
+SHORTCUTS = ("subsample", "avgpool", "projection")
 
 
 class Net(nn.Module):
@@ -34,26 +40,43 @@ class Net(nn.Module):
 
 
 class ShortcutA(nn.Module):
-    """Option A: stride-2 subsample and zero-pad the new channels (no parameters)."""
+    """Option A: halve the resolution (stride-2 subsample or 2x2 average pool), zero-pad the new channels."""
 
-    def __init__(self, extra_channels: int):
+    def __init__(self, extra_channels: int, pool: bool = False):
         super().__init__()
-        self.pad = extra_channels // 2
+        self.pad, self.pool = extra_channels // 2, pool
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad))
+        x = F.avg_pool2d(x, 2, 2) if self.pool else x[:, :, ::2, ::2]
+        return F.pad(x, (0, 0, 0, 0, self.pad, self.pad))
+
+
+class ShortcutB(nn.Module):
+    """Option B: 1x1 conv (stride 2) + BN projection (named conv1/bn1, so that BN folding finds the pair)."""
+
+    def __init__(self, in_planes: int, planes: int, stride: int, bias: bool):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 1, stride=stride, bias=bias)
+        self.bn1 = nn.BatchNorm2d(planes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn1(self.conv1(x))
 
 
 class BasicBlock(nn.Module):
-    def __init__(self, in_planes: int, planes: int, stride: int, residual: bool):
+    def __init__(self, in_planes: int, planes: int, stride: int, residual: bool, shortcut: str, bias: bool):
         super().__init__()
-        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=bias)
         self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=bias)
         self.bn2 = nn.BatchNorm2d(planes)
         self.residual = residual
-        reshape = stride != 1 or in_planes != planes
-        self.shortcut = ShortcutA(planes - in_planes) if reshape else nn.Identity()
+        self.shortcut = nn.Identity()
+        if residual and (stride != 1 or in_planes != planes):
+            if shortcut == "projection":
+                self.shortcut = ShortcutB(in_planes, planes, stride, bias)
+            else:
+                self.shortcut = ShortcutA(planes - in_planes, pool=shortcut == "avgpool")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # in place: ~5% faster on a CPU, and autograd-safe (BN and add do not keep their outputs for backward)
@@ -64,18 +87,21 @@ class BasicBlock(nn.Module):
 
 
 class ResNet(nn.Module):
-    def __init__(self, depth: int, residual: bool = True, num_classes: int = 10):
+    def __init__(self, depth: int, residual: bool = True, shortcut: str = "subsample", conv_bias: bool = False,
+                 num_classes: int = 10):
         super().__init__()
         if (depth - 2) % 6:
             raise ValueError(f"depth must be 6n+2, got {depth}")
+        if shortcut not in SHORTCUTS:
+            raise ValueError(f"unknown shortcut {shortcut!r}: choose one of {', '.join(SHORTCUTS)}")
         n = (depth - 2) // 6
-        self.conv1 = nn.Conv2d(3, 16, 3, padding=1, bias=False)
+        self.conv1 = nn.Conv2d(3, 16, 3, padding=1, bias=conv_bias)
         self.bn1 = nn.BatchNorm2d(16)
         stages, in_planes = [], 16
         for planes, stride in ((16, 1), (32, 2), (64, 2)):
             blocks = []
             for i in range(n):
-                blocks.append(BasicBlock(in_planes, planes, stride if i == 0 else 1, residual))
+                blocks.append(BasicBlock(in_planes, planes, stride if i == 0 else 1, residual, shortcut, conv_bias))
                 in_planes = planes
             stages.append(nn.Sequential(*blocks))
         self.layer1, self.layer2, self.layer3 = stages
@@ -91,13 +117,11 @@ class ResNet(nn.Module):
         return self.linear(out)
 
 
-def build_model(name: str) -> nn.Module:
-    if name == "net":
+def build_model(name: str, shortcut: str = "subsample", conv_bias: bool = False) -> nn.Module:
+    family, depth = model_family(name)
+    if family == "net":
         return Net()
-    match = re.fullmatch(r"(resnet|plainnet)(20|56|110)", name)
-    if not match:
-        raise ValueError(f"unknown model {name!r}: choose one of {', '.join(MODEL_NAMES)}")
-    return ResNet(int(match.group(2)), residual=match.group(1) == "resnet")
+    return ResNet(depth, residual=family == "resnet", shortcut=shortcut, conv_bias=conv_bias)
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -112,12 +136,13 @@ def load_checkpoint(path: str, device: torch.device) -> tuple[nn.Module, dict]:
     checkpoint = load_torch(path, "checkpoint")
     if not isinstance(checkpoint, dict) or "model" not in checkpoint or "state_dict" not in checkpoint:
         raise UserError(f"checkpoint {path} is not one this workflow wrote: delete it and rerun the workflow")
-    model = build_model(checkpoint["model"])
+    settings = checkpoint.get("config", {})
+    model = build_model(checkpoint["model"], **variant(checkpoint["model"], settings))
     try:
         model.load_state_dict(checkpoint["state_dict"])
     except RuntimeError:
         raise UserError(
-            f"checkpoint {path} does not hold a {checkpoint['model']} (weights of another architecture): "
-            "delete it and rerun the workflow"
+            f"checkpoint {path} does not hold the {describe(checkpoint['model'], settings)} it records (weights of "
+            "another architecture or variant): delete it and rerun the workflow"
         ) from None
     return model.to(device, memory_format=torch.channels_last).eval(), checkpoint

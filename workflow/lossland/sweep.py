@@ -10,7 +10,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from .config import train_settings
+from .config import relevant_settings, train_settings
 from .io import atomic_write
 
 RUN_PATTERN = r"b(?P<batch>\d+)_lr(?P<lr>[0-9.e-]+)_e(?P<epochs>\d+)(?P<aug>_aug)?"
@@ -41,7 +41,7 @@ def run_settings(config: dict, run: str) -> dict:
     if parsed["augment"]:
         settings.update(copy.deepcopy(sweep["augmented"]))
     settings.update(batch_size=parsed["batch"], lr=parsed["lr"], epochs=parsed["epochs"])
-    return settings
+    return relevant_settings(sweep["model"], settings)
 
 
 def is_scheduled(config: dict) -> bool:

@@ -21,7 +21,7 @@ from .data import Dataset, augment, load_split, normalizer
 from .errors import UserError
 from .evaluate import autocast, evaluate
 from .io import atomic_write, load_torch, save_torch
-from .models import build_model
+from .models import build_model, variant
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds")
 
@@ -150,11 +150,11 @@ def train_model(
     train_data = load_split(train_path).to(device)
     test_data = load_split(test_path).to(device)
     torch.manual_seed(settings["seed"])
-    model = build_model(model_name).to(device, memory_format=torch.channels_last)
+    model = build_model(model_name, **variant(model_name, settings)).to(device, memory_format=torch.channels_last)
     optimizer = make_optimizer(settings, model.parameters())
     steps_per_epoch = math.ceil(len(train_data) / settings["batch_size"])
     factor = lr_factor(settings["schedule"], steps_per_epoch, steps_per_epoch * settings["epochs"])
-    prepare = normalizer(settings["normalize"], device)
+    prepare = normalizer(settings, device)
     history: list[dict] = []
     step = 0
     resume_file = Path(resume_path)
