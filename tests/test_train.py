@@ -1,4 +1,5 @@
 import os
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -116,8 +117,8 @@ def test_fp32_means_fp32_and_gpu_runs_are_set_up_to_repeat(monkeypatch):
          torch.utils.deterministic.fill_uninitialized_memory) = saved
 
 
-def test_device_choice_prefers_cuda_then_mps_then_cpu(monkeypatch):
-    from lossland import config
+def test_device_choice_prefers_cuda_then_mps_then_cpu(monkeypatch, tmp_path):
+    from lossland import config, gpus
     from lossland.evaluate import batch_size_for
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
@@ -129,7 +130,12 @@ def test_device_choice_prefers_cuda_then_mps_then_cpu(monkeypatch):
     assert config.select_device("auto").type == "mps" and config.select_device("mps").type == "mps"
     assert batch_size_for(torch.device("mps")) == 1024
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda i: SimpleNamespace(uuid="test"))
+    monkeypatch.setattr(torch.cuda, "set_device", lambda i: None)
+    monkeypatch.setenv(gpus.LOCK_DIR_ENV, str(tmp_path))
     try:
-        assert config.select_device("auto").type == "cuda"
+        assert config.select_device("auto") == torch.device("cuda", 0)
     finally:
+        gpus.release_all()
         torch.use_deterministic_algorithms(False)

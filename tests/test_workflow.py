@@ -1,6 +1,7 @@
 """The real workflow, end to end, on the smoke preset (the JPEG copy, 1 epoch, a 5×5 grid in 3 chunks)."""
 
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -188,7 +189,7 @@ def planned_resources(dry_run_stdout: str) -> dict[str, dict[str, str]]:
     """rule name -> the resources of (the last of) its jobs in a `snakemake -n` listing."""
     found, rule = {}, None
     for line in dry_run_stdout.splitlines():
-        if line.startswith(("rule ", "localrule ")):
+        if line.strip().startswith(("rule ", "localrule ")):  # indented inside a group (batched chunks)
             rule = line.split()[1].rstrip(":")
         elif line.strip().startswith("resources:") and rule:
             found[rule] = dict(item.strip().split("=", 1) for item in line.split(":", 1)[1].split(","))
@@ -205,6 +206,29 @@ def test_chunk_jobs_can_ask_the_scheduler_for_gpus(tmp_path):
     assert asked["landscape_chunk"]["gpu"] == "1" and asked["landscape_chunk"]["gpu_model"] == "a100"
     assert asked["train"]["gpu"] == "0"  # the smoke preset's trainings still ask for none
     assert int(asked["landscape_chunk"]["runtime"]) >= 10
+
+
+def test_on_a_machine_with_gpus_each_computing_job_takes_one_and_no_more_run_than_there_are(tmp_path):
+    workdir = smoke_workdir(tmp_path / "workstation")
+    smi = tmp_path / "bin" / "nvidia-smi"  # a driver that lists two GPUs; torch still sees none, so jobs use the CPU
+    smi.parent.mkdir()
+    smi.write_text("#!/bin/sh\necho 'GPU 0: NVIDIA H100 (UUID: GPU-0)'\necho 'GPU 1: NVIDIA H100 (UUID: GPU-1)'\n")
+    smi.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+    env["PATH"] = f"{smi.parent}:{env['PATH']}"
+    target = "results/landscape/resnet20/surface.npz"
+    planned = planned_resources(run_snakemake(workdir, "-n", target, "results/metrics/resnet20.json",
+                                              "--configfile", "smoke.yaml", env=env).stdout)
+    assert {rule: res.get("gpu") for rule, res in planned.items()} == {
+        "prepare_data": None, "train": "1", "evaluate": "1", "directions": None, "landscape_chunk": "1", "surface": None}
+    ran = run_snakemake(workdir, "--cores", "2", "results/data/test.pt", "--configfile", "smoke.yaml", env=env)
+    assert 'Provided resources: gpu=Resource("gpu", 2)' in ran.stdout + ran.stderr  # the limit: one job per GPU
+    ran = run_snakemake(workdir, "--cores", "2", "results/data/test.pt", "--forcerun", "prepare_data",
+                        "--configfile", "smoke.yaml", env={**env, "CUDA_VISIBLE_DEVICES": "1"})
+    assert 'Provided resources: gpu=Resource("gpu", 1)' in ran.stdout + ran.stderr
+    on_cpu = planned_resources(run_snakemake(workdir, "-n", target, "--configfile", "smoke.yaml", "--config",
+                                             "device=cpu", env=env).stdout)
+    assert on_cpu["landscape_chunk"]["gpu"] == "0"  # device: cpu uses no GPU: the config's scheduler request
 
 
 def test_changing_one_models_lr_reruns_only_that_model_and_the_reports(smoke_run):

@@ -21,6 +21,10 @@ down() {
         rm -f "$conf"
         if [ -f "$dir/slurm.conf.saved" ]; then mv "$dir/slurm.conf.saved" "$conf"; fi
     fi
+    if [ -f "$dir/gres.conf.ours" ] && cmp -s /etc/slurm/gres.conf "$dir/gres.conf.ours"; then
+        rm -f /etc/slurm/gres.conf
+        if [ -f "$dir/gres.conf.saved" ]; then mv "$dir/gres.conf.saved" /etc/slurm/gres.conf; fi
+    fi
     echo "SLURM down"
 }
 
@@ -71,10 +75,16 @@ MailProg=/bin/true
 MinJobAge=600
 ReturnToService=2
 SchedulerParameters=batch_sched_delay=0,sched_min_interval=100000
-NodeName=localhost NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
+GresTypes=gpu
+NodeName=localhost NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem Gres=gpu:2 State=UNKNOWN
 PartitionName=ci Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 CONF
     cp "$dir/slurm.conf.ours" "$conf"
+    # two GPUs as SLURM counts them (no devices behind them): jobs can ask for GPUs and SLURM books them
+    [ -f /etc/slurm/gres.conf ] && ! [ -f "$dir/gres.conf.ours" ] && cp /etc/slurm/gres.conf "$dir/gres.conf.saved"
+    touch "$dir/gpu0" "$dir/gpu1"
+    echo "NodeName=localhost Name=gpu File=$dir/gpu[0-1]" > "$dir/gres.conf.ours"
+    cp "$dir/gres.conf.ours" /etc/slurm/gres.conf
     slurmctld
     slurmd -N localhost
     for _ in $(seq 120); do

@@ -96,9 +96,24 @@ def select_device(name: str = "auto"):
         raise UserError("device = mps but no Apple-silicon GPU (MPS) is available: set device: auto or cpu")
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "mps" if mps_available() else "cpu"
-    device = torch.device(name)
+    device = claim_cuda_device() if name == "cuda" else torch.device(name)
     reproducible_numerics(device)
     return device
+
+
+def claim_cuda_device():
+    """One visible GPU that no other job of this machine holds (see `gpus`), for the rest of this process."""
+    import torch
+
+    from .gpus import claim, cuda_keys
+
+    keys = cuda_keys()
+    if not keys:
+        raise UserError("device = cuda but no CUDA GPU is visible: set device: auto or cpu")
+    index = claim(keys, log=lambda line: print(line, flush=True))
+    torch.cuda.set_device(index)
+    print(f"using GPU {index} of {len(keys)} visible ({keys[index]})", flush=True)
+    return torch.device("cuda", index)
 
 
 def mps_available() -> bool:

@@ -1,5 +1,6 @@
 import json
 import math
+import os
 import re
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ sys.path.insert(0, str(PACKAGE_DIR))
 
 import pandas as pd  # noqa: E402
 from lossland.config import config_problem, endpoints, train_settings, trajectory_models  # noqa: E402
+from lossland.gpus import visible_gpu_count  # noqa: E402
 from lossland.sweep import RUN_PATTERN, best_row, grid_runs, is_scheduled, run_name, run_settings  # noqa: E402
 
 RUN_PATTERN_PLAIN = re.sub(r"\(\?P<\w+>", "(", RUN_PATTERN)  # Snakemake wildcard regexes take no named groups
@@ -56,6 +58,25 @@ shell.prefix(
     f"export LOSSLAND_DEVICE={config['device']}; "
 )
 MODELS = config["models"]
+
+
+def gpu_pool() -> int:
+    """GPUs the jobs of this Snakemake process may use: on one machine, its visible CUDA GPUs (none with `device:
+    cpu|mps`); inside a cluster submission, the ones SLURM gave it; none when submitting to a cluster."""
+    if workflow.remote_exec:
+        return int(os.environ.get("SLURM_GPUS_ON_NODE") or 0)
+    if not workflow.local_exec or config["device"] in ("cpu", "mps"):
+        return 0
+    return visible_gpu_count()
+
+
+# At most as many GPU jobs at once as there are GPUs (unless `--resources gpu=N` says otherwise): on a machine with
+# GPUs every computing job takes one (each claims its own at start: lossland/gpus.py); in a cluster batch of GPU
+# chunks that asked for one GPU, the chunks run on it one after another.
+GPU_POOL = gpu_pool()
+LOCAL_GPUS = 0 if workflow.remote_exec else GPU_POOL
+if GPU_POOL and "gpu" not in workflow.global_resources:
+    workflow.register_resource("gpu", GPU_POOL)
 
 
 TRAJECTORY_MODELS = trajectory_models(config)
@@ -157,7 +178,7 @@ def geometry_resources(evaluations_per_job) -> dict:
     res = config["resources"]["chunk"]
 
     def runtime(wildcards, attempt) -> int:
-        per_point = res["seconds_per_point"].get(wildcards.model, 50) * config["geometry"]["samples"] / 10_000
+        per_point = point_seconds(wildcards.model, config["geometry"]["samples"])
         return math.ceil(10 + 2 * per_point * evaluations_per_job() / 60) * attempt
 
     return {**gpu_resources(res), "mem_mb": lambda wc, attempt: res["mem_mb"] * attempt, "runtime": runtime}
@@ -244,9 +265,37 @@ def train_resources(model_and_settings) -> dict:
     return {**gpu_resources(res), "mem_mb": lambda wc, attempt: res["mem_mb"] * attempt, "runtime": runtime}
 
 
-def gpu_resources(res: dict) -> dict:
-    """`gpu` (and `gpu_model` when set): the SLURM plugin turns them into --gpus=[model:]N."""
+def gpu_resources(res: dict | None = None) -> dict:
+    """On this machine with GPUs: one (see LOCAL_GPUS). On a cluster: `res`' `gpu` (and `gpu_model` when set),
+    which the SLURM plugin turns into --gpus=[model:]N; none for a job without `res`."""
+    if LOCAL_GPUS:
+        return {"gpu": 1}
+    if res is None:
+        return {}
     return {"gpu": res["gpu"], **({"gpu_model": res["gpu_model"]} if res["gpu_model"] else {})}
+
+
+def point_seconds(model: str, samples: int) -> float:
+    """Seconds one grid point of `model` takes on `samples` images by the cost model (resources.chunk)."""
+    return config["resources"]["chunk"]["seconds_per_point"].get(model, 50) * samples / 10_000
+
+
+def chunk_minutes(plane: str, model: str) -> float:
+    """Expected minutes of one chunk job of `plane` for `model` (no safety margin)."""
+    spec = plane_spec(plane)
+    points = math.ceil(spec["x"][2] * spec["y"][2] / spec["chunks"])
+    return point_seconds(model, spec["samples"]) * points / 60
+
+
+def chunk_group(plane: str | None = None):
+    """Cluster batching (ignored locally): chunks expected to take under `chunk_batch_minutes` go into one
+    submission per model and plane, with its directions job; longer ones are each their own job, spread over nodes."""
+
+    def group(wildcards):
+        small = chunk_minutes(plane or wildcards.plane, wildcards.model) < config["chunk_batch_minutes"]
+        return "landscape" if small else None
+
+    return group
 
 
 def chunk_resources(points_per_job=None) -> dict:
@@ -262,7 +311,6 @@ def chunk_resources(points_per_job=None) -> dict:
 
     def runtime(wildcards, attempt) -> int:
         model = wildcards.model if hasattr(wildcards, "model") else endpoints(config)[PAIRS[wildcards.pair]["a"]][0]
-        per_point = res["seconds_per_point"].get(model, 50) * landscape["samples"] / 10_000
-        return math.ceil(10 + 2 * per_point * points(wildcards) / 60) * attempt
+        return math.ceil(10 + 2 * point_seconds(model, landscape["samples"]) * points(wildcards) / 60) * attempt
 
     return {**gpu_resources(res), "mem_mb": lambda wc, attempt: res["mem_mb"] * attempt, "runtime": runtime}

@@ -1,3 +1,7 @@
+localrules:
+    prepare_data,  # may download: on the submitting host, not on a compute node that may be offline
+
+
 rule prepare_data:
     output:
         "results/data/{split}.pt",

@@ -10,6 +10,8 @@ rule evaluate:
     conda:
         ENV
     threads: config["threads"]["evaluate"]
+    resources:
+        **gpu_resources(),
     params:
         batch_size=lambda wc: train_settings(config, wc.model)["eval_batch_size"],
     shell:

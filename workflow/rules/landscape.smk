@@ -12,6 +12,8 @@ rule directions:
         "results/landscape/{model}/directions.pt",
     log:
         "results/logs/directions/{model}.log",
+    group:
+        chunk_group("landscape")
     conda:
         ENV
     params:
@@ -31,6 +33,8 @@ rule landscape_chunk:
         "results/{plane}/{model}/chunks/{chunk}.csv",
     log:
         "results/logs/{plane}/{model}/chunk{chunk}.log",
+    group:
+        chunk_group()
     conda:
         ENV
     threads: config["threads"]["chunk"]

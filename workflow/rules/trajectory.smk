@@ -9,6 +9,8 @@ rule trajectory_directions:
         "results/trajectory/{model}/directions.pt",
     log:
         "results/logs/trajectory/{model}/directions.log",
+    group:
+        chunk_group("trajectory")
     conda:
         ENV
     params:
