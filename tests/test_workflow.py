@@ -44,7 +44,8 @@ def test_every_output_exists_and_is_valid(smoke_run):
     assert summary.set_index("model").loc["net", "params"] == 655_882
     assert (results / "summary.md").read_text().count("\n") == 9
     metrics = json.loads((results / "metrics/resnet20.json").read_text())
-    assert metrics["params"] == 269_722 and 0 <= metrics["test_acc"] <= 1
+    assert metrics["params"] == 270_410 and 0 <= metrics["test_acc"] <= 1  # the study's variant (config.yaml)
+    assert (metrics["shortcut"], metrics["conv_bias"]) == ("avgpool", True)
 
 
 def test_views_lines_interpolation_trajectory_paraview(smoke_run):
