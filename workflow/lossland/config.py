@@ -29,7 +29,7 @@ def train_settings(config: dict, model: str) -> dict[str, Any]:
 def relevant_settings(model: str, settings: dict) -> dict[str, Any]:
     """Without the keys `model` ignores (a PlainNet's shortcut, Net's variant, mean/std when not normalizing), so that
     changing them retrains nothing that does not use them."""
-    unused = {key for keys in VARIANT_KEYS.values() for key in keys} - set(VARIANT_KEYS[model_family(model)[0]])
+    unused = set(VARIANT_DEFAULTS) - set(VARIANT_KEYS[model_family(model)[0]])
     if not settings.get("normalize", True):
         unused |= {"mean", "std"}
     return {key: value for key, value in settings.items() if key not in unused}
