@@ -1,6 +1,6 @@
 """Benchmark: ours vs the usual approach, measured side by side in one run, on real CIFAR-10 JPEGs.
 
-    .venv/bin/python benchmarks/bench.py [--data ../shared/data/cifar10-jpeg] [--quick]
+    .venv/bin/python benchmarks/bench.py [--data ../shared/data/cifar10-jpeg]
 
 1. surface s/point (resnet20, resnet56): our PlaneEvaluator vs loss-landscape's per-point loop (ImageFolder with
    ToTensor+Normalize, DataLoader batch 128 with 2 workers, eval + no_grad, weights set by rebuilding the parameter
@@ -41,8 +41,8 @@ from torch import nn
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow"))
 
-from lossland.config import select_device  # noqa: E402
-from lossland.data import CIFAR10_MEAN, CIFAR10_STD, load_split, normalizer, prepare_split  # noqa: E402
+from lossland.config import CIFAR10_MEAN, CIFAR10_STD, select_device  # noqa: E402
+from lossland.data import load_split, normalizer, prepare_split  # noqa: E402
 from lossland.directions import random_directions  # noqa: E402
 from lossland.models import build_model, load_checkpoint  # noqa: E402
 from lossland.surface import PlaneEvaluator  # noqa: E402

@@ -8,8 +8,10 @@ import torch
 from conftest import JPEG_DATA
 from lossland.cli import main
 from lossland.data import CLASSES, Dataset, normalizer
-from lossland.geometry import HessianOperator, extreme_eigenvalues, flatness_stats, hutchinson_trace, top_eigenvalues
+from lossland.errors import UserError
+from lossland.geometry import HessianOperator, across_subsets, extreme_eigenvalues, flatness_stats, hutchinson_trace
 from PIL import Image
+from scipy.sparse.linalg import aslinearoperator
 from torch import nn
 
 
@@ -44,7 +46,7 @@ def exact():
     """The tiny model on 40 real images, its Hessian operator and the exact Hessian (autograd.functional)."""
     model, data = tiny_cnn(), jpeg_images(4)  # the exact Hessian: of this model, with PyTorch's own BatchNorm2d
     prepare = normalizer({"normalize": True}, torch.device("cpu"))
-    op = HessianOperator(tiny_cnn(), data, prepare, batch_size=16)  # the same weights; its BN becomes affine
+    op = HessianOperator(tiny_cnn(), data, prepare, batch_size=16, params="all")  # same weights; its BN becomes affine
     names = [name for name, _ in model.named_parameters()]
     shapes = [p.shape for p in model.parameters()]
     theta = torch.cat([p.detach().flatten() for p in model.parameters()]).double()
@@ -70,15 +72,65 @@ def test_hessian_vector_products_equal_the_exact_hessian(exact):
     np.testing.assert_allclose(op.matvec(v), hessian @ v, rtol=1e-4, atol=1e-5 * np.abs(hessian @ v).max())
 
 
-def test_top_and_most_negative_eigenvalues_equal_the_exact_ones(exact):
+def test_top_and_lowest_eigenvalues_equal_the_exact_ones(exact):
     op, hessian = exact
     eigenvalues = np.linalg.eigvalsh((hessian + hessian.T) / 2)
-    top = top_eigenvalues(op, 3, tol=1e-10, seed=0)
-    np.testing.assert_allclose(top, eigenvalues[::-1][:3], rtol=1e-4)
     assert eigenvalues[0] < 0  # ReLU nets at random weights have negative curvature: the test has something to find
-    (largest,), lowest = extreme_eigenvalues(op, tol=1e-10, seed=0)
-    assert largest == pytest.approx(eigenvalues[-1], rel=1e-4)
+    top, lowest = extreme_eigenvalues(op.linear_operator(), tol=1e-10, seed=0, top_k=3)
+    np.testing.assert_allclose(top, eigenvalues[::-1][:3], rtol=1e-4)
     assert lowest == pytest.approx(eigenvalues[0], rel=1e-4)
+
+
+def test_the_weights_hessian_is_the_exact_hessians_block_of_the_weights(exact):
+    """geometry.params: weights = the >1-D tensors (conv 108 + linear 160 of the 290 entries); its eigenvalues are
+    those of that block of the exact Hessian, which differ from the whole Hessian's (interlacing)."""
+    _, hessian = exact
+    data = jpeg_images(4)
+    op = HessianOperator(tiny_cnn(), data, normalizer({"normalize": True}, torch.device("cpu")), 16, "weights")
+    rows = np.r_[0:108, 120:280]  # conv weight, then (after conv bias 4, BN weight 4, BN bias 4) linear weight
+    block = hessian[np.ix_(rows, rows)]
+    assert op.size == 268
+    v = np.random.default_rng(1).standard_normal(op.size)
+    np.testing.assert_allclose(op.matvec(v), block @ v, rtol=1e-4, atol=1e-5 * np.abs(block @ v).max())
+    exact_block = np.linalg.eigvalsh((block + block.T) / 2)
+    (largest,), lowest = extreme_eigenvalues(op.linear_operator(), tol=1e-10, seed=0)
+    assert largest == pytest.approx(exact_block[-1], rel=1e-4) and lowest == pytest.approx(exact_block[0], rel=1e-4)
+    whole = np.linalg.eigvalsh((hessian + hessian.T) / 2)
+    assert abs(whole[-1] - exact_block[-1]) > 1e-3 * whole[-1]  # the parameter set matters: it must be stated
+
+
+@pytest.mark.parametrize("spectrum", [
+    np.linspace(1, 10, 60),                                   # all positive (old code: lambda_min = 9.99999)
+    -np.linspace(1, 10, 60),                                  # all negative
+    np.r_[np.linspace(-3, -0.5, 20), np.linspace(0.1, 7, 40)],  # mixed
+    np.r_[np.full(20, 5.0), np.full(20, -2.0), np.linspace(-1, 4, 20)],  # repeated at both ends
+], ids=["positive", "negative", "mixed", "repeated"])
+def test_both_ends_of_known_spectra(spectrum):
+    rotation, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((60, 60)))
+    matrix = rotation @ np.diag(spectrum) @ rotation.T
+    top, lowest = extreme_eigenvalues(aslinearoperator(matrix), tol=1e-10, seed=0, top_k=2)
+    ordered = np.sort(spectrum)
+    np.testing.assert_allclose(top, ordered[::-1][:2], rtol=1e-8)
+    assert lowest == pytest.approx(ordered[0], rel=1e-8)
+
+
+def test_lanczos_that_does_not_converge_says_so_in_one_line():
+    matrix = np.diag(np.r_[np.linspace(0, 1, 2000), 1 + 1e-9])  # a gap of 1e-9: hopeless in one restart
+    with pytest.raises(UserError, match=r"did not converge to tol 1e-14 in 1 restarts.*raise geometry.maxiter"):
+        extreme_eigenvalues(aslinearoperator(matrix), tol=1e-14, seed=0, maxiter=1)
+
+
+def test_across_subsets_is_mean_and_sample_sd():
+    subsets = [{"loss": 1.0, "lambda_max": 10.0, "lambda_min": -1.0, "ratio": 0.1, "trace": 100.0, "trace_se": 3.0,
+                "top_eigenvalues": [10.0, 5.0], "hessian_vector_products": 40, "parameters": 7},
+               {"loss": 2.0, "lambda_max": 14.0, "lambda_min": -3.0, "ratio": 3 / 14, "trace": 120.0, "trace_se": 4.0,
+                "top_eigenvalues": [14.0, 6.0], "hessian_vector_products": 50, "parameters": 7}]
+    summary = across_subsets(subsets)
+    assert summary["lambda_max"] == 12.0 and summary["lambda_max_sd"] == pytest.approx(np.std([10, 14], ddof=1))
+    assert summary["trace"] == 110.0 and summary["trace_sd"] == pytest.approx(np.std([100, 120], ddof=1))
+    assert summary["trace_se"] == pytest.approx(5.0 / 2)  # the probes' share: sqrt(3² + 4²) / 2
+    assert summary["top_eigenvalues"] == [12.0, 5.5] and summary["subsets"] == 2
+    assert summary["hessian_vector_products"] == 90
 
 
 def test_hutchinson_trace_is_within_three_standard_errors(exact):
@@ -113,22 +165,31 @@ def test_flatness_of_a_quadratic_is_what_hand_computation_gives():
 
 
 def test_ratio_map_at_the_origin_is_the_hessians_own_ratio(tmp_path):
+    from lossland.models import build_model
     from lossland.surface import read_chunk
     from test_surface import trained_with_directions
 
     root = trained_with_directions(tmp_path, 64, 20)
-    spec = {"samples": 16, "seed": 0, "batch_size": 8, "top_k": 2, "probes": 3, "tol": 1e-6,
-            "grid": [-0.5, 0.5, 3], "chunks": 9}
+    spec = {"samples": 16, "repeats": 2, "seed": 0, "batch_size": 8, "top_k": 2, "probes": 3, "tol": 1e-6,
+            "grid": [-0.5, 0.5, 3], "chunks": 9, "params": "weights", "maxiter": 300}
     common = ["--checkpoint", str(root / "model.pt"), "--data", str(root / "train.pt"), "--geometry", json.dumps(spec)]
     assert main(["hessian", *common, "--out", str(root / "hessian.json")]) == 0
     assert main(["eigen-chunk", *common, "--directions", str(root / "directions.pt"), "--chunk", "4",
                  "--out", str(root / "centre.csv")]) == 0
     hessian = json.loads((root / "hessian.json").read_text())
+    first = hessian["per_subset"][0]  # the maps use the first subset
     frame, provenance = read_chunk(root / "centre.csv")
     assert list(frame["x"]) == [0.0] and list(frame["y"]) == [0.0] and provenance["tol"] == 1e-6
+    assert provenance["params"] == hessian["params"] == "weights"
     centre = frame.iloc[0]
-    assert centre["lambda_max"] == pytest.approx(hessian["lambda_max"], rel=1e-4)
-    assert centre["lambda_min"] == pytest.approx(hessian["lambda_min"], rel=1e-4)
-    assert abs(centre["lambda_min"] / centre["lambda_max"]) == pytest.approx(hessian["ratio"], rel=1e-4)
-    assert centre["loss"] == pytest.approx(hessian["loss"], rel=1e-6)
-    assert len(hessian["top_eigenvalues"]) == 2 and hessian["trace_se"] > 0 and hessian["parameters"] == 269_722
+    assert centre["lambda_max"] == pytest.approx(first["lambda_max"], rel=1e-4)
+    assert centre["lambda_min"] == pytest.approx(first["lambda_min"], rel=1e-4)
+    assert abs(centre["lambda_min"] / centre["lambda_max"]) == pytest.approx(first["ratio"], rel=1e-4)
+    assert centre["loss"] == pytest.approx(first["loss"], rel=1e-6)
+    weights = sum(p.numel() for p in build_model("resnet20").parameters() if p.dim() > 1)
+    assert len(hessian["top_eigenvalues"]) == 2 and hessian["trace_se"] > 0 and hessian["parameters"] == weights
+    # two disjoint subsets: two different Hessians, summarised as mean ± sd
+    second = hessian["per_subset"][1]
+    assert second["loss"] != first["loss"] and hessian["subsets"] == 2
+    assert hessian["lambda_max"] == pytest.approx((first["lambda_max"] + second["lambda_max"]) / 2)
+    assert hessian["lambda_max_sd"] == pytest.approx(abs(first["lambda_max"] - second["lambda_max"]) / np.sqrt(2))

@@ -1,6 +1,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from lossland.errors import UserError
 from lossland.models import MODEL_NAMES, BasicBlock, ShortcutA, ShortcutB, build_model, count_parameters
 
 EXPECTED_PARAMS = {"net": 655_882, "resnet20": 269_722, "resnet56": 853_018, "resnet110": 1_727_962}
@@ -96,5 +97,5 @@ def test_plainnets_have_no_shortcut_whatever_the_variant():
 
 
 def test_unknown_model_name_is_refused():
-    with pytest.raises(ValueError, match="resnet21"):
+    with pytest.raises(UserError, match="resnet21"):
         build_model("resnet21")

@@ -209,3 +209,76 @@ def test_pca_directions_are_orthonormal_and_match_numpys_svd(snapshotted):
         low, high, num = plane["grid"][axis]
         assert low < plane["path"][:, column].min() and high > plane["path"][:, column].max()
     assert plane["grid"]["x"][2] == 7 and plane["grid"]["y"][2] == 5
+
+
+def test_recomputed_bn_statistics_equal_torchs_update_bn():
+    """At a point off θ the evaluator recomputes BN statistics; torch.optim.swa_utils.update_bn on the same weights
+    and the same 128-image batches gives the same statistics (an independent implementation)."""
+    from torch.optim.swa_utils import update_bn
+
+    model, data = bn_model(), Dataset(**random_split(300, 5))
+    prepare = normalizer({"normalize": True}, torch.device("cpu"))
+    first, _ = random_directions(model, 7)
+    reference = copy.deepcopy(model)
+    evaluator = PlaneEvaluator(model, first, None, data, prepare, 50, bn_data=data)
+    evaluator.at(0.7)
+    with torch.no_grad():
+        for name, theta in reference.named_parameters():
+            theta.add_(first[name], alpha=0.7)
+    update_bn([prepare(data.images[i : i + 128]) for i in range(0, 300, 128)], reference)
+    for (name, ours), (_, theirs) in zip(model.named_buffers(), reference.named_buffers()):
+        torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6, msg=name)
+    assert not model.training and not any(m.training for m in model.modules())
+
+
+def test_recomputed_bn_has_no_undefined_points_where_interpolated_variances_go_negative():
+    from lossland.interpolation import difference, negative_variance
+
+    model_a, model_b = bn_model(seed=0), bn_model(seed=1)
+    data = Dataset(**random_split(64, 6))
+    prepare = normalizer({"normalize": True}, torch.device("cpu"))
+    direction, alphas = difference(model_a, model_b), np.linspace(-1.0, 2.0, 7)
+    assert negative_variance(direction, model_a, alphas)[[0, -1]].all()  # extrapolated variances below 0
+    interpolated = PlaneEvaluator(copy.deepcopy(model_a), direction, None, data, prepare, 32, fold_bn=False)
+    losses = np.array([interpolated.at(float(a))[0] for a in alphas])
+    assert np.isnan(losses[[0, -1]]).all()  # loss-landscape's dir_type states: undefined there
+    recomputed = PlaneEvaluator(copy.deepcopy(model_a), direction, None, data, prepare, 32, bn_data=data)
+    assert np.isfinite([recomputed.at(float(a))[0] for a in alphas]).all()
+
+
+def test_interpolation_command_recomputes_bn_by_default_and_says_so(trained):
+    other = dict(SETTINGS, seed=4)
+    train_model("resnet20", other, trained / "train.pt", trained / "test.pt", trained / "b.pt",
+                trained / "b.csv", trained / "b-resume.pt", torch.device("cpu"), log=lambda _: None)
+    spec = dict(SPEC, bn="recompute", bn_samples=32)
+    out = trained / "recomputed.npz"
+    assert main(["interpolate", "--a", str(trained / "model.pt"), "--b", str(trained / "b.pt"),
+                 "--train", str(trained / "train.pt"), "--test", str(trained / "test.pt"), "--bn-data",
+                 str(trained / "train.pt"), "--landscape", json.dumps(spec), "--alpha", "-0.5", "1.5", "5",
+                 "--out", str(out)]) == 0
+    with np.load(out) as curve:
+        assert np.isfinite(curve["train_loss"]).all() and not curve["negative_variance"].any()
+        assert "recomputed at every point on 32 training images" in str(curve["bn"])
+    assert "recomputed" in json.loads((trained / "recomputed.json").read_text())["bn"]
+
+
+def test_trajectory_plane_does_not_mirror_when_the_svd_flips_signs(snapshotted, monkeypatch):
+    from lossland import trajectory
+
+    root, _ = snapshotted
+    model, blob = load_checkpoint(str(root / "model.pt"), torch.device("cpu"))
+    plane = trajectory_directions(model, blob["snapshots"]["states"], "biasbn", "weights", [5, 5], 0.2)
+    svd = torch.linalg.svd
+
+    def flipped(matrix, full_matrices=True):
+        u, s, vt = svd(matrix, full_matrices=full_matrices)
+        signs = torch.tensor([-1.0 if i % 2 == 0 else 1.0 for i in range(len(s))], dtype=vt.dtype)
+        return u * signs, s, vt * signs[:, None]
+
+    monkeypatch.setattr(trajectory.torch.linalg, "svd", flipped)
+    again = trajectory_directions(model, blob["snapshots"]["states"], "biasbn", "weights", [5, 5], 0.2)
+    for axis in ("x", "y"):
+        assert all(torch.equal(plane[axis][n], again[axis][n]) for n in plane[axis])
+    assert torch.equal(plane["path"], again["path"]) and plane["grid"] == again["grid"]
+    x = torch.cat([t.flatten() for t in plane["x"].values()])
+    assert x[x.abs().argmax()] > 0  # scikit-learn's svd_flip convention

@@ -98,6 +98,8 @@ def _landscape_inputs(args) -> tuple[dict, dict]:
         "sample_seed": landscape["seed"],
         "precision": landscape["precision"],
         "cap": landscape.get("cap"),
+        "bn": landscape.get("bn"),  # present only for states-type planes (see plane_spec)
+        "bn_samples": landscape.get("bn_samples"),
     }
     return landscape, provenance
 
@@ -111,9 +113,29 @@ def cmd_chunk(args) -> None:
     directions = load_torch(args.directions, "directions file")
     data = evaluation_subset(load_split(args.data), landscape["samples"], landscape["seed"]).to(device)
     prepare = normalizer(checkpoint["config"], device)
-    evaluator = PlaneEvaluator(model, directions["x"], directions["y"], data, prepare, **_surface_options(landscape))
+    evaluator = PlaneEvaluator(model, directions["x"], directions["y"], data, prepare, **_surface_options(landscape),
+                               bn_data=_bn_data(args, landscape, device))
     frame = evaluate_chunk(evaluator, landscape, args.chunk, log)
     write_chunk(frame, provenance, args.out)
+
+
+def _bn_data(args, spec: dict, device: torch.device):
+    """The training images BN statistics are recomputed from at every point when `spec["bn"]` is recompute (an
+    interpolation's default; a states-type plane's when chosen), else None: BN statistics move with the directions."""
+    from .surface import evaluation_subset
+
+    if spec.get("bn", "interpolate") != "recompute":
+        return None
+    if not args.bn_data:
+        raise UserError("bn = recompute needs the training split to recompute BN statistics from: pass --bn-data")
+    return evaluation_subset(load_split(args.bn_data), spec["bn_samples"], spec["seed"], "bn_samples").to(device)
+
+
+def bn_treatment(spec: dict) -> str:
+    """How a curve or plane treats BN statistics, in words for figures and provenance."""
+    if spec.get("bn", "interpolate") == "recompute":
+        return f"BN statistics recomputed at every point on {spec['bn_samples']:,} training images"
+    return "BN statistics interpolated with the weights (loss-landscape's dir_type states)"
 
 
 def _evaluator_options(landscape: dict) -> dict:
@@ -140,7 +162,7 @@ def _curve_splits(args, landscape: dict, device: torch.device) -> dict:
 def _save_curve(curve: dict, provenance: dict, npz_path: str) -> None:
 
     with atomic_write(npz_path) as handle:
-        np.savez(handle, **curve)
+        np.savez(handle, **{key: np.asarray(value) for key, value in curve.items()})
     save_json({**provenance, "versions": _versions()}, Path(npz_path).with_suffix(".json"))
     at_zero = int(np.argmin(np.abs(curve["alpha"])))
     log(f"wrote {npz_path}: train loss {np.nanmin(curve['train_loss']):.4f}..{np.nanmax(curve['train_loss']):.4f}, "
@@ -160,12 +182,15 @@ def cmd_line(args) -> None:
     directions = load_torch(args.directions, "directions file")
     prepare = normalizer(checkpoint["config"], device)
     splits = _curve_splits(args, landscape, device)
-    evaluator = PlaneEvaluator(model, directions["x"], None, splits["train"], prepare, **_evaluator_options(landscape))
+    evaluator = PlaneEvaluator(model, directions["x"], None, splits["train"], prepare, **_evaluator_options(landscape),
+                               bn_data=_bn_data(args, landscape, device))
     low, high, num = landscape["line"]
     curve = evaluate_curve(evaluator, np.linspace(low, high, int(num)), splits, log, "line")
     provenance = {"checkpoint_sha256": sha256(args.checkpoint), "directions_sha256": sha256(args.directions),
                   "line": landscape["line"], "samples": landscape["samples"], "sample_seed": landscape["seed"],
                   "images": {split: len(data) for split, data in splits.items()}}
+    if "bn" in landscape:
+        provenance["bn"] = curve["bn"] = bn_treatment(landscape)
     _save_curve(curve, provenance, args.out)
 
 
@@ -184,11 +209,16 @@ def cmd_interpolate(args) -> None:
     prepare = normalizer(checkpoint["config"], device)
     splits = _curve_splits(args, landscape, device)
     direction = difference(model, other)
-    evaluator = PlaneEvaluator(model, direction, None, splits["train"], prepare, **_evaluator_options(landscape))
+    bn_data = _bn_data(args, landscape, device)
+    evaluator = PlaneEvaluator(model, direction, None, splits["train"], prepare, **_evaluator_options(landscape),
+                               bn_data=bn_data)
     low, high, num = args.alpha
     alphas = np.linspace(low, high, int(num))
+    log(bn_treatment(landscape))
     curve = evaluate_curve(evaluator, alphas, splits, log, "interpolation")
-    curve["negative_variance"] = negative_variance(direction, model, alphas)
+    curve["bn"] = bn_treatment(landscape)
+    curve["negative_variance"] = (np.zeros(len(alphas), dtype=bool) if bn_data is not None
+                                  else negative_variance(direction, model, alphas))
     for split in splits:  # a loss that is not finite has no meaningful accuracy either
         curve[f"{split}_acc"][~np.isfinite(curve[f"{split}_loss"])] = np.nan
     undefined = ~np.isfinite(curve["train_loss"])
@@ -197,7 +227,7 @@ def cmd_interpolate(args) -> None:
             f"{alphas[undefined].max():g}); {int(curve['negative_variance'].sum())} of them extrapolate a BN running "
             "variance below 0")
     provenance = {"a": args.a, "b": args.b, "a_sha256": sha256(args.a), "b_sha256": sha256(args.b),
-                  "not_finite_points": int(undefined.sum()),
+                  "not_finite_points": int(undefined.sum()), "bn": curve["bn"],
                   "alpha": list(args.alpha), "samples": landscape["samples"], "sample_seed": landscape["seed"],
                   "images": {split: len(data) for split, data in splits.items()}}
     _save_curve(curve, provenance, args.out)
@@ -240,35 +270,43 @@ def cmd_plot(args) -> None:
     plot_landscape(_read_surface(args.surface), args.model, _read_json(args.metrics)["test_acc"], args.out)
 
 
-def _geometry_inputs(args, device: torch.device):
-    """Spec, model (eval mode, every parameter differentiable), its input transform and the evaluation subset."""
+def _geometry_inputs(args, device: torch.device, block: int = 0):
+    """Spec, model (eval mode), its input transform and the `block`-th disjoint evaluation subset."""
     from .evaluate import batch_size_for
     from .surface import evaluation_subset
 
     spec = json.loads(args.geometry)
     model, checkpoint = load_checkpoint(args.checkpoint, device)
     prepare = normalizer(checkpoint["config"], device)
-    data = evaluation_subset(load_split(args.data), spec["samples"], spec["seed"], "geometry.samples").to(device)
-    return spec, model, checkpoint, prepare, data, batch_size_for(device, spec["batch_size"])
+    data = evaluation_subset(load_split(args.data), spec["samples"], spec["seed"], "geometry.samples", block)
+    return spec, model, checkpoint, prepare, data.to(device), batch_size_for(device, spec["batch_size"])
 
 
 def _geometry_provenance(args, spec: dict) -> dict:
     return {"checkpoint_sha256": sha256(args.checkpoint), "samples": spec["samples"], "sample_seed": spec["seed"],
-            **({"tol": spec["tol"]} if "tol" in spec else {}), "versions": _versions()}
+            **{key: spec[key] for key in ("tol", "params", "maxiter") if key in spec}, "versions": _versions()}
 
 
 def cmd_hessian(args) -> None:
-    from .geometry import HessianOperator, hessian_summary
+    from .geometry import HessianOperator, across_subsets, hessian_summary
 
-    spec, model, checkpoint, prepare, data, batch = _geometry_inputs(args, select_device(args.device))
-    op = HessianOperator(model, data, prepare, batch)
-    log(f"{checkpoint['model']}: Hessian of the mean loss over {len(data)} images, {op.size:,} parameters")
-    started = time.monotonic()
-    summary = hessian_summary(op, spec["top_k"], spec["probes"], spec["tol"], spec["seed"], log)
+    device = select_device(args.device)
+    spec = json.loads(args.geometry)
+    started, summaries = time.monotonic(), []
+    for block in range(spec["repeats"]):
+        _, model, checkpoint, prepare, data, batch = _geometry_inputs(args, device, block)
+        op = HessianOperator(model, data, prepare, batch, spec["params"])
+        log(f"{checkpoint['model']}: subset {block + 1}/{spec['repeats']}, Hessian of the mean loss over {len(data)} "
+            f"images, {op.size:,} parameters ({spec['params']})")
+        summaries.append(hessian_summary(op, spec["top_k"], spec["probes"], spec["tol"], spec["seed"] + 2 * block,
+                                         log, spec["maxiter"]))
+    summary = across_subsets(summaries)
     summary.update(model=checkpoint["model"], seconds=time.monotonic() - started, probes=spec["probes"],
-                   **_geometry_provenance(args, spec))
+                   repeats=spec["repeats"], **_geometry_provenance(args, spec))
     save_json(summary, args.out)
-    log(f"wrote {args.out} in {summary['seconds']:.0f}s")
+    log(f"λmax {summary['lambda_max']:.4g} ± {summary['lambda_max_sd']:.2g}, trace {summary['trace']:.4g} ± "
+        f"{summary['trace_sd']:.2g} over {spec['repeats']} disjoint subsets of {spec['samples']} images; wrote "
+        f"{args.out} in {summary['seconds']:.0f}s")
 
 
 def cmd_eigen_chunk(args) -> None:
@@ -278,11 +316,11 @@ def cmd_eigen_chunk(args) -> None:
     spec, model, _, prepare, data, batch = _geometry_inputs(args, select_device(args.device))
     directions = load_torch(args.directions, "directions file")
     plane = PlaneEvaluator(model, directions["x"], directions["y"], data, prepare, batch, fold_bn=False)
-    op = HessianOperator(plane.model, data, prepare, batch)
+    op = HessianOperator(plane.model, data, prepare, batch, spec["params"])
 
     def measure(a: float, b: float) -> tuple[float, float, float]:
         plane.move(a, b)
-        top, lowest = extreme_eigenvalues(op, spec["tol"], spec["seed"])
+        top, lowest = extreme_eigenvalues(op.linear_operator(), spec["tol"], spec["seed"], 1, spec["maxiter"])
         return op.loss(), float(top[0]), lowest
 
     grid = eigen_grid(spec)
@@ -293,7 +331,8 @@ def cmd_eigen_chunk(args) -> None:
 def _eigen_provenance(args, spec: dict) -> dict:
     """What an eigenvalue-map chunk was computed from; the merge refuses a chunk whose record differs."""
     return {"checkpoint_sha256": sha256(args.checkpoint), "samples": spec["samples"], "sample_seed": spec["seed"],
-            "tol": spec["tol"], "directions_sha256": sha256(args.directions), "grid": spec["grid"]}
+            "tol": spec["tol"], "directions_sha256": sha256(args.directions), "grid": spec["grid"],
+            "params": spec["params"], "maxiter": spec["maxiter"]}
 
 
 def eigen_grid(spec: dict) -> dict:
@@ -419,7 +458,8 @@ def cmd_ablation(args) -> None:
     augmented = sweep.history_row(pd.read_csv(args.augmented), run)
     spec = json.loads(args.baseline) if args.baseline else None
     baseline = sweep.lookup(table, spec["batch_size"], spec["lr"], spec["epochs"]) if spec else None
-    save_text(sweep.ablation_markdown(baseline, sweep.best_row(table), augmented), args.out)
+    images = json.loads(args.images)
+    save_text(sweep.ablation_markdown(baseline, sweep.best_row(table), augmented, images), args.out)
 
 
 def add_step(steps, name: str, required: tuple[str, ...], **options) -> argparse.ArgumentParser:
@@ -473,15 +513,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     step = add_step(steps, "line", ("checkpoint", "directions", "train", "test", "landscape", "out"),
                     help="1-D curve along the first direction, train subset and test split")
+    step.add_argument("--bn-data", help="training split whose subset recomputes BN statistics (bn: recompute)")
     step.set_defaults(run=cmd_line)
 
     step = add_step(steps, "interpolate", ("a", "b", "train", "test", "landscape", "out"),
                     help="loss along (1-a)*theta_a + a*theta_b, weights and BN statistics")
     step.add_argument("--alpha", type=float, nargs=3, required=True, metavar=("MIN", "MAX", "NUM"))
+    step.add_argument("--bn-data", help="training split whose subset recomputes BN statistics (bn: recompute)")
     step.set_defaults(run=cmd_interpolate)
 
     step = add_step(steps, "chunk", ("checkpoint", "directions", "data", "landscape", "out"))
     step.add_argument("--chunk", type=int, required=True)
+    step.add_argument("--bn-data", help="training split whose subset recomputes BN statistics (bn: recompute)")
     step.set_defaults(run=cmd_chunk)
 
     step = add_step(steps, "surface", ("checkpoint", "directions", "landscape", "npz", "json"))
@@ -549,7 +592,7 @@ def build_parser() -> argparse.ArgumentParser:
     step.add_argument("--heatmaps", nargs="+", required=True)
     step.set_defaults(run=cmd_sweep_table)
 
-    step = add_step(steps, "ablation", ("table", "augmented", "out"))
+    step = add_step(steps, "ablation", ("table", "augmented", "images", "out"))
     step.add_argument("--baseline", default="", help="JSON {batch_size, lr, epochs} of the study's baseline")
     step.set_defaults(run=cmd_ablation)
     return parser

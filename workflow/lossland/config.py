@@ -14,7 +14,7 @@ MODEL_NAMES = ("net", "resnet20", "resnet56", "resnet110", "plainnet20", "plainn
 # code (and kuangliu's, loss-landscape's) divide by (0.2023, 0.1994, 0.2010) instead: config.yaml sets those.
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
-# the architecture of a checkpoint without these keys (the only one before they existed)
+# the architecture of a config without these keys (a checkpoint must record them: see models.load_checkpoint)
 VARIANT_DEFAULTS = {"shortcut": "subsample", "conv_bias": False}
 VARIANT_KEYS = {"net": (), "plainnet": ("conv_bias",), "resnet": ("shortcut", "conv_bias")}
 
@@ -47,8 +47,13 @@ def model_family(name: str) -> tuple[str, int]:
         return "net", 0
     match = re.fullmatch(r"(resnet|plainnet)(20|56|110)", name)
     if not match:
-        raise ValueError(f"unknown model {name!r}: choose one of {', '.join(MODEL_NAMES)}")
+        raise UserError(f"unknown model {name!r}: choose one of {', '.join(MODEL_NAMES)}")
     return match.group(1), int(match.group(2))
+
+
+def variant_keys(name: str) -> tuple[str, ...]:
+    """The architecture keys a checkpoint of `name` must record (none for Net)."""
+    return VARIANT_KEYS[model_family(name)[0]]
 
 
 def variant(name: str, settings: dict) -> dict:
@@ -159,7 +164,36 @@ def config_problem(config: dict) -> str | None:
         return (f"landscape.samples = {landscape['samples']} is more than the {available} images of the "
                 f"{split} split: lower it or raise data.subset.{split}")
     return (interpolation_problem(config) or trajectory_problem(config) or geometry_problem(config)
-            or data_source_problem(config["data"]))
+            or validation_problem(config) or bn_samples_problem(config) or data_source_problem(config["data"]))
+
+
+def split_size(config: dict, split: str) -> int:
+    """Images of the prepared split: data.subset's size, else the whole CIFAR-10 split."""
+    return config["data"].get("subset", {}).get(split) or SPLIT_SIZES[split]
+
+
+def sweep_images(config: dict) -> dict[str, int]:
+    """What the sweep's runs train on, select on and report on."""
+    validation = config["data"]["validation"]
+    return {"train": split_size(config, "train") - validation, "val": validation, "test": split_size(config, "test")}
+
+
+def bn_samples_problem(config: dict) -> str | None:
+    train = split_size(config, "train")
+    for section in ("interpolation", "landscape"):
+        samples = config.get(section, {}).get("bn_samples", 2000)
+        if samples > train:
+            return (f"{section}.bn_samples = {samples} is more than the {train} images of the train split: lower it "
+                    "or raise data.subset.train")
+    return None
+
+
+def validation_problem(config: dict) -> str | None:
+    validation, train = config["data"]["validation"], split_size(config, "train")
+    if validation >= train:
+        return (f"data.validation = {validation} holds out every one of the {train} training images: lower it "
+                "(the sweep trains on the rest)")
+    return None
 
 
 def geometry_problem(config: dict) -> str | None:
@@ -172,9 +206,10 @@ def geometry_problem(config: dict) -> str | None:
         return str(error).replace("landscape.x", "geometry.grid").replace("landscape.chunks", "geometry.chunks")
     split = config["landscape"]["split"]
     available = config["data"].get("subset", {}).get(split) or SPLIT_SIZES[split]
-    if geometry.get("samples", 1000) > available:
-        return (f"geometry.samples = {geometry['samples']} is more than the {available} images of the {split} "
-                f"split: lower it or raise data.subset.{split}")
+    samples, repeats = geometry.get("samples", 1000), geometry.get("repeats", 5)
+    if samples * repeats > available:
+        return (f"geometry.samples x geometry.repeats = {samples} x {repeats} disjoint subsets is more than the "
+                f"{available} images of the {split} split: lower one or raise data.subset.{split}")
     return None
 
 

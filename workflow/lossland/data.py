@@ -45,18 +45,29 @@ def stratified_indices(labels: np.ndarray, size: int | None, seed: int) -> np.nd
     return np.sort(np.concatenate(chosen))
 
 
+def class_folders(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.is_dir())
+
+
 def _imagefolder_split(root: Path, split: str, size: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
     from torchvision.datasets import ImageFolder
+    from torchvision.datasets.folder import IMG_EXTENSIONS
 
     folder = root / split
     if not folder.is_dir():
         raise UserError(f"data folder {folder} not found: set data.root to a folder holding train/ and test/")
-    classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    classes = class_folders(folder)
     if len(classes) != len(CLASSES):
         raise UserError(f"{folder} has {len(classes)} class folders, CIFAR-10 needs 10: fix data.root")
+    for other in SPLITS:
+        if other != split and (root / other).is_dir() and class_folders(root / other) != classes:
+            differ = sorted(set(classes) ^ set(class_folders(root / other)))
+            raise UserError(f"the class folders of {folder} and {root / other} differ ({', '.join(differ)}): both "
+                            "splits need the same classes, or labels would mean different things")
     for name in classes:
-        if not any((folder / name).iterdir()):
-            raise UserError(f"class folder {folder / name} is empty: fix data.root")
+        if not any(path.suffix.lower() in IMG_EXTENSIONS for path in (folder / name).iterdir()):
+            raise UserError(f"class folder {folder / name} holds no images ({', '.join(IMG_EXTENSIONS)}): "
+                            "add its images or fix data.root")
     samples = ImageFolder(str(folder)).samples
     labels = np.array([label for _, label in samples], dtype=np.int64)
     keep = stratified_indices(labels, size, seed)

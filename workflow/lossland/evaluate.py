@@ -53,3 +53,25 @@ def evaluate(
                 return bound, float("nan")
     loss_total, correct_total = torch.stack([loss_sum, correct.double()]).tolist()  # one device sync
     return loss_total / len(dataset), correct_total / len(dataset)
+
+
+BN_BATCH = 128  # images per train-mode batch when recomputing BN statistics: fixed, so every device gets the same
+
+
+@torch.no_grad()
+def recompute_bn(model: nn.Module, dataset: Dataset, prepare, batch_size: int = BN_BATCH) -> None:
+    """Reset every BatchNorm's running statistics and recompute them from `dataset` (as torch.optim.swa_utils.update_bn:
+    a cumulative average over train-mode batches), then leave the model in eval mode. Only the BN layers run in
+    train mode, so dropout does not disturb the statistics."""
+    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [layer.momentum for layer in layers]
+    model.eval()
+    for layer in layers:
+        layer.reset_running_stats()
+        layer.momentum = None  # cumulative moving average
+        layer.train()
+    for start in range(0, len(dataset), batch_size):
+        model(prepare(dataset.images[start : start + batch_size]))
+    for layer, momentum in zip(layers, momenta):
+        layer.momentum = momentum
+    model.eval()

@@ -1,20 +1,23 @@
 """Curvature and flatness in numbers: Hessian eigenvalues and trace, eigenvalue-ratio maps, flatness over many
 random directions.
 
-The Hessian is that of the mean cross-entropy over a fixed evaluation subset, in eval mode, with respect to every
-parameter, as loss-landscape's plot_hessian_eigen.py takes it. It is never formed: Hessian-vector products come from
-double backprop (Pearlmutter), summed batch by batch, and feed scipy's Lanczos solver (`eigsh`) or Hutchinson's
-trace estimator.
+The Hessian is that of the mean cross-entropy over a fixed evaluation subset, in eval mode, with respect to a stated
+parameter set (`geometry.params`): `weights`, the >1-D tensors (conv and linear weights) that the surfaces, lines
+and flatness directions move under `ignore: biasbn` and that loss-landscape's eigenvalue maps use, or `all` (also
+biases and BN γ/β, as PyHessian). By eigenvalue interlacing the two sets give different λmax/λmin. The Hessian is
+never formed: Hessian-vector products come from double backprop (Pearlmutter), summed batch by batch, and feed
+scipy's Lanczos solver (`eigsh`, both ends of the spectrum in one run) or Hutchinson's trace estimator.
 """
 
 from collections.abc import Callable
 
 import numpy as np
 import torch
-from scipy.sparse.linalg import LinearOperator, eigsh
+from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 from torch import nn
 
 from .data import Dataset
+from .errors import UserError
 
 
 class AffineBatchNorm(nn.Module):
@@ -46,14 +49,24 @@ def affine_batchnorm(model: nn.Module) -> nn.Module:
     return model
 
 
+PARAMETER_SETS = ("weights", "all")
+
+
+def hessian_parameters(model: nn.Module, which: str = "weights") -> list[torch.Tensor]:
+    """`weights`: the >1-D parameters (what the planes move under ignore: biasbn); `all`: every parameter."""
+    if which not in PARAMETER_SETS:
+        raise ValueError(f"unknown parameter set {which!r}: use weights or all")
+    return [p for p in model.parameters() if p.requires_grad and (which == "all" or p.dim() > 1)]
+
+
 class HessianOperator:
     """v ↦ H·v for the mean loss of `model` (in eval mode) over `data` (float64 numpy vectors in and out, float32
     inside). The model's BatchNorm layers are swapped in place for their affine form (same function, same tensors)."""
 
-    def __init__(self, model: nn.Module, data: Dataset, prepare, batch_size: int = 256):
+    def __init__(self, model: nn.Module, data: Dataset, prepare, batch_size: int = 256, params: str = "weights"):
         self.model = affine_batchnorm(model.eval())
         self.data, self.prepare, self.batch_size = data, prepare, batch_size
-        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.params = hessian_parameters(model, params)
         self.size = sum(p.numel() for p in self.params)
         self.device = self.params[0].device
         self.products = 0
@@ -87,35 +100,31 @@ class HessianOperator:
         with torch.no_grad():
             return float(sum(loss.item() for loss in self.loss_and_grad_batches()))
 
-    def linear_operator(self, shift: float = 0.0) -> LinearOperator:
-        return LinearOperator((self.size, self.size), matvec=lambda v: self.matvec(v) - shift * np.ravel(v),
-                              dtype=np.float64)
+    def linear_operator(self) -> LinearOperator:
+        return LinearOperator((self.size, self.size), matvec=self.matvec, dtype=np.float64)
 
 
 def start_vector(size: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(size)
 
 
-def top_eigenvalues(op: HessianOperator, k: int, tol: float, seed: int) -> np.ndarray:
-    """The k algebraically largest eigenvalues, largest first."""
-    values = eigsh(op.linear_operator(), k=k, which="LA", tol=tol, v0=start_vector(op.size, seed),
-                   return_eigenvectors=False)
-    return np.sort(values)[::-1]
-
-
-def lowest_eigenvalue(op: HessianOperator, lambda_max: float, tol: float, seed: int) -> float:
-    """The most negative eigenvalue as loss-landscape's min_max_hessian_eigs finds it: the largest-magnitude
-    eigenvalue of H − 0.51·λmax·I, shifted back (every eigenvalue below 0.02·λmax outweighs λmax there)."""
-    shift = 0.51 * lambda_max
-    shifted = eigsh(op.linear_operator(shift), k=1, which="LM", tol=tol, v0=start_vector(op.size, seed),
-                    return_eigenvectors=False)
-    return float(shifted[0]) + shift
-
-
-def extreme_eigenvalues(op: HessianOperator, tol: float, seed: int, top_k: int = 1) -> tuple[np.ndarray, float]:
-    """The top_k largest eigenvalues (largest first) and the most negative one."""
-    top = top_eigenvalues(op, top_k, tol, seed)
-    return top, lowest_eigenvalue(op, float(top[0]), tol, seed)
+def extreme_eigenvalues(operator: LinearOperator, tol: float, seed: int, top_k: int = 1,
+                        maxiter: int | None = None) -> tuple[np.ndarray, float]:
+    """The top_k largest eigenvalues (largest first) and the smallest one, from one Lanczos run that converges on
+    both ends of the spectrum (`eigsh(which="BE")`: ceil(k/2) from the top, floor(k/2) from the bottom)."""
+    size = operator.shape[0]
+    k = max(2, 2 * top_k - 1)
+    if k >= size:
+        raise UserError(f"{top_k} top eigenvalues and the lowest need more than the operator's {size} dimensions: "
+                        "lower geometry.top_k")
+    try:
+        values = eigsh(operator, k=k, which="BE", tol=tol, maxiter=maxiter, v0=start_vector(size, seed),
+                       return_eigenvectors=False)
+    except ArpackNoConvergence as error:
+        raise UserError(f"Lanczos did not converge to tol {tol:g} in {maxiter} restarts ({len(error.eigenvalues)} "
+                        f"of {k} eigenvalues): raise geometry.maxiter or geometry.tol") from None
+    values = np.sort(values)
+    return values[::-1][:top_k], float(values[0])
 
 
 def hutchinson_trace(op: HessianOperator, probes: int, seed: int) -> tuple[float, float, np.ndarray]:
@@ -130,15 +139,35 @@ def hutchinson_trace(op: HessianOperator, probes: int, seed: int) -> tuple[float
 
 
 def hessian_summary(op: HessianOperator, top_k: int, probes: int, tol: float, seed: int,
-                    log: Callable[[str], None] = print) -> dict:
-    top, lowest = extreme_eigenvalues(op, tol, seed, top_k)
-    log(f"top {top_k} eigenvalues {np.array2string(top, precision=4)}, most negative {lowest:.6g}"
+                    log: Callable[[str], None] = print, maxiter: int | None = None) -> dict:
+    top, lowest = extreme_eigenvalues(op.linear_operator(), tol, seed, top_k, maxiter)
+    log(f"top {top_k} eigenvalues {np.array2string(top, precision=4)}, lowest {lowest:.6g}"
         f" ({op.products} Hessian-vector products)")
     trace, error, samples = hutchinson_trace(op, probes, seed + 1)
     log(f"trace {trace:.6g} ± {error:.3g} (Hutchinson, {probes} Rademacher probes)")
     return {"loss": op.loss(), "top_eigenvalues": top.tolist(), "lambda_max": float(top[0]), "lambda_min": lowest,
             "ratio": abs(lowest / top[0]) if top[0] else float("nan"), "trace": trace, "trace_se": error,
             "trace_samples": samples.tolist(), "hessian_vector_products": op.products, "parameters": op.size}
+
+
+SUBSET_KEYS = ("loss", "lambda_max", "lambda_min", "ratio", "trace")
+
+
+def across_subsets(summaries: list[dict]) -> dict:
+    """Mean and sample standard deviation over the disjoint image subsets of each Hessian number. The trace's sd is
+    that of the per-subset Hutchinson estimates, so it holds both the subsets' and the probes' noise; `trace_se` is
+    the probes' share alone (the pooled standard error of the mean)."""
+    n = len(summaries)
+    out = {"subsets": n, "per_subset": summaries,
+           "top_eigenvalues": np.mean([s["top_eigenvalues"] for s in summaries], axis=0).tolist()}
+    for key in SUBSET_KEYS:
+        values = np.array([s[key] for s in summaries], dtype=float)
+        out[key] = float(values.mean())
+        out[f"{key}_sd"] = float(values.std(ddof=1)) if n > 1 else float("nan")
+    out["trace_se"] = float(np.sqrt(np.sum(np.square([s["trace_se"] for s in summaries]))) / n)
+    out["hessian_vector_products"] = int(sum(s["hessian_vector_products"] for s in summaries))
+    out["parameters"] = summaries[0]["parameters"]
+    return out
 
 
 def flatness_stats(alphas: np.ndarray, losses: np.ndarray, base: float, delta: float,

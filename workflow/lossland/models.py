@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import MODEL_NAMES, describe, model_family, variant  # noqa: F401 (MODEL_NAMES re-exported)
+from .config import MODEL_NAMES, describe, model_family, variant, variant_keys
 
 SHORTCUTS = ("subsample", "avgpool", "projection")
 
@@ -136,7 +136,17 @@ def load_checkpoint(path: str, device: torch.device) -> tuple[nn.Module, dict]:
     checkpoint = load_torch(path, "checkpoint")
     if not isinstance(checkpoint, dict) or "model" not in checkpoint or "state_dict" not in checkpoint:
         raise UserError(f"checkpoint {path} is not one this workflow wrote: delete it and rerun the workflow")
-    settings = checkpoint.get("config", {})
+    if checkpoint["model"] not in MODEL_NAMES:
+        raise UserError(f"checkpoint {path} names the model {checkpoint['model']!r}, which is none of "
+                        f"{', '.join(MODEL_NAMES)}: set its 'model' key to the architecture it holds")
+    settings = checkpoint.get("config")
+    if not isinstance(settings, dict) or "normalize" not in settings:
+        raise UserError(f"checkpoint {path} does not record its training settings (the 'config' key with "
+                        "'normalize'): add them, or retrain it with this workflow")
+    missing = [key for key in variant_keys(checkpoint["model"]) if key not in settings]
+    if missing:  # avgpool and subsample ResNets have identical state_dicts: guessing would evaluate another network
+        raise UserError(f"checkpoint {path} does not record its variant key {missing[0]!r} (config.{missing[0]}, "
+                        "e.g. shortcut: avgpool, conv_bias: true): add it to the checkpoint, or retrain it")
     model = build_model(checkpoint["model"], **variant(checkpoint["model"], settings))
     try:
         model.load_state_dict(checkpoint["state_dict"])

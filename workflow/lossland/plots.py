@@ -141,7 +141,7 @@ def plot_curve(curve: dict, title: str, xlabel: str, dest: str, marks: dict[floa
     if high / low < 10:  # under a decade there is no major tick to read: label the minor ones
         loss_axes.yaxis.set_minor_formatter(plain)
         loss_axes.tick_params(axis="y", which="minor", labelsize=7)
-    loss_axes.set(xlabel=xlabel, title=title)
+    loss_axes.set(xlabel=xlabel, title=f"{title}\n{curve['bn']}" if "bn" in curve else title)
     loss_axes.set_ylabel("loss (log scale)", color="tab:blue")
     acc_axes.set_ylabel("accuracy (%)", color="tab:red")
     acc_axes.set_ylim(0, 100)
@@ -188,11 +188,18 @@ def plot_eigen_map(eigen: dict, surface: dict, model: str, dest: str) -> None:
 
 
 def plot_geometry(table: pd.DataFrame, dest: str) -> None:
-    """Each geometry metric against depth: ResNet and PlainNet as lines, Net as a point; bars are ± s.e. or ± sd."""
-    metrics = [("lambda_max", None, "λmax (top Hessian eigenvalue)"), ("ratio", None, "|λmin / λmax|"),
-               ("trace", "trace_se", "Hessian trace ± s.e."), ("rise@0.5", "rise@0.5_sd", "loss rise at 0.5 ± sd"),
-               ("half_width", "half_width_sd", "basin half-width ± sd"), ("test_acc", None, "test accuracy")]
+    """Each geometry metric against depth: ResNet and PlainNet as lines, Net as a point; bars are ± sd across image
+    subsets (Hessian numbers) or across directions (flatness)."""
+    n = int(table["subsets"].iloc[0]) if len(table) else 0
+    metrics = [("lambda_max", "lambda_max_sd", f"λmax ± sd (n={n} subsets)"),
+               ("ratio", "ratio_sd", f"|λmin / λmax| ± sd (n={n} subsets)"),
+               ("trace", "trace_sd", f"Hessian trace ± sd (n={n} subsets)"),
+               ("rise@0.5", "rise@0.5_sd", "loss rise at 0.5 ± sd (directions)"),
+               ("half_width", "half_width_sd", "basin half-width ± sd (directions)"), ("test_acc", None, "test accuracy")]
     figure, axes = plt.subplots(2, 3, figsize=(13, 7), layout="constrained")
+    params = ", ".join(sorted(set(table["params"]))) if len(table) else ""
+    figure.suptitle(f"Hessian over the {params} parameters, on {int(table['samples'].iloc[0]) if len(table) else 0:,}"
+                    " images per subset")
     depth = table["model"].map(lambda m: int("".join(ch for ch in m if ch.isdigit()) or 0))
     for ax, (column, error, title) in zip(axes.flat, metrics):
         for family, colour, marker in (("resnet", "tab:blue", "o"), ("plainnet", "tab:orange", "s"), ("net", "k", "*")):

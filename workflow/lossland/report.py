@@ -29,17 +29,19 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-GEOMETRY_COLUMNS = ["model", "params", "test_acc", "lambda_max", "lambda_min", "ratio", "trace", "trace_se",
+HESSIAN_COLUMNS = ["lambda_max", "lambda_max_sd", "lambda_min", "lambda_min_sd", "ratio", "ratio_sd", "trace",
+                   "trace_sd", "trace_se", "subsets", "samples", "params"]
+GEOMETRY_COLUMNS = ["model", "params_count", "test_acc", *HESSIAN_COLUMNS,
                     "rise@0.25", "rise@0.25_sd", "rise@0.5", "rise@0.5_sd", "rise@1", "rise@1_sd", "half_width",
-                    "half_width_sd", "directions", "samples"]
+                    "half_width_sd", "directions"]
 
 
 def geometry_table(rows: dict[str, tuple[dict, dict, dict]]) -> pd.DataFrame:
     """One row per model from its hessian.json, flatness.json and metrics.json."""
     records = []
     for model, (hessian, flatness, metrics) in rows.items():
-        record = {"model": model, "params": metrics["params"], "test_acc": metrics["test_acc"],
-                  **{k: hessian[k] for k in ("lambda_max", "lambda_min", "ratio", "trace", "trace_se", "samples")},
+        record = {"model": model, "params_count": metrics["params"], "test_acc": metrics["test_acc"],
+                  **{k: hessian[k] for k in HESSIAN_COLUMNS},
                   **{k: flatness[k] for k in GEOMETRY_COLUMNS if k in flatness}}
         records.append(record)
     frame = pd.DataFrame(records, columns=GEOMETRY_COLUMNS)
@@ -47,16 +49,24 @@ def geometry_table(rows: dict[str, tuple[dict, dict, dict]]) -> pd.DataFrame:
 
 
 def geometry_markdown(frame: pd.DataFrame) -> str:
-    """The readable table: value ± standard error (trace) or ± standard deviation over directions."""
-    lines = ["| model | params | test acc | λmax | λmin | \\|λmin/λmax\\| | trace ± s.e. | rise@0.5 ± sd "
+    """The readable table: Hessian numbers as mean ± sd across disjoint image subsets, flatness ± sd over directions."""
+    if len(frame):
+        first = frame.iloc[0]
+        note = (f"Hessian over the {first['params']} parameters, mean ± sd across {first['subsets']} disjoint subsets "
+                f"of {first['samples']:,} images; rise and half-width ± sd across {first['directions']} random "
+                "directions.\n\n")
+    else:
+        note = ""
+    lines = ["| model | params | test acc | λmax ± sd | λmin ± sd | \\|λmin/λmax\\| ± sd | trace ± sd | rise@0.5 ± sd "
              "| half-width ± sd |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in frame.to_dict("records"):
         lines.append(
-            f"| {row['model']} | {row['params']:,} | {row['test_acc']:.4f} | {row['lambda_max']:.4g} "
-            f"| {row['lambda_min']:.4g} | {row['ratio']:.4f} | {row['trace']:.4g} ± {row['trace_se']:.2g} "
+            f"| {row['model']} | {row['params_count']:,} | {row['test_acc']:.4f} "
+            f"| {row['lambda_max']:.4g} ± {row['lambda_max_sd']:.2g} | {row['lambda_min']:.4g} ± {row['lambda_min_sd']:.2g} "
+            f"| {row['ratio']:.4f} ± {row['ratio_sd']:.2g} | {row['trace']:.4g} ± {row['trace_sd']:.2g} "
             f"| {row['rise@0.5']:.4g} ± {row['rise@0.5_sd']:.2g} | {row['half_width']:.3f} ± {row['half_width_sd']:.3f} |"
         )
-    return "\n".join(lines) + "\n"
+    return note + "\n".join(lines) + "\n"
 
 
 def write_table(frame: pd.DataFrame, csv_path: str, md_path: str) -> None:

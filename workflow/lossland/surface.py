@@ -14,36 +14,48 @@ from torch import nn
 from .config import chunk_points, grid_axes
 from .data import Dataset
 from .errors import UserError
-from .evaluate import evaluate
+from .evaluate import evaluate, recompute_bn
 from .fold import fold_batchnorm
 from .io import atomic_write, save_json
 
 
-def evaluation_subset(data: Dataset, samples: int, seed: int, key: str = "landscape.samples") -> Dataset:
+def evaluation_subset(data: Dataset, samples: int, seed: int, key: str = "landscape.samples", block: int = 0) -> Dataset:
     """A fixed seeded subset of `samples` images (same for every model) in a seeded random order: prepared splits
     are stored class by class, and a shuffled order makes every prefix of the batches representative (what
-    `landscape.cap` relies on), for capped and uncapped runs alike."""
-    if samples > len(data):
-        raise UserError(f"{key} = {samples} is larger than the {len(data)} images of the split: lower it")
-    order = np.random.default_rng(seed).permutation(len(data))[:samples]
+    `landscape.cap` relies on), for capped and uncapped runs alike. `block` k gives the k-th of disjoint subsets
+    of one seeded permutation (block 0 is the subset itself)."""
+    if samples * (block + 1) > len(data):
+        raise UserError(f"{key} = {samples} x {block + 1} disjoint subsets is more than the {len(data)} images of "
+                        "the split: lower it")
+    order = np.random.default_rng(seed).permutation(len(data))[block * samples : (block + 1) * samples]
     return data.subset(torch.from_numpy(order))
+
+
+BN_STATISTICS = ("running_mean", "running_var")
 
 
 class PlaneEvaluator:
     """Writes θ + a·d₁ (+ b·d₂) into the model's parameters and buffers in place and evaluates it.
 
-    One direction gives a line (1-D curves, interpolation: d₁ = θ_b − θ_a), two a plane.
+    One direction gives a line (1-D curves, interpolation: d₁ = θ_b − θ_a), two a plane. With `bn_data`, the BN
+    running statistics are not moved along the directions but recomputed at every point from those images
+    (`recompute_bn`), as Garipov et al. 2018 do along their curves; BN is then never folded.
     """
 
     def __init__(self, model: nn.Module, first: dict, second: dict | None, data: Dataset, prepare,
                  batch_size: int | str = "auto", fold_bn: bool = True, precision: str = "fp32",
-                 compile: bool = False, cap: float | None = None):
+                 compile: bool = False, cap: float | None = None, bn_data: Dataset | None = None):
         directions = [first] if second is None else [first, second]
+        self.bn_data = bn_data
+        if bn_data is not None:
+            fold_bn = False
+            directions = [{k: v for k, v in d.items() if not k.endswith(BN_STATISTICS)} for d in directions]
         if fold_bn:
             model, directions = fold_batchnorm(model, directions)
         self.data, self.prepare, self.batch_size, self.precision = data, prepare, batch_size, precision
         self.cap = cap  # a point's loss certainly above it stops early: (lower bound, NaN accuracy)
         # weights are graph inputs, not constants, so the in-place updates below reach the compiled model
+        self.module = model  # the uncompiled model, whose BN layers `recompute_bn` resets
         self.model = torch.compile(model, dynamic=False) if compile else model
         named = {**dict(model.named_parameters()), **dict(model.named_buffers())}
         unknown = sorted(set(directions[0]) - set(named))
@@ -53,11 +65,17 @@ class PlaneEvaluator:
         self.params = [named[name].data for name in directions[0]]
         self.theta = [p.clone() for p in self.params]
         self.directions = [[d[name].to(device) for name in directions[0]] for d in directions]
+        self.position = None
 
     def move(self, *coords: float) -> None:
+        if coords == self.position:
+            return
         torch._foreach_copy_(self.params, self.theta)
         for direction, step in zip(self.directions, coords, strict=True):
             torch._foreach_add_(self.params, direction, alpha=step)
+        if self.bn_data is not None:
+            recompute_bn(self.module, self.bn_data, self.prepare)
+        self.position = coords
 
     def at(self, *coords: float, data: Dataset | None = None) -> tuple[float, float]:
         self.move(*coords)
@@ -73,15 +91,16 @@ def evaluate_curve(evaluator: PlaneEvaluator, alphas: np.ndarray, splits: dict[s
     """Loss and accuracy at θ + α·d₁ for every α, on each split: {alpha, train_loss, train_acc, test_loss, ...}."""
     curve = {"alpha": np.asarray(alphas, dtype=float)}
     started, total, done = time.monotonic(), len(alphas) * len(splits), 0
-    for split, data in splits.items():
-        values = []
-        for alpha in curve["alpha"]:
-            values.append(evaluator.at(float(alpha), data=data))
+    values = {split: [] for split in splits}
+    for alpha in curve["alpha"]:  # every split at one point before the next: one move (and BN pass) per point
+        for split, data in splits.items():
+            values[split].append(evaluator.at(float(alpha), data=data))
             done += 1
             elapsed = time.monotonic() - started
             log(f"{what}: {done}/{total} points, {elapsed:.1f}s, ETA {elapsed / done * (total - done):.0f}s")
-        curve[f"{split}_loss"] = np.array([v[0] for v in values])
-        curve[f"{split}_acc"] = np.array([v[1] for v in values])
+    for split in splits:
+        curve[f"{split}_loss"] = np.array([v[0] for v in values[split]])
+        curve[f"{split}_acc"] = np.array([v[1] for v in values[split]])
     return curve
 
 

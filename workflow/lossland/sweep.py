@@ -1,5 +1,9 @@
 """The Net sweep: batch size × learning rate (× epochs), its tables and heatmaps, and the augmentation ablation.
 
+Every sweep run trains on the training split less a held-out validation split (`data.validation`, seeded and
+class-stratified); the best cell (batch, lr and epoch count) is the one with the highest validation accuracy, and
+its test accuracy is reported, never used to choose.
+
 Without an lr schedule, the epoch axis is read off one run's per-epoch history (epochs 25/50/75/100 are points
 along one 100-epoch run); with a schedule each epoch count is a separate run, since the schedule depends on it.
 """
@@ -11,10 +15,12 @@ import numpy as np
 import pandas as pd
 
 from .config import relevant_settings, train_settings
+from .errors import UserError
 from .io import atomic_write
 
 RUN_PATTERN = r"b(?P<batch>\d+)_lr(?P<lr>[0-9.e-]+)_e(?P<epochs>\d+)(?P<aug>_aug)?"
-TABLE_COLUMNS = ["batch", "lr", "epochs", "augment", "test_acc", "test_loss"]
+TABLE_COLUMNS = ["batch", "lr", "epochs", "augment", "val_acc", "val_loss", "test_acc", "test_loss"]
+SELECTED_BY = "val_acc"  # the validation split's accuracy picks the best cell; the test split only reports
 
 
 def run_name(batch: int, lr: float, epochs: int, augment: bool = False) -> str:
@@ -41,6 +47,7 @@ def run_settings(config: dict, run: str) -> dict:
     if parsed["augment"]:
         settings.update(copy.deepcopy(sweep["augmented"]))
     settings.update(batch_size=parsed["batch"], lr=parsed["lr"], epochs=parsed["epochs"])
+    settings["validation"] = {"images": config["data"]["validation"], "seed": config["data"]["seed"]}
     return relevant_settings(sweep["model"], settings)
 
 
@@ -57,26 +64,33 @@ def sweep_table(histories: dict[str, pd.DataFrame], epochs: list[int], scheduled
         parsed = parse_run(run)
         by_epoch = history.set_index("epoch")
         for epoch in [parsed["epochs"]] if scheduled else epochs:
-            rows.append(dict(parsed, epochs=epoch, test_acc=float(by_epoch.loc[epoch, "test_acc"]),
-                             test_loss=float(by_epoch.loc[epoch, "test_loss"])))
+            rows.append(dict(parsed, epochs=epoch, **{key: float(by_epoch.loc[epoch, key]) for key in TABLE_COLUMNS[4:]}))
     return pd.DataFrame(rows, columns=TABLE_COLUMNS).sort_values(["lr", "batch", "epochs"]).reset_index(drop=True)
 
 
 def best_row(table: pd.DataFrame) -> pd.Series:
-    return table.loc[table["test_acc"].idxmax()]
+    """The cell with the highest validation accuracy (the first such in table order on a tie)."""
+    if table[SELECTED_BY].isna().any():
+        raise UserError("the sweep table has cells without validation accuracy (runs trained before data.validation "
+                        "existed): delete results/sweep/runs and rerun the sweep")
+    return table.loc[table[SELECTED_BY].idxmax()]
 
 
 def lr_markdown(table: pd.DataFrame, lr: float) -> str:
-    """The study's layout: rows batch size, columns epochs, test accuracy; the best cell of the sweep in bold."""
+    """The study's layout: rows batch size, columns epochs, validation / test accuracy; the cell selected on
+    validation in bold."""
     best = best_row(table)
-    part = table[table["lr"] == lr].pivot(index="batch", columns="epochs", values="test_acc")
-    lines = [f"Test accuracy, learning rate {lr:g} (best of the sweep in bold)", "",
-             "| batch \\ epochs | " + " | ".join(str(e) for e in part.columns) + " |",
-             "|---:|" + "---:|" * len(part.columns)]
-    for batch, row in part.iterrows():
+    part = table[table["lr"] == lr]
+    val = part.pivot(index="batch", columns="epochs", values="val_acc")
+    test = part.pivot(index="batch", columns="epochs", values="test_acc")
+    lines = [f"Validation / test accuracy, learning rate {lr:g} (in bold: the cell of the whole sweep with the best "
+             "validation accuracy; the test split chose nothing)", "",
+             "| batch \\ epochs | " + " | ".join(str(e) for e in val.columns) + " |",
+             "|---:|" + "---:|" * len(val.columns)]
+    for batch in val.index:
         cells = []
-        for epochs, value in row.items():
-            text = f"{value:.4f}"
+        for epochs in val.columns:
+            text = f"{val.loc[batch, epochs]:.4f} / {test.loc[batch, epochs]:.4f}"
             if (batch, epochs, lr) == (best["batch"], best["epochs"], best["lr"]):
                 text = f"**{text}**"
             cells.append(text)
@@ -85,33 +99,43 @@ def lr_markdown(table: pd.DataFrame, lr: float) -> str:
 
 
 def plot_heatmap(table: pd.DataFrame, lr: float, dest: str) -> None:
+    """Colour: validation accuracy (what selects); text: validation over test accuracy; ★ the selected cell."""
     from .plots import plt, save_figure
 
     best = best_row(table)
-    part = table[table["lr"] == lr].pivot(index="batch", columns="epochs", values="test_acc")
-    figure, axes = plt.subplots(figsize=(1.4 * len(part.columns) + 2.5, 0.6 * len(part.index) + 2))
-    image = axes.imshow(part.to_numpy(), cmap="viridis", aspect="auto",
-                        vmin=table["test_acc"].min(), vmax=table["test_acc"].max())
-    axes.set(xticks=range(len(part.columns)), xticklabels=part.columns, yticks=range(len(part.index)),
-             yticklabels=part.index, xlabel="epochs", ylabel="batch size", title=f"test accuracy, lr {lr:g}")
-    for i, batch in enumerate(part.index):
-        for j, epochs in enumerate(part.columns):
+    part = table[table["lr"] == lr]
+    val = part.pivot(index="batch", columns="epochs", values="val_acc")
+    test = part.pivot(index="batch", columns="epochs", values="test_acc")
+    figure, axes = plt.subplots(figsize=(1.5 * len(val.columns) + 2.5, 0.7 * len(val.index) + 2))
+    image = axes.imshow(val.to_numpy(), cmap="viridis", aspect="auto",
+                        vmin=table["val_acc"].min(), vmax=table["val_acc"].max())
+    axes.set(xticks=range(len(val.columns)), xticklabels=val.columns, yticks=range(len(val.index)),
+             yticklabels=val.index, xlabel="epochs", ylabel="batch size",
+             title=f"lr {lr:g}: validation / test accuracy (★ selected on validation)")
+    for i, batch in enumerate(val.index):
+        for j, epochs in enumerate(val.columns):
             is_best = (batch, epochs, lr) == (best["batch"], best["epochs"], best["lr"])
-            axes.text(j, i, f"{part.iloc[i, j]:.3f}" + (" ★" if is_best else ""), ha="center", va="center",
-                      color="w" if part.iloc[i, j] < part.to_numpy().mean() else "k",
+            axes.text(j, i, f"{val.iloc[i, j]:.3f}" + (" ★" if is_best else "") + f"\n{test.iloc[i, j]:.3f}",
+                      ha="center", va="center", fontsize=8, color="w" if val.iloc[i, j] < val.to_numpy().mean() else "k",
                       fontweight="bold" if is_best else "normal")
-    figure.colorbar(image, ax=axes, label="test accuracy")
+    figure.colorbar(image, ax=axes, label="validation accuracy")
     save_figure(figure, dest)
 
 
-def ablation_markdown(baseline: pd.Series | None, best: pd.Series, augmented: pd.Series) -> str:
+def ablation_markdown(baseline: pd.Series | None, best: pd.Series, augmented: pd.Series, images: dict) -> str:
+    """The baseline, the cell selected on validation and its augmented rerun; `images`: split sizes for the note."""
     lines = ["Augmentation step (random crop with padding 4, horizontal flip, CIFAR-10 mean/std normalization)", "",
-             "| run | batch | lr | epochs | augmentation | test acc | test loss |", "|---|---:|---:|---:|---|---:|---:|"]
+             f"Every run trained on {images['train']:,} images; the best cell was selected on the validation accuracy "
+             f"of {images['val']:,} held-out training images, and its test accuracy ({images['test']:,} images) is "
+             "reported once, not used to select.", "",
+             "| run | batch | lr | epochs | augmentation | val acc | test acc | test loss |",
+             "|---|---:|---:|---:|---|---:|---:|---:|"]
     rows = [("baseline", baseline)] if baseline is not None else []
-    rows += [("best of the sweep", best), ("best of the sweep, augmented", augmented)]
+    rows += [("best of the sweep (on validation)", best), ("best of the sweep, augmented", augmented)]
     for label, row in rows:
         lines.append(f"| {label} | {int(row['batch'])} | {row['lr']:g} | {int(row['epochs'])} | "
-                     f"{'on' if row['augment'] else 'off'} | {row['test_acc']:.4f} | {row['test_loss']:.4f} |")
+                     f"{'on' if row['augment'] else 'off'} | {row['val_acc']:.4f} | {row['test_acc']:.4f} | "
+                     f"{row['test_loss']:.4f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -122,8 +146,7 @@ def write_table(table: pd.DataFrame, dest: str) -> None:
 
 def history_row(history: pd.DataFrame, run: str) -> pd.Series:
     last = history.iloc[-1]
-    return pd.Series(dict(parse_run(run), epochs=int(last["epoch"]), test_acc=last["test_acc"],
-                          test_loss=last["test_loss"]))
+    return pd.Series(dict(parse_run(run), epochs=int(last["epoch"]), **{key: last[key] for key in TABLE_COLUMNS[4:]}))
 
 
 def lookup(table: pd.DataFrame, batch: int, lr: float, epochs: int) -> pd.Series | None:

@@ -17,13 +17,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from .data import Dataset, augment, load_split, normalizer
+from .data import Dataset, augment, load_split, normalizer, stratified_indices
 from .errors import UserError
 from .evaluate import autocast, evaluate
-from .io import atomic_write, load_torch, save_torch
+from .io import atomic_write, load_torch, save_torch, sha256
 from .models import build_model, variant
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds")
+VALIDATION_COLUMNS = ("val_loss", "val_acc")  # runs that hold out a validation split (the sweep's) also record these
 
 
 def make_optimizer(settings: dict, params) -> torch.optim.Optimizer:
@@ -101,7 +102,10 @@ def train_epoch(model, optimizer, data: Dataset, settings, prepare, epoch, step,
 
 def write_history(history: list[dict], dest: str | Path) -> None:
     text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=HISTORY_COLUMNS, lineterminator="\n")
+    columns = list(HISTORY_COLUMNS)
+    if history and "val_acc" in history[0]:
+        columns[3:3] = VALIDATION_COLUMNS
+    writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(history)
     with atomic_write(dest, "w") as handle:
@@ -126,14 +130,41 @@ def _collect_snapshots(folder: Path, epochs: set[int]) -> dict:
     return {"epochs": ordered, "states": states}
 
 
-def _load_resume(path: Path, model_name: str, settings: dict, log) -> dict | None:
+def _load_resume(path: Path, model_name: str, settings: dict, data_sha256: dict, log) -> dict | None:
     if not path.exists():
         return None
     state = load_torch(path, "resume checkpoint")
     if state.get("model") != model_name or state.get("settings") != settings:
         log(f"ignoring {path}: it was written for other settings; starting from epoch 1")
         return None
+    if state.get("data_sha256") != data_sha256:
+        log(f"ignoring {path}: it was trained on other data (the prepared train/test files changed since); "
+            "starting from epoch 1")
+        return None
     return state
+
+
+def split_validation(data: Dataset, settings: dict) -> tuple[Dataset, Dataset | None]:
+    """(training images, validation images): `settings["validation"]` = {images, seed} holds out a seeded,
+    class-stratified subset of the training split that the run never trains on; without it, (data, None)."""
+    holdout = settings.get("validation")
+    if not holdout:
+        return data, None
+    if holdout["images"] >= len(data):
+        raise UserError(f"data.validation = {holdout['images']} leaves no training images of the {len(data)}: lower it")
+    labels = data.labels.cpu().numpy()
+    held = torch.from_numpy(stratified_indices(labels, holdout["images"], holdout["seed"]))
+    keep = torch.ones(len(data), dtype=torch.bool)
+    keep[held] = False
+    device = data.labels.device
+    return data.subset(keep.nonzero().flatten().to(device)), data.subset(held.to(device))
+
+
+def check_finite(model_name: str, epoch: int, loss: float, settings: dict) -> None:
+    """A loss that turned NaN or infinite stops training: nothing downstream should see such weights."""
+    if not math.isfinite(loss):
+        raise UserError(f"{model_name}: the training loss became {loss} in epoch {epoch} (lr {settings['lr']:g}): "
+                        "lower the lr for this model (train.models.<model>.lr) and rerun")
 
 
 def train_model(
@@ -147,7 +178,8 @@ def train_model(
     device: torch.device,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    train_data = load_split(train_path).to(device)
+    data_sha256 = {"train": sha256(train_path), "test": sha256(test_path)}
+    train_data, val_data = split_validation(load_split(train_path).to(device), settings)
     test_data = load_split(test_path).to(device)
     torch.manual_seed(settings["seed"])
     model = build_model(model_name, **variant(model_name, settings)).to(device, memory_format=torch.channels_last)
@@ -160,7 +192,7 @@ def train_model(
     resume_file = Path(resume_path)
     snapshot_dir = resume_file.parent / "snapshots"
     snapshot_epochs = _snapshot_epochs(settings)
-    state = _load_resume(resume_file, model_name, settings, log)
+    state = _load_resume(resume_file, model_name, settings, data_sha256, log)
     if state is None and snapshot_dir.is_dir():
         shutil.rmtree(snapshot_dir)  # from another run's settings
     if state is None and snapshot_epochs:
@@ -182,25 +214,29 @@ def train_model(
             train_loss, train_acc, step = train_epoch(
                 model, optimizer, train_data, settings, prepare, epoch, step, factor, forward
             )
-            test_loss, test_acc = evaluate(model, test_data, prepare, settings["eval_batch_size"])
+            check_finite(model_name, epoch, train_loss, settings)
+            record = dict(epoch=epoch, train_loss=train_loss, train_acc=train_acc)
+            if val_data is not None:
+                record["val_loss"], record["val_acc"] = evaluate(model, val_data, prepare, settings["eval_batch_size"])
+            record["test_loss"], record["test_acc"] = evaluate(model, test_data, prepare, settings["eval_batch_size"])
             seconds = time.monotonic() - tick
-            history.append(
-                dict(epoch=epoch, train_loss=train_loss, train_acc=train_acc, test_loss=test_loss,
-                     test_acc=test_acc, lr=optimizer.param_groups[0]["lr"], seconds=seconds)
-            )
+            record.update(lr=optimizer.param_groups[0]["lr"], seconds=seconds)
+            history.append(record)
+            test_loss, test_acc = record["test_loss"], record["test_acc"]
             if epoch in snapshot_epochs:  # before the resume point, so a resumed run never lacks one
                 save_torch(model.state_dict(), _snapshot_path(snapshot_dir, epoch))
             save_torch(
                 dict(model=model_name, settings=settings, model_state=model.state_dict(),
                      optimizer_state=optimizer.state_dict(), history=history, step=step,
-                     rng_cpu=torch.get_rng_state()),
+                     rng_cpu=torch.get_rng_state(), data_sha256=data_sha256),
                 resume_file,
             )
             elapsed = time.monotonic() - started
             eta = elapsed / (epoch - first_epoch + 1) * (settings["epochs"] - epoch)
+            held_out = f" | val loss {record['val_loss']:.4f} acc {record['val_acc']:.4f}" if val_data is not None else ""
             log(
                 f"{model_name} epoch {epoch}/{settings['epochs']} train loss {train_loss:.4f} acc {train_acc:.4f}"
-                f" | test loss {test_loss:.4f} acc {test_acc:.4f} | {len(train_data) / seconds:.0f} img/s"
+                f"{held_out} | test loss {test_loss:.4f} acc {test_acc:.4f} | {len(train_data) / seconds:.0f} img/s"
                 f" | elapsed {elapsed:.0f}s ETA {eta:.0f}s"
             )
     except Interrupted as signal_name:
@@ -212,9 +248,11 @@ def train_model(
         signal.signal(signal.SIGTERM, previous)
 
     final = history[-1]
-    metrics = {key: final[key] for key in ("train_loss", "train_acc", "test_loss", "test_acc")}
+    metrics = {key: final[key] for key in ("train_loss", "train_acc", *VALIDATION_COLUMNS, "test_loss", "test_acc")
+               if key in final}
     write_history(history, history_path)
-    checkpoint = dict(model=model_name, state_dict=model.state_dict(), config=settings, epochs=len(history),
+    recorded = {**variant(model_name, settings), **settings}  # the architecture it trained, defaults included
+    checkpoint = dict(model=model_name, state_dict=model.state_dict(), config=recorded, epochs=len(history),
                       metrics=metrics)
     if snapshot_epochs:
         checkpoint["snapshots"] = _collect_snapshots(snapshot_dir, snapshot_epochs)

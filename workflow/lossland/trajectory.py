@@ -1,7 +1,8 @@
 """Optimizer trajectories (Li et al. 2018, §7; loss-landscape's plot_trajectory.py).
 
 The directions are the first two principal components of the snapshots' offsets {θ_epoch − θ_final}: the rows are
-centred and decomposed by an SVD, as loss-landscape's scikit-learn PCA does, and each snapshot is projected onto
+centred and decomposed by an SVD, as loss-landscape's scikit-learn PCA does (with its sign convention: each axis'
+largest-magnitude entry positive), and each snapshot is projected onto
 the two unit-norm components (dot products, not centred, so the final weights sit at (0, 0)). The plane's grid
 covers the projected path with a margin on every side.
 """
@@ -31,7 +32,15 @@ def principal_directions(matrix: torch.Tensor) -> tuple[torch.Tensor, np.ndarray
     centred = matrix - matrix.mean(0, keepdim=True)
     _, singular, vt = torch.linalg.svd(centred, full_matrices=False)
     variance = singular.square()
-    return vt[:2], (variance[:2] / variance.sum()).numpy()
+    return fix_signs(vt[:2]), (variance[:2] / variance.sum()).numpy()
+
+
+def fix_signs(axes: torch.Tensor) -> torch.Tensor:
+    """Each axis with its largest-magnitude entry positive (scikit-learn's svd_flip): an SVD's signs are arbitrary
+    and differ between BLAS builds and devices, and a flipped axis mirrors the plane, its hash and the figure."""
+    pivots = axes.abs().argmax(dim=1)
+    signs = torch.sign(axes[torch.arange(len(axes)), pivots])
+    return axes * torch.where(signs == 0, torch.ones_like(signs), signs)[:, None]
 
 
 def unflatten(vector: torch.Tensor, like: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

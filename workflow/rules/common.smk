@@ -14,7 +14,7 @@ PACKAGE_DIR = Path(workflow.basedir) / "workflow"
 sys.path.insert(0, str(PACKAGE_DIR))
 
 import pandas as pd  # noqa: E402
-from lossland.config import config_problem, endpoints, train_settings, trajectory_models  # noqa: E402
+from lossland.config import config_problem, endpoints, sweep_images, train_settings, trajectory_models  # noqa: E402
 from lossland.gpus import visible_gpu_count  # noqa: E402
 from lossland.sweep import RUN_PATTERN, best_row, grid_runs, is_scheduled, run_name, run_settings  # noqa: E402
 
@@ -109,7 +109,8 @@ def plane_spec(plane: str) -> dict:
     """What a chunk job of a plane needs: the evaluation settings, the grid (for a trajectory, its point counts;
     the range comes from the path) and the chunk count. Line and direction options are left out, so changing them
     reruns no chunk by itself."""
-    spec = {k: v for k, v in config["landscape"].items() if k not in ("directions", "line")}
+    spec = {k: v for k, v in config["landscape"].items() if k not in ("directions", "line", *bn_keys())}
+    spec.update(bn_spec())
     if plane == "trajectory":
         trajectory = config["trajectory"]
         (nx, ny), chunks = trajectory["grid"], trajectory["chunks"]
@@ -121,10 +122,25 @@ def plane_json(wildcards) -> str:
     return json.dumps(plane_spec(wildcards.plane), sort_keys=True)
 
 
-def curve_json(*extra: str) -> str:
+def bn_keys() -> tuple[str, str]:
+    return ("bn", "bn_samples")
+
+
+def bn_spec(section: str = "landscape") -> dict:
+    """How BN statistics are treated off the trained point: an interpolation always chooses (interpolation.bn);
+    a plane or line only when its directions move them (landscape.directions.type: states). Otherwise empty, so
+    that the keys rerun nothing that does not use them."""
+    settings = config[section]
+    if section == "landscape" and settings["directions"]["type"] != "states":
+        return {}
+    return {key: settings[key] for key in bn_keys()}
+
+
+def curve_json(*extra: str, section: str = "landscape") -> str:
     """The evaluation settings a line or interpolation job uses (and `extra` landscape keys), nothing else."""
     keys = ("split", "samples", "seed", "batch_size", "fold_bn", "precision", "compile", *extra)
-    return json.dumps({k: config["landscape"][k] for k in keys if k in config["landscape"]}, sort_keys=True)
+    spec = {k: config["landscape"][k] for k in keys if k in config["landscape"]}
+    return json.dumps({**spec, **bn_spec(section)}, sort_keys=True)
 
 
 def curve_points(axis_key):
@@ -142,8 +158,8 @@ def chunk_files(wildcards) -> list[str]:
 
 
 GEOMETRY_KEYS = {
-    "hessian": ("top_k", "probes", "tol"),
-    "eigen": ("tol", "grid", "chunks"),
+    "hessian": ("top_k", "probes", "tol", "params", "maxiter", "repeats"),
+    "eigen": ("tol", "grid", "chunks", "params", "maxiter"),
     "flatness": ("directions", "line", "delta"),
 }
 
@@ -164,7 +180,7 @@ def geometry_targets() -> list[str]:
 
 
 HVP_EVALUATIONS = 6  # one Hessian-vector product ~ two forward+backward passes ~ six loss evaluations
-EIGSH_PRODUCTS = 75  # Hessian-vector products one eigsh call takes at tol 1e-3 (a generous estimate)
+EIGSH_PRODUCTS = 100  # Hessian-vector products one eigsh call (both ends) takes at tol 1e-3 (a generous estimate)
 
 
 def eigen_map_models() -> list[str]:

@@ -16,7 +16,11 @@ rule hessian:
         ENV
     threads: config["threads"]["chunk"]
     resources:
-        **geometry_resources(lambda: HVP_EVALUATIONS * (2 * EIGSH_PRODUCTS + config["geometry"]["probes"])),
+        **geometry_resources(
+            lambda: HVP_EVALUATIONS
+            * (EIGSH_PRODUCTS + config["geometry"]["probes"])
+            * config["geometry"]["repeats"]
+        ),
     params:
         geometry=geometry_json("hessian"),
     shell:
@@ -39,7 +43,6 @@ rule eigen_chunk:
     resources:
         **geometry_resources(
             lambda: HVP_EVALUATIONS
-            * 2
             * EIGSH_PRODUCTS
             * math.ceil(config["geometry"]["grid"][2] ** 2 / config["geometry"]["chunks"])
         ),

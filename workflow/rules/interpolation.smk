@@ -8,6 +8,7 @@ rule interpolate:
         b=lambda wc: endpoint_checkpoint(PAIRS[wc.pair]["b"]),
         train=f"results/data/{config['landscape']['split']}.pt",
         test="results/data/test.pt",
+        bn_data="results/data/train.pt",
     output:
         npz="results/interpolation/{pair}.npz",
         json="results/interpolation/{pair}.json",
@@ -19,11 +20,12 @@ rule interpolate:
     resources:
         **chunk_resources(curve_points(lambda: config["interpolation"]["alpha"])),
     params:
-        landscape=curve_json(),
+        landscape=curve_json(section="interpolation"),
         alpha=config["interpolation"]["alpha"],
     shell:
         "python -m lossland --threads {threads} interpolate --a {input.a} --b {input.b} --train {input.train}"
-        " --test {input.test} --landscape {params.landscape:q} --alpha {params.alpha} --out {output.npz}"
+        " --test {input.test} --landscape {params.landscape:q} --alpha {params.alpha} --bn-data {input.bn_data}"
+        " --out {output.npz}"
         " > {log} 2>&1"
 
 

@@ -29,6 +29,7 @@ rule landscape_chunk:
         checkpoint="results/models/{model}.pt",
         directions="results/{plane}/{model}/directions.pt",
         data=f"results/data/{config['landscape']['split']}.pt",
+        bn_data="results/data/train.pt",
     output:
         "results/{plane}/{model}/chunks/{chunk}.csv",
     log:
@@ -44,7 +45,8 @@ rule landscape_chunk:
         landscape=plane_json,
     shell:
         "python -m lossland --threads {threads} chunk --checkpoint {input.checkpoint} --directions {input.directions}"
-        " --data {input.data} --landscape {params.landscape:q} --chunk {wildcards.chunk} --out {output}"
+        " --data {input.data} --landscape {params.landscape:q} --chunk {wildcards.chunk} --bn-data {input.bn_data}"
+        " --out {output}"
         " > {log} 2>&1"
 
 
@@ -94,6 +96,7 @@ rule line:
         directions="results/landscape/{model}/directions.pt",
         train=f"results/data/{config['landscape']['split']}.pt",
         test="results/data/test.pt",
+        bn_data="results/data/train.pt",
     output:
         npz="results/landscape/{model}/line.npz",
         json="results/landscape/{model}/line.json",
@@ -108,7 +111,8 @@ rule line:
         landscape=curve_json("line"),
     shell:
         "python -m lossland --threads {threads} line --checkpoint {input.checkpoint} --directions {input.directions}"
-        " --train {input.train} --test {input.test} --landscape {params.landscape:q} --out {output.npz}"
+        " --train {input.train} --test {input.test} --landscape {params.landscape:q} --bn-data {input.bn_data}"
+        " --out {output.npz}"
         " > {log} 2>&1"
 
 

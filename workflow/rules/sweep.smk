@@ -64,6 +64,7 @@ rule ablation:
         ENV
     params:
         baseline=lambda wc: json.dumps(config["sweep"]["baseline"]),
+        images=json.dumps(sweep_images(config)),
     shell:
         "python -m lossland ablation --table {input.table} --augmented {input.augmented}"
-        " --baseline {params.baseline:q} --out {output} > {log} 2>&1"
+        " --baseline {params.baseline:q} --images {params.images:q} --out {output} > {log} 2>&1"
