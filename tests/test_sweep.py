@@ -2,8 +2,8 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import REPO
-from lossland.errors import UserError
 from lossland.config import normalization, train_settings
+from lossland.errors import UserError
 from lossland.sweep import (
     ablation_markdown,
     best_row,

@@ -17,9 +17,7 @@ rule hessian:
     threads: config["threads"]["chunk"]
     resources:
         **geometry_resources(
-            lambda: HVP_EVALUATIONS
-            * (EIGSH_PRODUCTS + config["geometry"]["probes"])
-            * config["geometry"]["repeats"]
+            lambda: HVP_EVALUATIONS * (EIGSH_PRODUCTS + config["geometry"]["probes"]) * config["geometry"]["repeats"]
         ),
     params:
         geometry=geometry_json("hessian"),
