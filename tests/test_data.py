@@ -42,7 +42,9 @@ def test_stratified_subset_is_balanced_seeded_and_ordered():
 @pytest.mark.parametrize(
     "problem,message",
     [("missing", "data folder {root}/train not found"), ("nine", "has 9 class folders"),
-     ("empty", "class folder {root}/train/truck is empty"), ("size", "is 40x40, CIFAR-10 images are 32x32")],
+     ("empty", "class folder {root}/train/truck holds no images"), ("size", "is 40x40, CIFAR-10 images are 32x32"),
+     ("not-images", "class folder {root}/train/truck holds no images (.jpg"),
+     ("classes-differ", "the class folders of {root}/train and {root}/test differ (lorry, truck)")],
 )
 def test_malformed_imagefolder_gives_one_line_naming_the_path(tmp_path, problem, message):
     root = tmp_path / "src"
@@ -50,10 +52,15 @@ def test_malformed_imagefolder_gives_one_line_naming_the_path(tmp_path, problem,
         make_imagefolder(root, classes=CLASSES[:9])
     elif problem == "size":
         make_imagefolder(root, size=40)
-    elif problem == "empty":
+    elif problem in ("empty", "not-images"):
         make_imagefolder(root)
         for file in (root / "train" / "truck").iterdir():
             file.unlink()
+        if problem == "not-images":
+            (root / "train" / "truck" / "README.txt").write_text("not an image")
+    elif problem == "classes-differ":
+        make_imagefolder(root)
+        (root / "test" / "truck").rename(root / "test" / "lorry")
     with pytest.raises(UserError) as error:
         prepare_split("imagefolder", str(root), "train", False, None, 0, str(tmp_path / "out.pt"))
     assert message.format(root=root) in str(error.value) and "\n" not in str(error.value)

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import torch
 from lossland.errors import UserError
-from lossland.io import save_torch
+from lossland.io import save_torch, sha256
 from lossland.models import ShortcutA, ShortcutB, load_checkpoint
 from lossland.train import lr_factor, train_model
 from test_surface import SETTINGS, random_split
@@ -30,6 +30,7 @@ def test_training_writes_history_and_checkpoint_and_is_deterministic(splits):
     metrics, checkpoint, history = run(splits, "a", epochs=2, augment=True)
     _, again, history_again = run(splits, "b", epochs=2, augment=True)
     assert list(history.columns) == ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"]
+    assert checkpoint["data_sha256"]["train"] == sha256(splits / "train.pt")
     assert list(history["epoch"]) == [1, 2]
     assert checkpoint["model"] == "net" and checkpoint["epochs"] == 2 and checkpoint["config"]["augment"] is True
     assert checkpoint["metrics"] == metrics and metrics["test_acc"] == history["test_acc"].iloc[-1]
@@ -67,7 +68,8 @@ def test_corrupt_or_foreign_checkpoints_are_refused_with_the_file_named(splits):
     (splits / "truncated.pt").write_bytes(good[: len(good) // 2])
     with pytest.raises(UserError, match=f"checkpoint {splits / 'truncated.pt'} is unreadable .*delete it and rerun"):
         load_checkpoint(str(splits / "truncated.pt"), torch.device("cpu"))
-    save_torch({**checkpoint, "model": "resnet20"}, splits / "foreign.pt")
+    variant = {"shortcut": "subsample", "conv_bias": False}
+    save_torch({**checkpoint, "model": "resnet20", "config": {**checkpoint["config"], **variant}}, splits / "foreign.pt")
     with pytest.raises(UserError, match=r"does not hold the resnet20 \(shortcut=subsample, conv_bias=False\) it .*rerun"):
         load_checkpoint(str(splits / "foreign.pt"), torch.device("cpu"))
 
@@ -84,10 +86,67 @@ def test_checkpoint_records_the_variant_and_refuses_another_variants_weights(spl
         load_checkpoint(str(mixed), torch.device("cpu"))
     assert str(error.value) == (f"checkpoint {mixed} does not hold the resnet20 (shortcut=avgpool, conv_bias=True) it "
                                 "records (weights of another architecture or variant): delete it and rerun the workflow")
-    _, before, _ = run(splits, "before", model="resnet20")  # settings without the keys: the variant before they existed
-    model, _ = load_checkpoint(str(splits / "before.pt"), torch.device("cpu"))
+    _, defaulted, _ = run(splits, "defaulted", model="resnet20")  # settings without the keys: what it trained is recorded
+    assert (defaulted["config"]["shortcut"], defaulted["config"]["conv_bias"]) == ("subsample", False)
+    model, _ = load_checkpoint(str(splits / "defaulted.pt"), torch.device("cpu"))
     assert isinstance(model.layer2[0].shortcut, ShortcutA) and not model.layer2[0].shortcut.pool
     assert model.conv1.bias is None
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda c: {**c, "config": {k: v for k, v in c["config"].items() if k != "shortcut"}},
+     "does not record its variant key 'shortcut' (config.shortcut, e.g. shortcut: avgpool"),
+    (lambda c: {**c, "config": {k: v for k, v in c["config"].items() if k != "conv_bias"}},
+     "does not record its variant key 'conv_bias'"),
+    (lambda c: {k: v for k, v in c.items() if k != "config"}, "does not record its training settings (the 'config' key"),
+    (lambda c: {**c, "config": {k: v for k, v in c["config"].items() if k != "normalize"}},
+     "does not record its training settings (the 'config' key with 'normalize')"),
+    (lambda c: {**c, "model": "resnet21"}, "names the model 'resnet21', which is none of net, resnet20"),
+], ids=["no-shortcut", "no-conv-bias", "no-config", "no-normalize", "unknown-model"])
+def test_a_checkpoint_missing_what_defines_its_network_is_refused_in_one_line(splits, damage, message):
+    """avgpool and subsample ResNets have identical state_dicts: a checkpoint without its variant used to load as
+    subsample, silently evaluating another network."""
+    checkpoint = torch.load(splits / "defaulted.pt", weights_only=True) if (splits / "defaulted.pt").exists() else \
+        run(splits, "defaulted", model="resnet20")[1]
+    path = splits / "damaged.pt"
+    save_torch(damage(checkpoint), path)
+    with pytest.raises(UserError) as error:
+        load_checkpoint(str(path), torch.device("cpu"))
+    assert str(error.value).startswith(f"checkpoint {path} ") and message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_a_loss_that_turns_nan_stops_training_at_that_epoch(splits):
+    with pytest.raises(UserError) as error:
+        run(splits, "diverged", lr=1e30, epochs=3)
+    assert str(error.value).startswith("net: the training loss became nan in epoch 1 (lr 1e+30)")
+    assert "lower the lr" in str(error.value) and not (splits / "diverged.pt").exists()
+
+
+def test_resume_against_other_data_starts_over(splits, tmp_path):
+    """The resume point records the sha256 of the prepared data: other data means starting from epoch 1."""
+    for name in ("train.pt", "test.pt"):
+        (tmp_path / name).write_bytes((splits / name).read_bytes())
+    args = dict(checkpoint_path=tmp_path / "m.pt", history_path=tmp_path / "h.csv", resume_path=tmp_path / "r.pt",
+                device=torch.device("cpu"))
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_epoch_1(message):
+        if "epoch 1/2" in message:
+            raise Stop
+
+    settings = {**SETTINGS, "epochs": 2}
+    with pytest.raises(Stop):
+        train_model("net", settings, tmp_path / "train.pt", tmp_path / "test.pt", **args, log=stop_after_epoch_1)
+    assert (tmp_path / "r.pt").exists()
+    save_torch(random_split(96, 9), tmp_path / "train.pt")  # other images under the same name
+    lines = []
+    train_model("net", settings, tmp_path / "train.pt", tmp_path / "test.pt", **args, log=lines.append)
+    assert any("trained on other data" in line and "starting from epoch 1" in line for line in lines)
+    assert not any(line.startswith("resuming") for line in lines)
+    assert sum("epoch 1/2" in line for line in lines) == 1
 
 
 def test_bf16_training_runs_and_records_its_settings(splits):

@@ -253,7 +253,7 @@ def train_model(
     write_history(history, history_path)
     recorded = {**variant(model_name, settings), **settings}  # the architecture it trained, defaults included
     checkpoint = dict(model=model_name, state_dict=model.state_dict(), config=recorded, epochs=len(history),
-                      metrics=metrics)
+                      metrics=metrics, data_sha256=data_sha256)
     if snapshot_epochs:
         checkpoint["snapshots"] = _collect_snapshots(snapshot_dir, snapshot_epochs)
     save_torch(checkpoint, checkpoint_path)
