@@ -11,6 +11,8 @@
 4. no-op rebuild: `snakemake -n all` on a finished smoke run.
 5. views (resnet20): s/point of a surface point, a 1-D curve point and an interpolation point (same evaluator), each
    against loss-landscape's per-point loop for the same view.
+8. lanczos: λmax and λmin of a real checkpoint's Hessian (resnet20, 500 images, its >1-D weights) from one
+   Lanczos run on both ends against loss-landscape's two runs (largest, then the shifted operator's largest magnitude).
 7. cap (landscape.cap = 10): a real checkpoint's whole surface (21x21 by default) with and without the certified
    early exit: the fraction of points capped, the wall-time ratio, and that every point below the cap is unchanged.
    `--cap-checkpoints results/models/resnet20.pt ...` uses trained checkpoints (e.g. the laptop preset's).
@@ -166,8 +168,8 @@ def bench_surface(model_name: str, args, work: Path, indices: np.ndarray, device
         tick = time.perf_counter()
         model, _ = load_checkpoint(checkpoint, device)  # a fresh copy: the evaluator writes into its weights
         data = load_split(work / "landscape.pt").to(device)
-        evaluator = PlaneEvaluator(model, first, second, data, normalizer(True, device), args.eval_batch, fold_bn,
-                                   precision, compile)
+        prepare = normalizer({"normalize": True}, device)
+        evaluator = PlaneEvaluator(model, first, second, data, prepare, args.eval_batch, fold_bn, precision, compile)
         setup = time.perf_counter() - tick
         evaluator.at(0.0, 0.0)  # warm-up
         return *timed_points(evaluator.at, points, device), setup
@@ -219,7 +221,7 @@ def bench_training(model_name: str, args, work: Path, device) -> None:
                     seed=0, precision="fp32")
     data = load_split(work / "train.pt").to(device)
     limited = data.subset(torch.arange(batches * batch, device=device))
-    prepare = normalizer(True, device)
+    prepare = normalizer({"normalize": True}, device)
     def ours_img_per_s(precision: str) -> float:
         torch.manual_seed(0)
         model = build_model(model_name).to(device, memory_format=torch.channels_last)
@@ -290,7 +292,7 @@ def bench_views(args, work: Path, indices: np.ndarray, device) -> None:
     model, _ = load_checkpoint(checkpoint, device)
     first, second = random_directions(model, seed=1)
     data = load_split(work / "landscape.pt").to(device)
-    prepare = normalizer(True, device)
+    prepare = normalizer({"normalize": True}, device)
     alphas = [(float(a), 0.0) for a in np.linspace(-0.5, 1.5, args.points)]
     transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(CIFAR10_MEAN, CIFAR10_STD)])
     loader = DataLoader(Subset(imagefolder(args.data, "train", transform), indices.tolist()), batch_size=128,
@@ -337,7 +339,7 @@ def bench_geometry(args, work: Path, device) -> None:
     model, _ = load_checkpoint(checkpoint, device)
     data = load_split(work / "landscape.pt").to(device)
     data = data.subset(torch.arange(min(1000, len(data)), device=device))
-    prepare = normalizer(True, device)
+    prepare = normalizer({"normalize": True}, device)
     op = HessianOperator(model, data, prepare, batch_size_for(device, "auto"))
     vector = np.random.default_rng(0).standard_normal(op.size)
     op.matvec(vector)  # warm-up
@@ -383,6 +385,40 @@ def bench_geometry(args, work: Path, device) -> None:
     print(ROWS[-1], flush=True)
 
 
+def bench_lanczos(args, work: Path, device) -> None:
+    """λmax and λmin of a real checkpoint's Hessian: one Lanczos run converging on both ends (ours, eigsh "BE")
+    against loss-landscape's min_max_hessian_eigs (eigsh "LA" for λmax, then "LM" of H − 0.51·λmax·I, shifted
+    back), at the same tolerance, from the same start vector. The eigenvalue maps take one of these per point."""
+    from lossland.evaluate import batch_size_for
+    from lossland.geometry import HessianOperator, extreme_eigenvalues, start_vector
+    from scipy.sparse.linalg import LinearOperator, eigsh
+
+    checkpoint = args.cap_checkpoints[0] if args.cap_checkpoints else trained_checkpoint("resnet20", work, device)
+    model, blob = load_checkpoint(str(checkpoint), device)
+    data = load_split(work / "landscape.pt").to(device)
+    data = data.subset(torch.arange(min(500, len(data)), device=device))
+    op = HessianOperator(model, data, normalizer(blob["config"], device), batch_size_for(device, "auto"), "weights")
+    tol, start = 1e-3, start_vector(op.size, 0)
+    op.matvec(start)  # warm-up
+    op.products = 0
+    tick = time.perf_counter()
+    (ours_max,), ours_min = extreme_eigenvalues(op.linear_operator(), tol, 0)
+    ours_s, ours_products = time.perf_counter() - tick, op.products
+    op.products = 0
+    tick = time.perf_counter()
+    (their_max,) = eigsh(op.linear_operator(), k=1, which="LA", tol=tol, v0=start, return_eigenvectors=False)
+    shift = 0.51 * their_max
+    shifted = LinearOperator((op.size, op.size), matvec=lambda v: op.matvec(v) - shift * np.ravel(v), dtype=np.float64)
+    (their_min,) = eigsh(shifted, k=1, which="LM", tol=tol, v0=start, return_eigenvectors=False)
+    their_min += shift
+    their_s, their_products = time.perf_counter() - tick, op.products
+    report(f"lambda_max and lambda_min, resnet20 ({len(data)} images, {op.size:,} weights)", ours_s, their_s, "s",
+           higher_is_better=False)
+    ROWS[-1] = ROWS[-1][:4] + (f"{ours_products} vs {their_products} Hessian-vector products; lambda_max "
+                               f"{ours_max:.5g} vs {their_max:.5g}, lambda_min {ours_min:.5g} vs {their_min:.5g}",)
+    print(ROWS[-1], flush=True)
+
+
 def bench_cap(args, work: Path, device) -> None:
     checkpoints = args.cap_checkpoints or [trained_checkpoint("resnet20", work, device)]
     data = load_split(work / "landscape.pt")
@@ -397,7 +433,7 @@ def bench_cap(args, work: Path, device) -> None:
         results = {}
         for cap in (None, 10.0):
             evaluator = PlaneEvaluator(load_checkpoint(str(checkpoint), device)[0], first, second, data,
-                                       normalizer(blob["config"]["normalize"], device), args.eval_batch, cap=cap)
+                                       normalizer(blob["config"], device), args.eval_batch, cap=cap)
             evaluator.at(0.0, 0.0)  # warm-up
             tick = time.perf_counter()
             values = [evaluator.at(a, b) for a, b in points]
@@ -456,9 +492,10 @@ def main() -> None:
     parser.add_argument("--train-batches", type=int, default=8)
     parser.add_argument("--extras", action="store_true", help="also time bf16/fp16/compile (always on CUDA)")
     parser.add_argument("--parts", default="surface,training,workflow",
-                        help="comma-separated subset of surface,training,workflow,views,geometry,cap")
+                        help="comma-separated subset of surface,training,workflow,views,geometry,lanczos,cap")
     parser.add_argument("--out", type=Path, help="also write the table as JSON here")
-    parser.add_argument("--cap-checkpoints", nargs="*", type=Path, help="trained checkpoints for the cap part")
+    parser.add_argument("--cap-checkpoints", nargs="*", type=Path,
+                        help="trained checkpoints for the cap part (the first one also for the lanczos part)")
     parser.add_argument("--cap-grid", type=int, default=21, help="points per axis of the cap part's surface")
     args = parser.parse_args()
     device = select_device("auto")
@@ -489,6 +526,8 @@ def main() -> None:
             bench_views(args, work, indices, device)
         if "geometry" in parts:
             bench_geometry(args, work, device)
+        if "lanczos" in parts:
+            bench_lanczos(args, work, device)
         if "cap" in parts:
             bench_cap(args, work, device)
     print("\n| measurement | ours | baseline | speed-up | notes |\n|---|---:|---:|---:|---|")

@@ -1,13 +1,19 @@
-"""Every snakemake command a reader may copy (README, preset comments) works as written: its dry run plans jobs."""
+"""Every command a reader may copy (README, preset comments, benchmark docstrings) works as written: snakemake lines
+plan jobs in a dry run, `--unlock` and `--report` run for real on the smoke run, and every Python command runs at
+least as far as its `--help` (so an import it breaks is caught)."""
 
 import re
 import shlex
+import subprocess
+import sys
 
 import pytest
 from conftest import JPEG_DATA, REPO, run_snakemake
 
 SOURCES = ["README.md", "tests/smoke.yaml", "workflow/presets/paper.yaml", "workflow/presets/laptop.yaml",
            "workflow/presets/jpeg.yaml", "workflow/presets/lietal.yaml"]
+PYTHON_SOURCES = ["README.md", "benchmarks/RESULTS.md", "benchmarks/bench.py", "benchmarks/hessian_samples.py",
+                  "benchmarks/subset_jpegs.py", *SOURCES[1:]]
 NOT_DRY_RUNNABLE = ("--report", "--profile", "--unlock", "--sdm")
 
 
@@ -42,3 +48,48 @@ def test_copied_command_plans_jobs(source, command):
     result = run_snakemake(REPO, "-n", *args, check=False)
     assert result.returncode == 0, f"{source}: {command}\n{result.stderr[-2000:]}"
     assert "Job stats:" in result.stdout or "Nothing to be done" in result.stdout + result.stderr
+
+
+def python_commands() -> list[tuple[str, str]]:
+    """`.venv/bin/python <script or -m module> ...` lines (the test suite's own `-m pytest` aside)."""
+    found = []
+    for source in PYTHON_SOURCES:
+        for line in (REPO / source).read_text().splitlines():
+            for command in re.findall(r"(\.venv/bin/python (?:-m \w+|[\w/.-]+\.py)[^`|\n]*)", line):
+                if "-m pytest" not in command:
+                    found.append((source, command.split(" && ")[0].rstrip(" \\")))
+    return list(dict.fromkeys(found))
+
+
+PYTHON_COMMANDS = python_commands()
+
+
+def test_the_docs_hold_the_python_commands_people_copy():
+    scripts = {shlex.split(command)[1] for _, command in PYTHON_COMMANDS}
+    assert {"benchmarks/bench.py", "benchmarks/hessian_samples.py"} <= scripts, scripts
+
+
+@pytest.mark.parametrize("source,command", PYTHON_COMMANDS, ids=[f"{s}: {c[16:60]}" for s, c in PYTHON_COMMANDS])
+def test_python_command_runs_as_far_as_its_help(source, command):
+    words = shlex.split(command)
+    program = words[1:3] if words[1] == "-m" else words[1:2]
+    result = subprocess.run([sys.executable, *program, "--help"], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0 and "usage:" in result.stdout, f"{source}: {command}\n{result.stderr[-2000:]}"
+    options = {word.split("=")[0] for word in words if word.startswith("--")}
+    assert options <= set(re.findall(r"--[\w-]+", result.stdout)), f"{source}: {command} uses unknown options"
+
+
+def test_unlock_and_report_commands_run_for_real(smoke_run):
+    """The README's non-dry-runnable snakemake lines: `--unlock` and `--report`, on the finished smoke run."""
+    ran = set()
+    for source, line in [(s, c) for s in SOURCES for c in re.findall(r"(\.venv/bin/snakemake [^`|\n]+)",
+                                                                     (REPO / s).read_text())]:
+        for command in line.split(" && "):
+            command = command.strip().rstrip(")")
+            if "--unlock" in command or "--report" in command:
+                args = shlex.split(command)[1:]
+                result = run_snakemake(smoke_run, *args, "--configfile", "smoke.yaml", check=False)
+                assert result.returncode == 0, f"{source}: {command}\n{result.stderr[-2000:]}"
+                ran.add("--unlock" if "--unlock" in command else "--report")
+    assert ran == {"--unlock", "--report"}
+    assert (smoke_run / "results/report.html").stat().st_size > 100_000

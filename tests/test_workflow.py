@@ -66,9 +66,10 @@ def test_views_lines_interpolation_trajectory_paraview(smoke_run):
             assert image.format == "PNG" and image.size[0] > 300
     with np.load(results / "interpolation/net_batch64_vs_batch128.npz") as curve:
         np.testing.assert_array_equal(curve["alpha"], np.linspace(-0.5, 1.5, 5))
-        history = pd.read_csv(results / "sweep/runs/b64_lr0.001_e2/history.csv")
-        assert curve["test_acc"][1] == history["test_acc"].iloc[-1]  # α = 0 is endpoint A on the whole test split
-    assert json.loads((results / "interpolation/net_batch64_vs_batch128.json").read_text())["images"]["test"] == 256
+        assert np.isfinite(curve["train_loss"]).all() and np.isfinite(curve["test_loss"]).all()
+        assert str(curve["bn"]) == "BN statistics recomputed at every point on 128 training images"
+    record = json.loads((results / "interpolation/net_batch64_vs_batch128.json").read_text())
+    assert record["images"]["test"] == 256 and record["not_finite_points"] == 0 and "recomputed" in record["bn"]
     with np.load(results / "trajectory/resnet20.npz") as trajectory:
         assert trajectory["loss"].shape == (5, 5) and list(trajectory["epochs"]) == [0, 1, 2, 3]
         np.testing.assert_array_equal(trajectory["path"][-1], [0, 0])
@@ -88,17 +89,23 @@ def test_geometry_table_maps_and_figure(smoke_run):
         hessian = json.loads((results / f"geometry/{row['model']}/hessian.json").read_text())
         assert row["lambda_max"] == hessian["top_eigenvalues"][0] >= hessian["top_eigenvalues"][1]
         assert row["lambda_min"] <= row["lambda_max"] and row["ratio"] >= 0 and row["trace_se"] > 0
-        assert hessian["samples"] == 16 and len(hessian["trace_samples"]) == 3
+        assert hessian["samples"] == 16 and row["subsets"] == 2 and row["params"] == "weights"
+        per_subset = [s["lambda_max"] for s in hessian["per_subset"]]
+        assert len(per_subset) == 2 and len(hessian["per_subset"][0]["trace_samples"]) == 3
+        assert row["lambda_max"] == pytest.approx(np.mean(per_subset))
+        assert row["lambda_max_sd"] == pytest.approx(np.std(per_subset, ddof=1)) and row["lambda_max_sd"] > 0
         assert row["directions"] == 3 and row["half_width"] > 0 and np.isfinite(row["rise@0.5_sd"])
         with np.load(results / f"geometry/{row['model']}/flatness.npz") as flatness:
             assert flatness["loss"].shape == (3, 9)
             assert row["rise@1"] == pytest.approx((flatness["loss"][:, [0, -1]].mean(1) - flatness["base"]).mean())
-    assert (results / "geometry.md").read_text().count("\n") == 9
+    markdown = (results / "geometry.md").read_text()
+    assert markdown.count("\n") == 11 and "Hessian over the weights parameters, mean ± sd across 2 disjoint" in markdown
     for model in ("resnet20", "plainnet20"):
         with np.load(results / f"geometry/{model}/eigen.npz") as eigen:
             assert eigen["ratio"].shape == (3, 3) and np.isfinite(eigen["ratio"]).all()
             hessian = json.loads((results / f"geometry/{model}/hessian.json").read_text())
-            assert eigen["lambda_max"][1, 1] == pytest.approx(hessian["lambda_max"], rel=0.05)  # tol 0.01 in smoke
+            first = hessian["per_subset"][0]  # the map's subset
+            assert eigen["lambda_max"][1, 1] == pytest.approx(first["lambda_max"], rel=0.05)  # tol 0.01 in smoke
         with Image.open(results / f"geometry/{model}_eigen.png") as image:
             assert image.format == "PNG"
     assert not (results / "geometry/resnet56_eigen.png").exists()  # geometry.maps leaves it out
@@ -136,12 +143,14 @@ def test_changing_directions_reruns_surfaces_and_views_but_no_training(smoke_run
 def test_sweep_tables_heatmaps_and_ablation(smoke_run):
     results = smoke_run / "results"
     table = pd.read_csv(results / "sweep/table.csv")
-    assert list(table.columns) == ["batch", "lr", "epochs", "augment", "test_acc", "test_loss"]
+    assert list(table.columns) == ["batch", "lr", "epochs", "augment", "val_acc", "val_loss", "test_acc", "test_loss"]
     assert len(table) == 8 and set(table["batch"]) == {64, 128} and set(table["epochs"]) == {1, 2}
     runs = sorted(p.name for p in (results / "sweep/runs").iterdir())
     grid = [r for r in runs if not r.endswith("_aug")]
     assert grid == ["b128_lr0.001_e2", "b128_lr0.01_e2", "b64_lr0.001_e2", "b64_lr0.01_e2"]  # epochs: one run each
-    best = table.loc[table["test_acc"].idxmax()]
+    best = table.loc[table["val_acc"].idxmax()]  # selected on the 64 held-out training images, never on test
+    log = (results / "logs/sweep" / f"{grid[0]}.log").read_text()
+    assert "| val loss" in log and "448 img" not in log
     assert [r for r in runs if r.endswith("_aug")] == [f"b{best['batch']}_lr{best['lr']:g}_e{best['epochs']}_aug"]
     history = pd.read_csv(results / f"sweep/runs/{grid[0]}/history.csv")
     assert table[(table["batch"] == 128) & (table["lr"] == 0.001) & (table["epochs"] == 1)]["test_acc"].item() == \
@@ -152,6 +161,9 @@ def test_sweep_tables_heatmaps_and_ablation(smoke_run):
             assert image.format == "PNG"
     ablation = (results / "ablation/augmentation.md").read_text()
     assert ablation.count("\n| ") == 4 and "| best of the sweep, augmented |" in ablation and "| on |" in ablation
+    assert "trained on 448 images" in ablation and "64 held-out training images" in ablation
+    augmented = pd.read_csv(results / f"sweep/runs/b{best['batch']}_lr{best['lr']:g}_e{best['epochs']}_aug/history.csv")
+    assert "val_acc" in augmented.columns and len(augmented) == best["epochs"]
 
 
 def test_html_report_holds_every_figure_by_category(smoke_run):
@@ -279,6 +291,12 @@ BAD_CONFIGS = [
     ({"train": {"models": {"net": {"std": [0.2, 0.0, 0.2]}}}}, "config error: train.models.net.std.1: 0.0 is less than"),
     ({"landscape": {"directions": {"norm": "unit"}}}, "config error: landscape.directions.norm: 'unit' is not one of"),
     ({"train": {"models": {"net": {"snapshots": 1}}}}, "config error: train.models.net.snapshots = 1 leaves fewer"),
+    ({"landscape": {"cap": 5}}, "config error: landscape.cap: 5 is less than the minimum of 10"),
+    ({"data": {"validation": 512}}, "config error: data.validation = 512 holds out every one of the 512 training"),
+    ({"interpolation": {"bn_samples": 1000}}, "config error: interpolation.bn_samples = 1000 is more than the 512"),
+    ({"interpolation": {"bn": "reset"}}, "config error: interpolation.bn: 'reset' is not one of"),
+    ({"geometry": {"repeats": 40}}, "config error: geometry.samples x geometry.repeats = 16 x 40 disjoint subsets"),
+    ({"geometry": {"params": "biases"}}, "config error: geometry.params: 'biases' is not one of"),
 ]
 
 
