@@ -49,7 +49,8 @@ def affine_batchnorm(model: nn.Module) -> nn.Module:
     return model
 
 
-PARAMETER_SETS = ("weights", "all")
+PARAMETER_SETS = {"weights": "the >1-D weights (conv, linear; geometry.params: weights)",
+                  "all": "every parameter (with biases and BN γ/β; geometry.params: all)"}
 
 
 def hessian_parameters(model: nn.Module, which: str = "weights") -> list[torch.Tensor]:
@@ -125,6 +126,16 @@ def extreme_eigenvalues(operator: LinearOperator, tol: float, seed: int, top_k: 
                         f"of {k} eigenvalues): raise geometry.maxiter or geometry.tol") from None
     values = np.sort(values)
     return values[::-1][:top_k], float(values[0])
+
+
+def largest_eigenvalue(operator: LinearOperator, tol: float, seed: int, maxiter: int | None = None) -> float:
+    """λmax alone (`eigsh(which="LA")`): cheaper than `extreme_eigenvalues` where λmin is not wanted."""
+    try:
+        (value,) = eigsh(operator, k=1, which="LA", tol=tol, maxiter=maxiter, v0=start_vector(operator.shape[0], seed),
+                         return_eigenvectors=False)
+    except ArpackNoConvergence:
+        raise UserError(f"Lanczos did not converge to tol {tol:g} in {maxiter} restarts: raise maxiter or tol") from None
+    return float(value)
 
 
 def hutchinson_trace(op: HessianOperator, probes: int, seed: int) -> tuple[float, float, np.ndarray]:

@@ -197,9 +197,11 @@ def plot_geometry(table: pd.DataFrame, dest: str) -> None:
                ("rise@0.5", "rise@0.5_sd", "loss rise at 0.5 ± sd (directions)"),
                ("half_width", "half_width_sd", "basin half-width ± sd (directions)"), ("test_acc", None, "test accuracy")]
     figure, axes = plt.subplots(2, 3, figsize=(13, 7), layout="constrained")
-    params = ", ".join(sorted(set(table["params"]))) if len(table) else ""
-    figure.suptitle(f"Hessian over the {params} parameters, on {int(table['samples'].iloc[0]) if len(table) else 0:,}"
-                    " images per subset")
+    from .geometry import PARAMETER_SETS
+
+    params = " / ".join(PARAMETER_SETS[p] for p in sorted(set(table["params"])))
+    samples = int(table["samples"].iloc[0]) if len(table) else 0
+    figure.suptitle(f"Hessian over {params}, on {samples:,} images per subset")
     depth = table["model"].map(lambda m: int("".join(ch for ch in m if ch.isdigit()) or 0))
     for ax, (column, error, title) in zip(axes.flat, metrics):
         for family, colour, marker in (("resnet", "tab:blue", "o"), ("plainnet", "tab:orange", "s"), ("net", "k", "*")):

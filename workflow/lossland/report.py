@@ -52,7 +52,9 @@ def geometry_markdown(frame: pd.DataFrame) -> str:
     """The readable table: Hessian numbers as mean ± sd across disjoint image subsets, flatness ± sd over directions."""
     if len(frame):
         first = frame.iloc[0]
-        note = (f"Hessian over the {first['params']} parameters, mean ± sd across {first['subsets']} disjoint subsets "
+        from .geometry import PARAMETER_SETS
+
+        note = (f"Hessian over {PARAMETER_SETS[first['params']]}, mean ± sd across {first['subsets']} disjoint subsets "
                 f"of {first['samples']:,} images; rise and half-width ± sd across {first['directions']} random "
                 "directions.\n\n")
     else:
