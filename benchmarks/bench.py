@@ -11,11 +11,12 @@
 4. no-op rebuild: `snakemake -n all` on a finished smoke run.
 5. views (resnet20): s/point of a surface point, a 1-D curve point and an interpolation point (same evaluator), each
    against loss-landscape's per-point loop for the same view.
-8. lanczos: λmax and λmin of a real checkpoint's Hessian (resnet20, 500 images, its >1-D weights) from one
-   Lanczos run on both ends against loss-landscape's two runs (largest, then the shifted operator's largest magnitude).
 7. cap (landscape.cap = 10): a real checkpoint's whole surface (21x21 by default) with and without the certified
    early exit: the fraction of points capped, the wall-time ratio, and that every point below the cap is unchanged.
    `--cap-checkpoints results/models/resnet20.pt ...` uses trained checkpoints (e.g. the laptop preset's).
+8. lanczos: λmax and λmin of a real checkpoint's Hessian (resnet20 or the first --cap-checkpoints; 500 images, its
+   >1-D weights) from one Lanczos run on both ends against loss-landscape's two runs (largest, then the shifted
+   operator's largest magnitude).
 6. geometry (resnet56, 1,000 images): one Hessian-vector product against one forward+backward pass over the same
    images, and the wall time of the model's whole geometry row (top-3 and most negative eigenvalues, a 20-probe
    trace, 20 flatness directions x 17 points).
@@ -412,8 +413,8 @@ def bench_lanczos(args, work: Path, device) -> None:
     (their_min,) = eigsh(shifted, k=1, which="LM", tol=tol, v0=start, return_eigenvectors=False)
     their_min += shift
     their_s, their_products = time.perf_counter() - tick, op.products
-    report(f"lambda_max and lambda_min, resnet20 ({len(data)} images, {op.size:,} weights)", ours_s, their_s, "s",
-           higher_is_better=False)
+    report(f"lambda_max and lambda_min, {blob['model']} ({len(data)} images, {op.size:,} weights)", ours_s, their_s,
+           "s", higher_is_better=False)
     ROWS[-1] = ROWS[-1][:4] + (f"{ours_products} vs {their_products} Hessian-vector products; lambda_max "
                                f"{ours_max:.5g} vs {their_max:.5g}, lambda_min {ours_min:.5g} vs {their_min:.5g}",)
     print(ROWS[-1], flush=True)
