@@ -99,7 +99,8 @@ def test_geometry_table_maps_and_figure(smoke_run):
             assert flatness["loss"].shape == (3, 9)
             assert row["rise@1"] == pytest.approx((flatness["loss"][:, [0, -1]].mean(1) - flatness["base"]).mean())
     markdown = (results / "geometry.md").read_text()
-    assert markdown.count("\n") == 11 and "Hessian over the >1-D weights (conv, linear; geometry.params: weights), mean ± sd across 2 disjoint" in markdown
+    assert markdown.count("\n") == 11
+    assert "Hessian over the >1-D weights (conv, linear; geometry.params: weights), mean ± sd across 2 disjoint" in markdown
     for model in ("resnet20", "plainnet20"):
         with np.load(results / f"geometry/{model}/eigen.npz") as eigen:
             assert eigen["ratio"].shape == (3, 3) and np.isfinite(eigen["ratio"]).all()
