@@ -272,14 +272,24 @@ def cmd_plot(args) -> None:
 
 def _geometry_inputs(args, device: torch.device, block: int = 0):
     """Spec, model (eval mode), its input transform and the `block`-th disjoint evaluation subset."""
+    spec, model, checkpoint, prepare, split, batch = _geometry_setup(args, device)
+    return spec, model, checkpoint, prepare, _geometry_subset(split, spec, block, device), batch
+
+
+def _geometry_setup(args, device: torch.device):
+    """Spec, model, checkpoint, input transform, the whole split (CPU) and the Hessian-vector product batch."""
     from .evaluate import batch_size_for
-    from .surface import evaluation_subset
 
     spec = json.loads(args.geometry)
     model, checkpoint = load_checkpoint(args.checkpoint, device)
     prepare = normalizer(checkpoint["config"], device)
-    data = evaluation_subset(load_split(args.data), spec["samples"], spec["seed"], "geometry.samples", block)
-    return spec, model, checkpoint, prepare, data.to(device), batch_size_for(device, spec["batch_size"])
+    return spec, model, checkpoint, prepare, load_split(args.data), batch_size_for(device, spec["batch_size"])
+
+
+def _geometry_subset(split, spec: dict, block: int, device: torch.device):
+    from .surface import evaluation_subset
+
+    return evaluation_subset(split, spec["samples"], spec["seed"], "geometry.samples", block).to(device)
 
 
 def _geometry_provenance(args, spec: dict) -> dict:
@@ -291,11 +301,11 @@ def cmd_hessian(args) -> None:
     from .geometry import HessianOperator, across_subsets, hessian_summary
 
     device = select_device(args.device)
-    spec = json.loads(args.geometry)
+    spec, model, checkpoint, prepare, split, batch = _geometry_setup(args, device)  # loaded once for every subset
     started, summaries = time.monotonic(), []
     for block in range(spec["repeats"]):
-        _, model, checkpoint, prepare, data, batch = _geometry_inputs(args, device, block)
-        op = HessianOperator(model, data, prepare, batch, spec["params"])
+        data = _geometry_subset(split, spec, block, device)
+        op = HessianOperator(model, data, prepare, batch, spec["params"])  # BN already affine after the first
         log(f"{checkpoint['model']}: subset {block + 1}/{spec['repeats']}, Hessian of the mean loss over {len(data)} "
             f"images, {op.size:,} parameters ({spec['params']})")
         summaries.append(hessian_summary(op, spec["top_k"], spec["probes"], spec["tol"], spec["seed"] + 2 * block,

@@ -109,33 +109,33 @@ def start_vector(size: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(size)
 
 
-def extreme_eigenvalues(operator: LinearOperator, tol: float, seed: int, top_k: int = 1,
-                        maxiter: int | None = None) -> tuple[np.ndarray, float]:
-    """The top_k largest eigenvalues (largest first) and the smallest one, from one Lanczos run that converges on
-    both ends of the spectrum (`eigsh(which="BE")`: ceil(k/2) from the top, floor(k/2) from the bottom)."""
-    size = operator.shape[0]
-    k = max(2, 2 * top_k - 1)
-    if k >= size:
-        raise UserError(f"{top_k} top eigenvalues and the lowest need more than the operator's {size} dimensions: "
-                        "lower geometry.top_k")
+def lanczos(operator: LinearOperator, k: int, which: str, tol: float, seed: int,
+            maxiter: int | None = None) -> np.ndarray:
+    """`eigsh` eigenvalues (ascending) from a seeded start vector; no convergence is one line naming the settings."""
     try:
-        values = eigsh(operator, k=k, which="BE", tol=tol, maxiter=maxiter, v0=start_vector(size, seed),
+        values = eigsh(operator, k=k, which=which, tol=tol, maxiter=maxiter, v0=start_vector(operator.shape[0], seed),
                        return_eigenvectors=False)
     except ArpackNoConvergence as error:
         raise UserError(f"Lanczos did not converge to tol {tol:g} in {maxiter} restarts ({len(error.eigenvalues)} "
                         f"of {k} eigenvalues): raise geometry.maxiter or geometry.tol") from None
-    values = np.sort(values)
+    return np.sort(values)
+
+
+def extreme_eigenvalues(operator: LinearOperator, tol: float, seed: int, top_k: int = 1,
+                        maxiter: int | None = None) -> tuple[np.ndarray, float]:
+    """The top_k largest eigenvalues (largest first) and the smallest one, from one Lanczos run that converges on
+    both ends of the spectrum (`eigsh(which="BE")`: ceil(k/2) from the top, floor(k/2) from the bottom)."""
+    k = max(2, 2 * top_k - 1)
+    if k >= operator.shape[0]:
+        raise UserError(f"{top_k} top eigenvalues and the lowest need more than the operator's {operator.shape[0]} "
+                        "dimensions: lower geometry.top_k")
+    values = lanczos(operator, k, "BE", tol, seed, maxiter)
     return values[::-1][:top_k], float(values[0])
 
 
 def largest_eigenvalue(operator: LinearOperator, tol: float, seed: int, maxiter: int | None = None) -> float:
     """λmax alone (`eigsh(which="LA")`): cheaper than `extreme_eigenvalues` where λmin is not wanted."""
-    try:
-        (value,) = eigsh(operator, k=1, which="LA", tol=tol, maxiter=maxiter, v0=start_vector(operator.shape[0], seed),
-                         return_eigenvectors=False)
-    except ArpackNoConvergence:
-        raise UserError(f"Lanczos did not converge to tol {tol:g} in {maxiter} restarts: raise maxiter or tol") from None
-    return float(value)
+    return float(lanczos(operator, 1, "LA", tol, seed, maxiter)[0])
 
 
 def hutchinson_trace(op: HessianOperator, probes: int, seed: int) -> tuple[float, float, np.ndarray]:

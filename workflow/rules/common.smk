@@ -109,7 +109,7 @@ def plane_spec(plane: str) -> dict:
     """What a chunk job of a plane needs: the evaluation settings, the grid (for a trajectory, its point counts;
     the range comes from the path) and the chunk count. Line and direction options are left out, so changing them
     reruns no chunk by itself."""
-    spec = {k: v for k, v in config["landscape"].items() if k not in ("directions", "line", *bn_keys())}
+    spec = {k: v for k, v in config["landscape"].items() if k not in ("directions", "line", *BN_KEYS)}
     spec.update(bn_spec())
     if plane == "trajectory":
         trajectory = config["trajectory"]
@@ -122,8 +122,7 @@ def plane_json(wildcards) -> str:
     return json.dumps(plane_spec(wildcards.plane), sort_keys=True)
 
 
-def bn_keys() -> tuple[str, str]:
-    return ("bn", "bn_samples")
+BN_KEYS = ("bn", "bn_samples")
 
 
 def bn_spec(section: str = "landscape") -> dict:
@@ -133,7 +132,7 @@ def bn_spec(section: str = "landscape") -> dict:
     settings = config[section]
     if section == "landscape" and settings["directions"]["type"] != "states":
         return {}
-    return {key: settings[key] for key in bn_keys()}
+    return {key: settings[key] for key in BN_KEYS}
 
 
 def curve_json(*extra: str, section: str = "landscape") -> str:
