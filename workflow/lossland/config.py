@@ -159,7 +159,7 @@ def config_problem(config: dict) -> str | None:
     except UserError as error:
         return str(error)
     split = landscape["split"]
-    available = config["data"].get("subset", {}).get(split) or SPLIT_SIZES[split]
+    available = split_size(config, split)
     if landscape["samples"] > available:
         return (f"landscape.samples = {landscape['samples']} is more than the {available} images of the "
                 f"{split} split: lower it or raise data.subset.{split}")
@@ -205,7 +205,7 @@ def geometry_problem(config: dict) -> str | None:
     except UserError as error:
         return str(error).replace("landscape.x", "geometry.grid").replace("landscape.chunks", "geometry.chunks")
     split = config["landscape"]["split"]
-    available = config["data"].get("subset", {}).get(split) or SPLIT_SIZES[split]
+    available = split_size(config, split)
     samples, repeats = geometry.get("samples", 1000), geometry.get("repeats", 5)
     if samples * repeats > available:
         return (f"geometry.samples x geometry.repeats = {samples} x {repeats} disjoint subsets is more than the "

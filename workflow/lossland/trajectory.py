@@ -1,8 +1,8 @@
 """Optimizer trajectories (Li et al. 2018, §7; loss-landscape's plot_trajectory.py).
 
 The directions are the first two principal components of the snapshots' offsets {θ_epoch − θ_final}: the rows are
-centred and decomposed by an SVD, as loss-landscape's scikit-learn PCA does (with its sign convention: each axis'
-largest-magnitude entry positive), and each snapshot is projected onto
+centred and decomposed by an SVD, as loss-landscape's scikit-learn PCA does (signs fixed by the svd_flip rule on the axes:
+each axis' largest-magnitude entry positive), and each snapshot is projected onto
 the two unit-norm components (dot products, not centred, so the final weights sit at (0, 0)). The plane's grid
 covers the projected path with a margin on every side.
 """
