@@ -25,31 +25,31 @@ include: "workflow/rules/geometry.smk"
 rule sweep:
     default_target: False
     input:
-        sweep_targets(),
+        PLAN.sweep_targets(),
 
 
 rule study:
     default_target: False
     input:
-        study_targets(),
+        PLAN.study_targets(),
 
 
 rule views:
     default_target: False
     input:
-        view_targets(),
+        PLAN.view_targets(),
 
 
 rule geometry:
     default_target: False
     input:
-        geometry_targets(),
+        PLAN.geometry_targets(),
 
 
 rule paraview:
     default_target: False
     input:
-        paraview_targets(),
+        PLAN.paraview_targets(),
 
 
 localrules:
@@ -64,4 +64,4 @@ localrules:
 rule all:
     default_target: True
     input:
-        all_targets(),
+        PLAN.all_targets(),

@@ -116,6 +116,7 @@ def test_benchmark_subset_copies_n_images_per_class_and_prepares(tmp_path):
 
 @pytest.mark.parametrize("damage", ["truncated", "text"])
 def test_broken_image_stops_the_data_job_with_one_line_naming_it(tmp_path, damage):
+    import json
     import os
     import subprocess
     import sys
@@ -132,8 +133,10 @@ def test_broken_image_stops_the_data_job_with_one_line_naming_it(tmp_path, damag
     out.parent.mkdir()
     out.write_bytes(b"an earlier result")
     result = subprocess.run(
-        [sys.executable, "-m", "lossland", "prepare-data", "--source", "imagefolder", "--root", str(root),
-         "--split", "train", "--out", str(out)],
+        [sys.executable, "-m", "lossland", "prepare-data", "--spec", json.dumps(
+            {"kind": "data", "settings": {"source": "imagefolder", "root": str(root), "split": "train",
+                                          "download": False, "size": None, "seed": 0},
+             "inputs": {}, "outputs": {"split": str(out)}})],
         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO / "workflow")},
     )
     error = result.stderr.strip()

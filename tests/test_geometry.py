@@ -5,8 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import JPEG_DATA
-from lossland.cli import main
+from conftest import JPEG_DATA, run_job
 from lossland.data import CLASSES, Dataset, normalizer
 from lossland.errors import UserError
 from lossland.geometry import HessianOperator, across_subsets, extreme_eigenvalues, flatness_stats, hutchinson_trace
@@ -170,17 +169,19 @@ def test_ratio_map_at_the_origin_is_the_hessians_own_ratio(tmp_path):
     from test_surface import trained_with_directions
 
     root = trained_with_directions(tmp_path, 64, 20)
-    spec = {"samples": 16, "repeats": 2, "seed": 0, "batch_size": 8, "top_k": 2, "probes": 3, "tol": 1e-6,
-            "grid": [-0.5, 0.5, 3], "chunks": 9, "params": "weights", "maxiter": 300}
-    common = ["--checkpoint", str(root / "model.pt"), "--data", str(root / "train.pt"), "--geometry", json.dumps(spec)]
-    assert main(["hessian", *common, "--out", str(root / "hessian.json")]) == 0
-    assert main(["eigen-chunk", *common, "--directions", str(root / "directions.pt"), "--chunk", "4",
-                 "--out", str(root / "centre.csv")]) == 0
+    geometry = {"samples": 16, "seed": 0, "batch_size": 8, "tol": 1e-6, "params": "weights", "maxiter": 300}
+    inputs = {"checkpoint": root / "model.pt", "data": root / "train.pt"}
+    spectrum = {"measure": "spectrum", "span": "point", **geometry, "repeats": 2, "top_k": 2, "probes": 3}
+    assert run_job("measure", "hessian", spectrum, inputs, {"json": root / "hessian.json"}) == 0
+    plane = {"measure": "hessian", "span": "plane", **geometry, "x": [-0.5, 0.5, 3], "y": [-0.5, 0.5, 3], "chunks": 9,
+             "chunk": 4}
+    assert run_job("measure", "eigen_chunk", plane, {**inputs, "directions": root / "directions.pt"},
+                   {"csv": root / "centre.csv"}) == 0
     hessian = json.loads((root / "hessian.json").read_text())
     first = hessian["per_subset"][0]  # the maps use the first subset
     frame, provenance = read_chunk(root / "centre.csv")
-    assert list(frame["x"]) == [0.0] and list(frame["y"]) == [0.0] and provenance["tol"] == 1e-6
-    assert provenance["params"] == hessian["params"] == "weights"
+    assert list(frame["x"]) == [0.0] and list(frame["y"]) == [0.0] and provenance["spec"]["tol"] == 1e-6
+    assert provenance["spec"]["params"] == hessian["params"] == hessian["spec"]["params"] == "weights"
     centre = frame.iloc[0]
     assert centre["lambda_max"] == pytest.approx(first["lambda_max"], rel=1e-4)
     assert centre["lambda_min"] == pytest.approx(first["lambda_min"], rel=1e-4)

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from lossland.cli import main
+from conftest import make_directions, run_job
 from lossland.data import Dataset, normalizer
 from lossland.directions import random_directions
 from lossland.evaluate import evaluate
@@ -30,8 +30,7 @@ def trained_with_directions(root, train_images: int, test_images: int):
     save_torch(random_split(test_images, 1), root / "test.pt")
     train_model("resnet20", SETTINGS, root / "train.pt", root / "test.pt", root / "model.pt", root / "history.csv",
                 root / "resume.pt", torch.device("cpu"), log=lambda _: None)
-    assert main(["directions", "--checkpoint", str(root / "model.pt"), "--seed", "0",
-                 "--out", str(root / "directions.pt")]) == 0
+    make_directions(root)
     return root
 
 
@@ -41,19 +40,20 @@ def trained(tmp_path_factory):
 
 
 def landscape(chunks: int, **changes) -> dict:
-    return {"x": [-1.0, 1.0, 3], "y": [-0.5, 0.5, 3], "chunks": chunks, "split": "train", "samples": 48,
-            "seed": 0, "batch_size": 20, "fold_bn": True, "precision": "fp32", "compile": False, **changes}
+    """A plane chunk job's settings (plan.Plan.settings for kind surface, less the chunk index)."""
+    return {"measure": "loss", "span": "plane", "x": [-1.0, 1.0, 3], "y": [-0.5, 0.5, 3], "chunks": chunks,
+            "split": "train", "samples": 48, "seed": 0, "batch_size": 20, "fold_bn": True, "precision": "fp32",
+            "compile": False, "cap": None, **changes}
 
 
 def compute_surface(root, chunks: int, tag: str, directions: str = "directions.pt", **changes) -> dict:
-    spec = json.dumps(landscape(chunks, **changes))
-    common = ["--checkpoint", str(root / "model.pt"), "--directions", str(root / directions), "--landscape", spec]
-    paths = []
-    for chunk in range(chunks):
-        paths.append(str(root / f"{tag}-chunk{chunk}.csv"))
-        assert main(["chunk", *common, "--data", str(root / "train.pt"), "--chunk", str(chunk), "--out", paths[-1]]) == 0
-    code = main(["surface", *common, "--chunks", *paths, "--npz", str(root / f"{tag}.npz"),
-                 "--json", str(root / f"{tag}.json")])
+    settings = landscape(chunks, **changes)
+    inputs = {"checkpoint": root / "model.pt", "directions": root / directions, "data": root / "train.pt"}
+    paths = [root / f"{tag}-chunk{chunk}.csv" for chunk in range(chunks)]
+    for chunk, path in enumerate(paths):
+        assert run_job("measure", "chunk", {**settings, "chunk": chunk}, inputs, {"csv": path}) == 0
+    code = run_job("merge", "surface", settings, {**inputs, "chunks": paths},
+                   {"npz": root / f"{tag}.npz", "json": root / f"{tag}.json"})
     assert code == 0
     with np.load(root / f"{tag}.npz") as blob:
         return {key: blob[key] for key in blob.files}
@@ -68,7 +68,7 @@ def test_one_chunk_and_three_chunks_give_the_same_surface(trained):
         np.testing.assert_array_equal(whole[key], split[key])
     assert np.isfinite(whole["loss"]).all() and whole["loss"].std() > 0
     provenance = json.loads((trained / "three.json").read_text())
-    assert provenance["samples"] == 48 and provenance["chunks"] == 3 and len(provenance["checkpoint_sha256"]) == 64
+    assert provenance["spec"]["samples"] == 48 and provenance["chunks"] == 3 and len(provenance["inputs"]["checkpoint"]) == 64
 
 
 def test_surface_origin_is_the_unperturbed_model(trained):
@@ -104,18 +104,21 @@ def test_plane_evaluator_moves_along_the_directions_and_back():
 
 def test_stale_chunk_is_refused(trained, capsys):
     compute_surface(trained, 1, "fresh")
-    assert main(["directions", "--checkpoint", str(trained / "model.pt"), "--seed", "7",
-                 "--out", str(trained / "other.pt")]) == 0
-    spec = json.dumps(landscape(1))
-    code = main(["surface", "--checkpoint", str(trained / "model.pt"), "--directions", str(trained / "other.pt"),
-                 "--landscape", spec, "--chunks", str(trained / "fresh-chunk0.csv"),
-                 "--npz", str(trained / "stale.npz"), "--json", str(trained / "stale.json")])
+    make_directions(trained, seed=7, out="other.pt")
+    inputs = {"checkpoint": trained / "model.pt", "directions": trained / "other.pt", "data": trained / "train.pt",
+              "chunks": [trained / "fresh-chunk0.csv"]}
+    outputs = {"npz": trained / "stale.npz", "json": trained / "stale.json"}
+    code = run_job("merge", "surface", landscape(1), inputs, outputs)
     error = capsys.readouterr().err.strip()
     assert code == 2
-    assert error.startswith(f"error: chunk {trained / 'fresh-chunk0.csv'} is stale (its directions_sha256 differ")
+    assert error.startswith(f"error: {trained / 'fresh-chunk0.csv'} is stale (its directions differ")
     assert "\n" not in error and not (trained / "stale.npz").exists()
+    code = run_job("merge", "surface", landscape(1, samples=40), {**inputs, "directions": trained / "directions.pt"},
+                   outputs)
+    assert code == 2 and "is stale (its samples differ" in capsys.readouterr().err
     frame, provenance = read_chunk(trained / "fresh-chunk0.csv")
-    assert len(frame) == 9 and provenance["sample_seed"] == 0
+    assert len(frame) == 9 and provenance["spec"]["seed"] == 0 and "chunk" not in provenance["spec"]
+    assert set(provenance["inputs"]) == {"checkpoint", "directions", "data"}
 
 
 VARIANTS = [("resnet20", {}), ("plainnet20", {}), ("net", {}), ("resnet20", {"shortcut": "avgpool", "conv_bias": True}),
@@ -170,9 +173,9 @@ def test_capped_points_are_certified_bounds_and_the_rest_are_bit_identical(train
     assert (capped["loss"][stopped] > cap).all() and (capped["loss"][stopped] <= exact["loss"][stopped]).all()
     assert np.isnan(capped["acc"][stopped]).all() and not np.isnan(capped["acc"][~stopped]).any()
     frame, provenance = read_chunk(trained / "capped-chunk0.csv")
-    assert provenance["cap"] == cap and set(frame["capped"]) <= {0, 1}
+    assert provenance["spec"]["cap"] == cap and set(frame["capped"]) <= {0, 1}
     record = json.loads((trained / "capped.json").read_text())
-    assert record["capped_points"] == int(stopped.sum()) and record["cap"] == cap
+    assert record["capped_points"] == int(stopped.sum()) and record["spec"]["cap"] == cap
 
 
 def test_evaluation_subset_order_is_a_seeded_shuffle_not_class_blocks():

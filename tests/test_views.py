@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from lossland.cli import main
+from conftest import run_job
 from lossland.data import Dataset, load_split, normalizer
 from lossland.directions import random_directions
 from lossland.evaluate import evaluate
@@ -94,7 +94,21 @@ def trained(tmp_path_factory):
 
 
 SPEC = {"samples": 48, "seed": 0, "batch_size": 20, "fold_bn": True, "precision": "fp32", "compile": False,
-        "line": [-1.0, 1.0, 5], "split": "train"}
+        "split": "train"}
+
+
+def curve_job(root, kind: str, out: str, b: str = "", alpha=(-0.5, 1.5, 5), **changes) -> int:
+    """A line (along directions.pt) or an interpolation (model.pt to `b`) job on root's train and test splits."""
+    inputs = {"train": root / "train.pt", "test": root / "test.pt"}
+    if kind == "line":
+        settings = {"measure": "loss", "span": "line", "line": [-1.0, 1.0, 5], **SPEC, **changes}
+        inputs.update(checkpoint=root / "model.pt", directions=root / "directions.pt")
+    else:
+        settings = {"measure": "loss", "span": "interpolation", "alpha": list(alpha), **SPEC, **changes}
+        inputs.update(a=root / "model.pt", b=root / b)
+    if settings.get("bn") == "recompute":
+        inputs["bn_data"] = root / "train.pt"
+    return run_job("measure", kind, settings, inputs, {"npz": root / out, "json": (root / out).with_suffix(".json")})
 
 
 def own_evaluation(root, checkpoint: str, split: str) -> tuple[float, float]:
@@ -106,9 +120,7 @@ def own_evaluation(root, checkpoint: str, split: str) -> tuple[float, float]:
 
 def test_line_at_zero_is_the_unperturbed_model(trained):
     out = trained / "line.npz"
-    assert main(["line", "--checkpoint", str(trained / "model.pt"), "--directions", str(trained / "directions.pt"),
-                 "--train", str(trained / "train.pt"), "--test", str(trained / "test.pt"),
-                 "--landscape", json.dumps(SPEC), "--out", str(out)]) == 0
+    assert curve_job(trained, "line", "line.npz") == 0
     with np.load(out) as line:
         np.testing.assert_array_equal(line["alpha"], [-1, -0.5, 0, 0.5, 1])
         for split in ("train", "test"):
@@ -116,7 +128,7 @@ def test_line_at_zero_is_the_unperturbed_model(trained):
             assert line[f"{split}_loss"][2] == pytest.approx(loss, rel=1e-6) and line[f"{split}_acc"][2] == acc
             assert line[f"{split}_loss"][0] > line[f"{split}_loss"][2] < line[f"{split}_loss"][4]
     provenance = json.loads((trained / "line.json").read_text())
-    assert provenance["images"] == {"train": 48, "test": 40} and provenance["line"] == [-1.0, 1.0, 5]
+    assert provenance["images"] == {"train": 48, "test": 40} and provenance["spec"]["line"] == [-1.0, 1.0, 5]
 
 
 def test_interpolation_ends_are_each_models_own_evaluation(trained):
@@ -124,9 +136,7 @@ def test_interpolation_ends_are_each_models_own_evaluation(trained):
     train_model("resnet20", other, trained / "train.pt", trained / "test.pt", trained / "other.pt",
                 trained / "other.csv", trained / "other-resume.pt", torch.device("cpu"), log=lambda _: None)
     out = trained / "interp.npz"
-    assert main(["interpolate", "--a", str(trained / "model.pt"), "--b", str(trained / "other.pt"),
-                 "--train", str(trained / "train.pt"), "--test", str(trained / "test.pt"),
-                 "--landscape", json.dumps(SPEC), "--alpha", "-0.5", "1.5", "5", "--out", str(out)]) == 0
+    assert curve_job(trained, "interpolation", "interp.npz", "other.pt") == 0
     with np.load(out) as curve:
         np.testing.assert_array_equal(curve["alpha"], [-0.5, 0, 0.5, 1, 1.5])
         for split in ("train", "test"):
@@ -140,9 +150,7 @@ def test_interpolation_ends_are_each_models_own_evaluation(trained):
 def test_interpolation_refuses_two_architectures_in_one_line(trained, capsys):
     train_model("plainnet20", SETTINGS, trained / "train.pt", trained / "test.pt", trained / "plain.pt",
                 trained / "plain.csv", trained / "plain-resume.pt", torch.device("cpu"), log=lambda _: None)
-    code = main(["interpolate", "--a", str(trained / "model.pt"), "--b", str(trained / "plain.pt"),
-                 "--train", str(trained / "train.pt"), "--test", str(trained / "test.pt"),
-                 "--landscape", json.dumps(SPEC), "--alpha", "0", "1", "3", "--out", str(trained / "bad.npz")])
+    code = curve_job(trained, "interpolation", "bad.npz", "plain.pt", alpha=(0, 1, 3))
     error = capsys.readouterr().err.strip()
     assert code == 2 and "\n" not in error and "endpoints must be one architecture" in error
     assert not (trained / "bad.npz").exists()
@@ -250,12 +258,8 @@ def test_interpolation_command_recomputes_bn_by_default_and_says_so(trained):
     other = dict(SETTINGS, seed=4)
     train_model("resnet20", other, trained / "train.pt", trained / "test.pt", trained / "b.pt",
                 trained / "b.csv", trained / "b-resume.pt", torch.device("cpu"), log=lambda _: None)
-    spec = dict(SPEC, bn="recompute", bn_samples=32)
     out = trained / "recomputed.npz"
-    assert main(["interpolate", "--a", str(trained / "model.pt"), "--b", str(trained / "b.pt"),
-                 "--train", str(trained / "train.pt"), "--test", str(trained / "test.pt"), "--bn-data",
-                 str(trained / "train.pt"), "--landscape", json.dumps(spec), "--alpha", "-0.5", "1.5", "5",
-                 "--out", str(out)]) == 0
+    assert curve_job(trained, "interpolation", "recomputed.npz", "b.pt", bn="recompute", bn_samples=32) == 0
     with np.load(out) as curve:
         assert np.isfinite(curve["train_loss"]).all() and not curve["negative_variance"].any()
         assert "recomputed at every point on 32 training images" in str(curve["bn"])

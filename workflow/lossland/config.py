@@ -152,7 +152,8 @@ SPLIT_SIZES = {"train": 50_000, "test": 10_000}
 
 
 def config_problem(config: dict) -> str | None:
-    """What a JSON schema cannot check: grid shape, chunk count, sample count, the data source on disk."""
+    """What a JSON schema cannot check: grid shape, chunk count, sample count, the data source on disk (the
+    interpolation pairs' endpoints: plan.problems)."""
     landscape = config["landscape"]
     try:
         chunk_points(landscape, 0)  # checks the axes and the chunk count
@@ -163,19 +164,13 @@ def config_problem(config: dict) -> str | None:
     if landscape["samples"] > available:
         return (f"landscape.samples = {landscape['samples']} is more than the {available} images of the "
                 f"{split} split: lower it or raise data.subset.{split}")
-    return (interpolation_problem(config) or trajectory_problem(config) or geometry_problem(config)
-            or validation_problem(config) or bn_samples_problem(config) or data_source_problem(config["data"]))
+    return (trajectory_problem(config) or geometry_problem(config) or validation_problem(config)
+            or bn_samples_problem(config) or data_source_problem(config["data"]))
 
 
 def split_size(config: dict, split: str) -> int:
     """Images of the prepared split: data.subset's size, else the whole CIFAR-10 split."""
     return config["data"].get("subset", {}).get(split) or SPLIT_SIZES[split]
-
-
-def sweep_images(config: dict) -> dict[str, int]:
-    """What the sweep's runs train on, select on and report on."""
-    validation = config["data"]["validation"]
-    return {"train": split_size(config, "train") - validation, "val": validation, "test": split_size(config, "test")}
 
 
 def bn_samples_problem(config: dict) -> str | None:
@@ -210,38 +205,6 @@ def geometry_problem(config: dict) -> str | None:
     if samples * repeats > available:
         return (f"geometry.samples x geometry.repeats = {samples} x {repeats} disjoint subsets is more than the "
                 f"{available} images of the {split} split: lower one or raise data.subset.{split}")
-    return None
-
-
-def endpoints(config: dict) -> dict[str, tuple[str, str, dict]]:
-    """Every trained model a name can refer to: study models and sweep runs -> (architecture, checkpoint, settings)."""
-    from .sweep import grid_runs, is_scheduled, run_settings
-
-    found = {m: (m, f"results/models/{m}.pt", train_settings(config, m)) for m in config["models"]}
-    for run in grid_runs(config["sweep"], is_scheduled(config)):
-        found[run] = (config["sweep"]["model"], f"results/sweep/runs/{run}/model.pt", run_settings(config, run))
-    return found
-
-
-def interpolation_problem(config: dict) -> str | None:
-    known = endpoints(config)
-    pairs = config.get("interpolation", {}).get("pairs", [])
-    names = [pair["name"] for pair in pairs]
-    if len(set(names)) != len(names):
-        return f"interpolation.pairs: the name {sorted(n for n in names if names.count(n) > 1)[0]!r} is used twice"
-    for i, pair in enumerate(pairs):
-        for end in ("a", "b"):
-            if pair[end] not in known:
-                return (f"interpolation.pairs.{i}.{end} = {pair[end]!r} is not a model this config trains: name one of "
-                        f"{', '.join(known)}")
-        settings_a, settings_b = known[pair["a"]][2], known[pair["b"]][2]
-        kind_a, kind_b = (describe(arch, settings) for arch, _, settings in (known[pair["a"]], known[pair["b"]]))
-        if kind_a != kind_b:
-            return (f"interpolation.pairs.{i}: {pair['a']} is a {kind_a} and {pair['b']} a {kind_b}: "
-                    "endpoints must share one architecture")
-        if normalization(settings_a) != normalization(settings_b):
-            return (f"interpolation.pairs.{i}: {pair['a']} and {pair['b']} were trained with different input "
-                    "normalization (normalize, mean, std): pick endpoints that share it")
     return None
 
 

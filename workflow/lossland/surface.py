@@ -147,21 +147,15 @@ def read_chunk(path: str | Path) -> tuple[pd.DataFrame, dict]:
         return pd.read_csv(handle), json.loads(first[2:])
 
 
-def merge_chunks(paths: list[str], provenance: dict, landscape: dict,
-                 columns: tuple[str, ...] = ("loss", "acc")) -> dict[str, np.ndarray]:
-    """Assemble the full grid; refuse any chunk computed from other inputs than `provenance` names."""
+def merge_chunks(paths: list[str], landscape: dict, columns: tuple[str, ...] = ("loss", "acc")) -> dict[str, np.ndarray]:
+    """Assemble the full grid from chunk files (whose records the caller has checked: provenance.check)."""
     x, y = grid_axes(landscape)
     grids = {column: np.full((y.size, x.size), np.nan) for column in columns}
     filled = np.zeros((y.size, x.size), dtype=bool)  # not NaN: a diverged point (e.g. negative variance) is NaN
     for path in paths:
-        frame, written = read_chunk(path)
-        stale = sorted(key for key in provenance if written.get(key) != provenance[key])
-        if stale:
-            raise UserError(
-                f"chunk {path} is stale (its {', '.join(stale)} differ from the current ones): delete it and rerun"
-            )
+        frame, _ = read_chunk(path)
         for column, grid in grids.items():
-            grid[frame["iy"], frame["ix"]] = frame[column] if column in frame else 0  # chunks from before `capped`
+            grid[frame["iy"], frame["ix"]] = frame[column]
         filled[frame["iy"], frame["ix"]] = True
     if not filled.all():
         raise UserError(f"{int((~filled).sum())} grid points are missing from the chunks {paths}: rerun them")

@@ -4,16 +4,15 @@ rule evaluate:
         train="results/data/train.pt",
         test="results/data/test.pt",
     output:
-        "results/metrics/{model}.json",
+        json="results/metrics/{model}.json",
     log:
         "results/logs/evaluate/{model}.log",
     conda:
         ENV
     threads: config["threads"]["evaluate"]
     resources:
-        **gpu_resources(),
+        **PLAN.gpu(),
     params:
-        batch_size=lambda wc: train_settings(config, wc.model)["eval_batch_size"],
+        spec=job_spec("evaluate"),
     shell:
-        "python -m lossland --threads {threads} evaluate --checkpoint {input.checkpoint} --train {input.train}"
-        " --test {input.test} --batch-size {params.batch_size} --out {output} > {log} 2>&1"
+        "python -m lossland --threads {threads} evaluate --spec {params.spec:q} > {log} 2>&1"

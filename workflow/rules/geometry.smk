@@ -6,59 +6,43 @@ localrules:
 
 rule hessian:
     input:
-        checkpoint="results/models/{model}.pt",
-        data=f"results/data/{config['landscape']['split']}.pt",
+        unpack(job_inputs("hessian")),
     output:
-        "results/geometry/{model}/hessian.json",
+        json="results/geometry/{model}/hessian.json",
     log:
         "results/logs/geometry/{model}/hessian.log",
     conda:
         ENV
     threads: config["threads"]["chunk"]
     resources:
-        **geometry_resources(
-            lambda: HVP_EVALUATIONS * (EIGSH_PRODUCTS + config["geometry"]["probes"]) * config["geometry"]["repeats"]
-        ),
+        **job_resources("hessian"),
     params:
-        geometry=geometry_json("hessian"),
+        spec=job_spec("hessian"),
     shell:
-        "python -m lossland --threads {threads} hessian --checkpoint {input.checkpoint} --data {input.data}"
-        " --geometry {params.geometry:q} --out {output} > {log} 2>&1"
+        "python -m lossland --threads {threads} measure --spec {params.spec:q} > {log} 2>&1"
 
 
 rule eigen_chunk:
     input:
-        checkpoint="results/models/{model}.pt",
-        directions="results/landscape/{model}/directions.pt",
-        data=f"results/data/{config['landscape']['split']}.pt",
+        unpack(job_inputs("eigen_chunk")),
     output:
-        "results/geometry/{model}/chunks/{chunk}.csv",
+        csv="results/geometry/{model}/chunks/{chunk}.csv",
     log:
         "results/logs/geometry/{model}/chunk{chunk}.log",
     conda:
         ENV
     threads: config["threads"]["chunk"]
     resources:
-        **geometry_resources(
-            lambda: HVP_EVALUATIONS
-            * EIGSH_PRODUCTS
-            * math.ceil(config["geometry"]["grid"][2] ** 2 / config["geometry"]["chunks"])
-        ),
+        **job_resources("eigen_chunk"),
     params:
-        geometry=geometry_json("eigen"),
+        spec=job_spec("eigen_chunk"),
     shell:
-        "python -m lossland --threads {threads} eigen-chunk --checkpoint {input.checkpoint}"
-        " --directions {input.directions} --data {input.data} --geometry {params.geometry:q} --chunk {wildcards.chunk}"
-        " --out {output} > {log} 2>&1"
+        "python -m lossland --threads {threads} measure --spec {params.spec:q} > {log} 2>&1"
 
 
 rule eigen_map:
     input:
-        checkpoint="results/models/{model}.pt",
-        directions="results/landscape/{model}/directions.pt",
-        chunks=lambda wc: expand(
-            "results/geometry/{model}/chunks/{chunk}.csv", model=wc.model, chunk=range(config["geometry"]["chunks"])
-        ),
+        unpack(job_inputs("eigen_map")),
     output:
         npz="results/geometry/{model}/eigen.npz",
         json="results/geometry/{model}/eigen.json",
@@ -67,10 +51,9 @@ rule eigen_map:
     conda:
         ENV
     params:
-        geometry=geometry_json("eigen"),
+        spec=job_spec("eigen_map"),
     shell:
-        "python -m lossland --threads 1 eigen-map --checkpoint {input.checkpoint} --directions {input.directions}"
-        " --geometry {params.geometry:q} --chunks {input.chunks} --npz {output.npz} --json {output.json} > {log} 2>&1"
+        "python -m lossland --threads 1 merge --spec {params.spec:q} > {log} 2>&1"
 
 
 rule plot_eigen:
@@ -78,7 +61,7 @@ rule plot_eigen:
         map="results/geometry/{model}/eigen.npz",
         surface="results/landscape/{model}/surface.npz",
     output:
-        report(
+        png=report(
             "results/geometry/{model}_eigen.png",
             caption="../report/eigen.rst",
             category="geometry",
@@ -88,15 +71,15 @@ rule plot_eigen:
         "results/logs/geometry/{model}/plot.log",
     conda:
         ENV
+    params:
+        spec=job_spec("plot_eigen"),
     shell:
-        "python -m lossland --threads 1 plot-eigen --map {input.map} --surface {input.surface}"
-        " --model {wildcards.model} --out {output} > {log} 2>&1"
+        "python -m lossland --threads 1 plot --spec {params.spec:q} > {log} 2>&1"
 
 
 rule flatness:
     input:
-        checkpoint="results/models/{model}.pt",
-        data=f"results/data/{config['landscape']['split']}.pt",
+        unpack(job_inputs("flatness")),
     output:
         npz="results/geometry/{model}/flatness.npz",
         json="results/geometry/{model}/flatness.json",
@@ -106,21 +89,16 @@ rule flatness:
         ENV
     threads: config["threads"]["chunk"]
     resources:
-        **geometry_resources(lambda: config["geometry"]["directions"] * config["geometry"]["line"][2]),
+        **job_resources("flatness"),
     params:
-        geometry=geometry_json("flatness"),
-        options=json.dumps(config["landscape"]["directions"], sort_keys=True),
+        spec=job_spec("flatness"),
     shell:
-        "python -m lossland --threads {threads} flatness --checkpoint {input.checkpoint} --data {input.data}"
-        " --geometry {params.geometry:q} --options {params.options:q} --npz {output.npz} --json {output.json}"
-        " > {log} 2>&1"
+        "python -m lossland --threads {threads} measure --spec {params.spec:q} > {log} 2>&1"
 
 
 rule geometry_table:
     input:
-        hessians=expand("results/geometry/{model}/hessian.json", model=MODELS),
-        flatness=expand("results/geometry/{model}/flatness.json", model=MODELS),
-        metrics=expand("results/metrics/{model}.json", model=MODELS),
+        **PLAN.inputs("geometry_table", {}),
     output:
         csv=report("results/geometry.csv", caption="../report/geometry.rst", category="geometry"),
         md="results/geometry.md",
@@ -135,8 +113,6 @@ rule geometry_table:
     conda:
         ENV
     params:
-        models=MODELS,
+        spec=job_spec("geometry_table"),
     shell:
-        "python -m lossland --threads 1 geometry-table --models {params.models} --hessians {input.hessians}"
-        " --flatness {input.flatness} --metrics {input.metrics} --csv {output.csv} --md {output.md}"
-        " --figure {output.figure} > {log} 2>&1"
+        "python -m lossland --threads 1 table --spec {params.spec:q} > {log} 2>&1"

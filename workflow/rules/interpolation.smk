@@ -4,11 +4,7 @@ localrules:
 
 rule interpolate:
     input:
-        a=lambda wc: endpoint_checkpoint(PAIRS[wc.pair]["a"]),
-        b=lambda wc: endpoint_checkpoint(PAIRS[wc.pair]["b"]),
-        train=f"results/data/{config['landscape']['split']}.pt",
-        test="results/data/test.pt",
-        bn_data="results/data/train.pt",
+        unpack(job_inputs("interpolation")),
     output:
         npz="results/interpolation/{pair}.npz",
         json="results/interpolation/{pair}.json",
@@ -18,22 +14,18 @@ rule interpolate:
         ENV
     threads: config["threads"]["chunk"]
     resources:
-        **chunk_resources(curve_points(lambda: config["interpolation"]["alpha"])),
+        **job_resources("interpolation"),
     params:
-        landscape=curve_json(section="interpolation"),
-        alpha=config["interpolation"]["alpha"],
+        spec=job_spec("interpolation"),
     shell:
-        "python -m lossland --threads {threads} interpolate --a {input.a} --b {input.b} --train {input.train}"
-        " --test {input.test} --landscape {params.landscape:q} --alpha {params.alpha} --bn-data {input.bn_data}"
-        " --out {output.npz}"
-        " > {log} 2>&1"
+        "python -m lossland --threads {threads} measure --spec {params.spec:q} > {log} 2>&1"
 
 
 rule plot_interpolation:
     input:
-        "results/interpolation/{pair}.npz",
+        curve="results/interpolation/{pair}.npz",
     output:
-        report(
+        png=report(
             "results/interpolation/{pair}.png",
             caption="../report/interpolation.rst",
             category="interpolation",
@@ -44,7 +36,6 @@ rule plot_interpolation:
     conda:
         ENV
     params:
-        title=lambda wc: f"{PAIRS[wc.pair]['a']} (A) to {PAIRS[wc.pair]['b']} (B)",
+        spec=job_spec("plot_interpolation"),
     shell:
-        "python -m lossland --threads 1 plot-curve --kind interpolation --curve {input} --title {params.title:q}"
-        " --out {output} > {log} 2>&1"
+        "python -m lossland --threads 1 plot --spec {params.spec:q} > {log} 2>&1"

@@ -7,9 +7,9 @@ localrules:
 
 rule directions:
     input:
-        "results/models/{model}.pt",
+        checkpoint="results/models/{model}.pt",
     output:
-        "results/landscape/{model}/directions.pt",
+        directions="results/landscape/{model}/directions.pt",
     log:
         "results/logs/directions/{model}.log",
     group:
@@ -17,21 +17,16 @@ rule directions:
     conda:
         ENV
     params:
-        seed=config["landscape"]["seed"],
-        options=" ".join(f"--{k} {v}" for k, v in sorted(config["landscape"]["directions"].items())),
+        spec=job_spec("directions"),
     shell:
-        "python -m lossland --threads 1 --device cpu directions --checkpoint {input} --seed {params.seed}"
-        " {params.options} --out {output} > {log} 2>&1"
+        "python -m lossland --threads 1 --device cpu directions --spec {params.spec:q} > {log} 2>&1"
 
 
 rule landscape_chunk:
     input:
-        checkpoint="results/models/{model}.pt",
-        directions="results/{plane}/{model}/directions.pt",
-        data=f"results/data/{config['landscape']['split']}.pt",
-        bn_data="results/data/train.pt",
+        unpack(job_inputs("chunk")),
     output:
-        "results/{plane}/{model}/chunks/{chunk}.csv",
+        csv="results/{plane}/{model}/chunks/{chunk}.csv",
     log:
         "results/logs/{plane}/{model}/chunk{chunk}.log",
     group:
@@ -40,21 +35,16 @@ rule landscape_chunk:
         ENV
     threads: config["threads"]["chunk"]
     resources:
-        **chunk_resources(),
+        **job_resources("chunk"),
     params:
-        landscape=plane_json,
+        spec=job_spec("chunk"),
     shell:
-        "python -m lossland --threads {threads} chunk --checkpoint {input.checkpoint} --directions {input.directions}"
-        " --data {input.data} --landscape {params.landscape:q} --chunk {wildcards.chunk} --bn-data {input.bn_data}"
-        " --out {output}"
-        " > {log} 2>&1"
+        "python -m lossland --threads {threads} measure --spec {params.spec:q} > {log} 2>&1"
 
 
 rule surface:
     input:
-        checkpoint="results/models/{model}.pt",
-        directions="results/{plane}/{model}/directions.pt",
-        chunks=chunk_files,
+        unpack(job_inputs("surface")),
     output:
         npz="results/{plane}/{model}/surface.npz",
         json="results/{plane}/{model}/surface.json",
@@ -63,11 +53,9 @@ rule surface:
     conda:
         ENV
     params:
-        landscape=plane_json,
+        spec=job_spec("surface"),
     shell:
-        "python -m lossland --threads 1 surface --checkpoint {input.checkpoint} --directions {input.directions}"
-        " --landscape {params.landscape:q} --chunks {input.chunks} --npz {output.npz} --json {output.json}"
-        " > {log} 2>&1"
+        "python -m lossland --threads 1 merge --spec {params.spec:q} > {log} 2>&1"
 
 
 rule plot_landscape:
@@ -75,7 +63,7 @@ rule plot_landscape:
         surface="results/landscape/{model}/surface.npz",
         metrics="results/metrics/{model}.json",
     output:
-        report(
+        png=report(
             "results/landscape/{model}.png",
             caption="../report/landscape.rst",
             category="landscapes",
@@ -85,18 +73,15 @@ rule plot_landscape:
         "results/logs/landscape/{model}/plot.log",
     conda:
         ENV
+    params:
+        spec=job_spec("plot_landscape"),
     shell:
-        "python -m lossland --threads 1 plot --surface {input.surface} --metrics {input.metrics} --model {wildcards.model}"
-        " --out {output} > {log} 2>&1"
+        "python -m lossland --threads 1 plot --spec {params.spec:q} > {log} 2>&1"
 
 
 rule line:
     input:
-        checkpoint="results/models/{model}.pt",
-        directions="results/landscape/{model}/directions.pt",
-        train=f"results/data/{config['landscape']['split']}.pt",
-        test="results/data/test.pt",
-        bn_data="results/data/train.pt",
+        unpack(job_inputs("line")),
     output:
         npz="results/landscape/{model}/line.npz",
         json="results/landscape/{model}/line.json",
@@ -106,21 +91,18 @@ rule line:
         ENV
     threads: config["threads"]["chunk"]
     resources:
-        **chunk_resources(curve_points(lambda: config["landscape"]["line"])),
+        **job_resources("line"),
     params:
-        landscape=curve_json("line"),
+        spec=job_spec("line"),
     shell:
-        "python -m lossland --threads {threads} line --checkpoint {input.checkpoint} --directions {input.directions}"
-        " --train {input.train} --test {input.test} --landscape {params.landscape:q} --bn-data {input.bn_data}"
-        " --out {output.npz}"
-        " > {log} 2>&1"
+        "python -m lossland --threads {threads} measure --spec {params.spec:q} > {log} 2>&1"
 
 
 rule plot_line:
     input:
-        "results/landscape/{model}/line.npz",
+        curve="results/landscape/{model}/line.npz",
     output:
-        report(
+        png=report(
             "results/landscape/{model}_1d.png",
             caption="../report/line.rst",
             category="landscapes",
@@ -130,19 +112,22 @@ rule plot_line:
         "results/logs/landscape/{model}/plot_line.log",
     conda:
         ENV
+    params:
+        spec=job_spec("plot_line"),
     shell:
-        "python -m lossland --threads 1 plot-curve --kind line --curve {input} --out {output}"
-        " --title '{wildcards.model}: loss and accuracy along direction 1' > {log} 2>&1"
+        "python -m lossland --threads 1 plot --spec {params.spec:q} > {log} 2>&1"
 
 
 rule export_paraview:
     input:
-        "results/landscape/{model}/surface.npz",
+        surface="results/landscape/{model}/surface.npz",
     output:
-        "results/landscape/{model}.vts",
+        vts="results/landscape/{model}.vts",
     log:
         "results/logs/landscape/{model}/paraview.log",
     conda:
         ENV
+    params:
+        spec=job_spec("paraview"),
     shell:
-        "python -m lossland --threads 1 paraview --surface {input} --out {output} > {log} 2>&1"
+        "python -m lossland --threads 1 plot --spec {params.spec:q} > {log} 2>&1"

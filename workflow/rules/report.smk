@@ -4,7 +4,7 @@ localrules:
 
 rule report:
     input:
-        **report_targets(),
+        **PLAN.report_inputs(),
     output:
         summary_csv=report("results/summary.csv", caption="../report/summary.rst", category="training"),
         summary_md="results/summary.md",
@@ -20,8 +20,6 @@ rule report:
     conda:
         ENV
     params:
-        models=MODELS,
+        spec=job_spec("report"),
     shell:
-        "python -m lossland --threads 1 report --models {params.models} --metrics {input.metrics}"
-        " --histories {input.histories} --surfaces {input.surfaces} --summary-csv {output.summary_csv}"
-        " --summary-md {output.summary_md} --curves {output.curves} --landscapes {output.landscapes} > {log} 2>&1"
+        "python -m lossland --threads 1 table --spec {params.spec:q} > {log} 2>&1"

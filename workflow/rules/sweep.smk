@@ -16,23 +16,21 @@ rule sweep_train:
         ENV
     threads: config["threads"]["train"]
     resources:
-        **train_resources(lambda wc: (config["sweep"]["model"], run_settings(config, wc.run))),
+        **job_resources("sweep_train"),
     params:
-        model=config["sweep"]["model"],
-        settings=lambda wc: json.dumps(run_settings(config, wc.run), sort_keys=True),
-        resume="results/sweep/runs/{run}/resume.pt",
+        spec=job_spec("sweep_train", resume="results/sweep/runs/{run}/resume.pt"),
     shell:
-        TRAIN_SHELL
+        "python -m lossland --threads {threads} train --spec {params.spec:q} > {log} 2>&1"
 
 
 checkpoint sweep_table:
     input:
-        expand("results/sweep/runs/{run}/history.csv", run=SWEEP_RUNS),
+        **PLAN.inputs("sweep_table", {}),
     output:
         table=report("results/sweep/table.csv", caption="../report/sweep_table.rst", category="sweep"),
-        markdown=expand("results/sweep/table_lr{lr}.md", lr=SWEEP_LRS),
+        markdown=expand("results/sweep/table_lr{lr}.md", lr=PLAN.sweep_lrs),
         heatmaps=report(
-            expand("results/sweep/heatmap_lr{lr}.png", lr=SWEEP_LRS),
+            expand("results/sweep/heatmap_lr{lr}.png", lr=PLAN.sweep_lrs),
             caption="../report/sweep_heatmap.rst",
             category="sweep",
         ),
@@ -41,15 +39,9 @@ checkpoint sweep_table:
     conda:
         ENV
     params:
-        runs=SWEEP_RUNS,
-        epochs=config["sweep"]["epochs"],
-        lrs=SWEEP_LRS,
-        scheduled="--scheduled" if SWEEP_SCHEDULED else "",
+        spec=job_spec("sweep_table"),
     shell:
-        "python -m lossland sweep-table --runs {params.runs} --histories {input} --epochs {params.epochs}"
-        " --lrs {params.lrs}"
-        " {params.scheduled} --table {output.table} --markdown {output.markdown} --heatmaps {output.heatmaps}"
-        " > {log} 2>&1"
+        "python -m lossland table --spec {params.spec:q} > {log} 2>&1"
 
 
 rule ablation:
@@ -57,14 +49,12 @@ rule ablation:
         table="results/sweep/table.csv",
         augmented=augmented_history,
     output:
-        report("results/ablation/augmentation.md", caption="../report/ablation.rst", category="sweep"),
+        md=report("results/ablation/augmentation.md", caption="../report/ablation.rst", category="sweep"),
     log:
         "results/logs/sweep/ablation.log",
     conda:
         ENV
     params:
-        baseline=lambda wc: json.dumps(config["sweep"]["baseline"]),
-        images=json.dumps(sweep_images(config)),
+        spec=job_spec("ablation"),
     shell:
-        "python -m lossland ablation --table {input.table} --augmented {input.augmented}"
-        " --baseline {params.baseline:q} --images {params.images:q} --out {output} > {log} 2>&1"
+        "python -m lossland table --spec {params.spec:q} > {log} 2>&1"

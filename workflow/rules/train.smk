@@ -11,10 +11,8 @@ rule train:
         ENV
     threads: config["threads"]["train"]
     resources:
-        **train_resources(lambda wc: (wc.model, train_settings(config, wc.model))),
+        **job_resources("train"),
     params:
-        model="{model}",
-        settings=settings_json,
-        resume="results/train/{model}/resume.pt",
+        spec=job_spec("train", resume="results/train/{model}/resume.pt"),
     shell:
-        TRAIN_SHELL
+        "python -m lossland --threads {threads} train --spec {params.spec:q} > {log} 2>&1"

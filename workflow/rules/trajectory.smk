@@ -4,9 +4,9 @@ localrules:
 
 rule trajectory_directions:
     input:
-        "results/models/{model}.pt",
+        checkpoint="results/models/{model}.pt",
     output:
-        "results/trajectory/{model}/directions.pt",
+        directions="results/trajectory/{model}/directions.pt",
     log:
         "results/logs/trajectory/{model}/directions.log",
     group:
@@ -14,14 +14,9 @@ rule trajectory_directions:
     conda:
         ENV
     params:
-        ignore=config["landscape"]["directions"]["ignore"],
-        type=config["landscape"]["directions"]["type"],
-        grid=config["trajectory"]["grid"],
-        margin=config["trajectory"]["margin"],
+        spec=job_spec("trajectory_directions"),
     shell:
-        "python -m lossland --threads 1 --device cpu trajectory-directions --checkpoint {input}"
-        " --ignore {params.ignore} --type {params.type} --grid {params.grid} --margin {params.margin}"
-        " --out {output} > {log} 2>&1"
+        "python -m lossland --threads 1 --device cpu directions --spec {params.spec:q} > {log} 2>&1"
 
 
 rule plot_trajectory:
@@ -40,6 +35,7 @@ rule plot_trajectory:
         "results/logs/trajectory/{model}/plot.log",
     conda:
         ENV
+    params:
+        spec=job_spec("plot_trajectory"),
     shell:
-        "python -m lossland --threads 1 plot-trajectory --surface {input.surface} --directions {input.directions}"
-        " --model {wildcards.model} --png {output.png} --npz {output.npz} > {log} 2>&1"
+        "python -m lossland --threads 1 plot --spec {params.spec:q} > {log} 2>&1"

@@ -1,0 +1,161 @@
+"""The plan layer: job settings, inputs, targets and the cost model from a config, without Snakemake; provenance."""
+
+import copy
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+from conftest import REPO, run_job
+from lossland.cli import read_spec
+from lossland.errors import UserError
+from lossland.plan import JOBS, Plan, problems
+from lossland.provenance import check, record
+
+
+def merged(base: dict, override: dict) -> dict:
+    """Snakemake's --configfile merge: nested dicts updated key by key."""
+    result = copy.deepcopy(base)
+    for key, value in override.items():
+        result[key] = merged(result[key], value) if isinstance(value, dict) and isinstance(result.get(key), dict) \
+            else copy.deepcopy(value)
+    return result
+
+
+@pytest.fixture
+def config() -> dict:
+    base = yaml.safe_load((REPO / "config.yaml").read_text())
+    return merged(base, yaml.safe_load((REPO / "tests" / "smoke.yaml").read_text()))
+
+
+def test_a_chunk_is_defined_by_its_grid_and_evaluation_not_by_line_or_direction_options(config):
+    plan = Plan(config)
+    chunk = plan.settings("chunk", {"plane": "landscape", "model": "resnet20", "chunk": "1"})
+    assert chunk == {"measure": "loss", "span": "plane", "x": [-1.0, 1.0, 5], "y": [-1.0, 1.0, 5], "chunks": 3,
+                     "cap": 10.0, "split": "train", "samples": 256, "seed": 0, "batch_size": "auto", "fold_bn": True,
+                     "precision": "fp32", "compile": False, "chunk": 1}
+    config["landscape"]["line"] = [-2.0, 2.0, 9]
+    config["landscape"]["directions"]["norm"] = "layer"
+    config["landscape"]["bn"] = "interpolate"  # only for states-type directions
+    other = Plan(config)
+    assert other.settings("chunk", {"plane": "landscape", "model": "resnet20", "chunk": "1"}) == chunk
+    assert other.settings("line", {"model": "resnet20"})["line"] == [-2.0, 2.0, 9]
+    assert other.settings("directions", {"model": "resnet20"})["norm"] == "layer"
+    # a merge expects exactly its chunks' settings, less the chunk index
+    surface = plan.settings("surface", {"plane": "landscape", "model": "resnet20"})
+    assert surface == {k: v for k, v in chunk.items() if k != "chunk"}
+
+
+def test_bn_settings_and_input_appear_only_where_bn_statistics_are_treated(config):
+    plan = Plan(config)
+    wildcards = {"plane": "landscape", "model": "net", "chunk": "0"}
+    assert "bn" not in plan.settings("chunk", wildcards) and "bn_data" not in plan.inputs("chunk", wildcards)
+    pair = {"pair": "net_batch64_vs_batch128"}
+    assert plan.settings("interpolation", pair)["bn"] == "recompute"
+    assert plan.inputs("interpolation", pair) == {
+        "a": "results/sweep/runs/b64_lr0.001_e2/model.pt", "b": "results/sweep/runs/b128_lr0.001_e2/model.pt",
+        "train": "results/data/train.pt", "test": "results/data/test.pt", "bn_data": "results/data/train.pt"}
+    config["landscape"]["directions"]["type"] = "states"
+    states = Plan(config)
+    assert states.settings("chunk", wildcards)["bn"] == "recompute" and states.settings("line", wildcards)["bn_samples"] == 128
+    assert states.inputs("chunk", wildcards)["bn_data"] == "results/data/train.pt"
+
+
+def test_trajectory_chunks_take_their_point_counts_from_the_trajectory_section(config):
+    plan = Plan(config)
+    settings = plan.settings("chunk", {"plane": "trajectory", "model": "resnet20", "chunk": "0"})
+    assert settings["span"] == "trajectory" and settings["x"] == [-1.0, 1.0, 5] and settings["chunks"] == 2
+    assert plan.inputs("surface", {"plane": "trajectory", "model": "resnet20"})["chunks"] == [
+        "results/trajectory/resnet20/chunks/0.csv", "results/trajectory/resnet20/chunks/1.csv"]
+    assert plan.trajectory_models == ["resnet20"]
+
+
+def test_targets_follow_models_maps_and_sweep(config):
+    plan = Plan(config)
+    targets = plan.all_targets()
+    assert "results/landscape/plainnet110.png" in targets and "results/geometry/resnet20_eigen.png" in targets
+    assert "results/geometry/resnet56_eigen.png" not in targets  # geometry.maps
+    assert "results/interpolation/net_batch64_vs_batch128.png" in targets and "results/sweep/table_lr0.01.md" in targets
+    assert not [t for t in plan.study_targets() if t.startswith(("results/sweep", "results/interpolation"))]
+    assert plan.sweep_runs == ["b64_lr0.01_e2", "b64_lr0.001_e2", "b128_lr0.01_e2", "b128_lr0.001_e2"]
+    assert len(targets) == len(set(targets))
+    config["models"] = ["resnet56"]
+    config["geometry"]["maps"] = None
+    small = Plan(config)
+    assert small.eigen_map_models() == ["resnet56"] and small.trajectory_models == []
+    assert [t for t in small.study_targets() if "resnet20" in t] == []
+
+
+def test_cost_model_runtimes_and_cluster_groups(config):
+    plan = Plan(config)
+    # resnet20: 8 s per point on 10,000 images, so 0.2 s on 256; ceil(25 / 3) = 9 points: 10 + 2 * 0.03 min -> 11
+    assert plan.runtime("chunk", {"plane": "landscape", "model": "resnet20", "chunk": "0"}) == 11
+    assert plan.runtime("chunk", {"plane": "landscape", "model": "resnet20", "chunk": "0"}, attempt=2) == 22
+    # training: 0.2 min per epoch at batch 128, batch 32 -> x4, 3 epochs: 10 + 2 * 2.4 = 14.8 -> 15
+    assert plan.runtime("train", {"model": "resnet20"}) == 15
+    assert plan.runtime("sweep_train", {"run": "b64_lr0.01_e2"}) == math_ceil(10 + 2 * 0.1 * 2 * 2)
+    assert plan.evaluations("hessian", {"model": "net"}) == 6 * (100 + 3) * 2
+    assert plan.group("landscape", "resnet20") == "landscape"  # short chunks share one submission
+    config["chunk_batch_minutes"] = 0
+    assert Plan(config).group("landscape", "resnet20") is None
+    assert plan.gpu("chunk") == {"gpu": 0} and Plan(config, local_gpus=2).gpu() == {"gpu": 1}
+    assert plan.mem_mb("chunk", 3) == 4500 and plan.mem_mb("train") == 2000
+
+
+def math_ceil(value: float) -> int:
+    import math
+
+    return math.ceil(value)
+
+
+def test_every_job_kind_has_a_command_and_settings(config):
+    plan = Plan(config)
+    wildcards = {"model": "resnet20", "plane": "landscape", "chunk": "0", "split": "train", "run": "b64_lr0.01_e2",
+                 "pair": "net_batch64_vs_batch128"}
+    for kind in JOBS:
+        json.dumps(plan.settings(kind, wildcards))  # JSON all the way down
+    assert set(JOBS.values()) == {"prepare-data", "train", "evaluate", "directions", "measure", "merge", "plot",
+                                  "table"}
+
+
+def test_interpolation_endpoints_are_checked_by_the_plan(config):
+    config["interpolation"]["pairs"] = [{"name": "x", "a": "resnet20", "b": "nothing"}]
+    assert problems(config).startswith("interpolation.pairs.0.b = 'nothing' is not a model this config trains")
+
+
+def test_config_no_longer_imports_sweep():
+    code = "import sys, lossland.config; print('lossland.sweep' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(REPO / "workflow")})
+    assert out.stdout.strip() == "False"
+
+
+def test_provenance_names_every_stale_setting_and_input(tmp_path):
+    (tmp_path / "a").write_text("one")
+    (tmp_path / "b").write_text("two")
+    written = record({"samples": 10, "chunk": 3}, {"checkpoint": tmp_path / "a", "data": tmp_path / "b"})
+    assert "chunk" not in written["spec"] and len(written["inputs"]["checkpoint"]) == 64
+    check("chunk.csv", written, record({"samples": 10}, {"checkpoint": tmp_path / "a"}))  # equal: accepted
+    with pytest.raises(UserError, match=r"chunk.csv is stale \(its samples, checkpoint differ"):
+        check("chunk.csv", written, record({"samples": 20}, {"checkpoint": tmp_path / "b"}))
+
+
+@pytest.mark.parametrize("text,message", [
+    ("not-a-file.json", "neither a JSON object nor a file"),
+    ("{broken", "is not valid JSON"),
+    ('{"kind": "chunk"}', "the job spec has no settings, inputs, outputs"),
+])
+def test_a_bad_spec_is_one_line(text, message):
+    with pytest.raises(UserError, match=message):
+        read_spec(text)
+
+
+def test_an_unknown_span_is_one_line_inline_or_from_a_spec_file(tmp_path, capsys):
+    from lossland.cli import main
+
+    code = run_job("measure", "chunk", {"span": "sideways"}, {}, {})
+    assert code == 2 and "unknown span 'sideways'" in capsys.readouterr().err
+    spec = tmp_path / "job.json"
+    spec.write_text(json.dumps({"kind": "chunk", "settings": {"span": "sideways"}, "inputs": {}, "outputs": {}}))
+    assert main(["measure", "--spec", str(spec)]) == 2 and "unknown span 'sideways'" in capsys.readouterr().err

@@ -1,0 +1,184 @@
+"""The jobs that are not measurements (see `measure` for those): data, training, evaluation, directions, figures and
+tables. Each takes its job spec ({kind, settings, inputs, outputs}: see `plan`) and the device name."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .config import select_device
+from .data import load_split, normalizer, prepare_split
+from .errors import UserError
+from .evaluate import evaluate
+from .io import atomic_write, load_torch, save_json, save_text, save_torch, sha256
+from .measure import log
+from .models import count_parameters, load_checkpoint, variant
+
+
+def prepare_data(spec: dict, device_name: str) -> None:
+    s, out = spec["settings"], spec["outputs"]["split"]
+    prepare_split(s["source"], s["root"], s["split"], s["download"], s["size"], s["seed"], out)
+    log(f"wrote {out} ({len(load_split(out))} images)")
+
+
+def train(spec: dict, device_name: str) -> None:
+    from .train import train_model
+
+    settings, inputs, outputs = spec["settings"], spec["inputs"], spec["outputs"]
+    device = select_device(device_name)
+    log(f"training {settings['model']} on {device} with {json.dumps(settings['settings'], sort_keys=True)}")
+    metrics = train_model(settings["model"], settings["settings"], inputs["train"], inputs["test"],
+                          outputs["checkpoint"], outputs["history"], spec["scratch"]["resume"], device, log)
+    log(f"done: {metrics}")
+
+
+def evaluate_model(spec: dict, device_name: str) -> None:
+    device = select_device(device_name)
+    model, checkpoint = load_checkpoint(spec["inputs"]["checkpoint"], device)
+    prepare = normalizer(checkpoint["config"], device)
+    result = {"model": checkpoint["model"], **variant(checkpoint["model"], checkpoint["config"]),
+              "params": count_parameters(model), "epochs": checkpoint["epochs"]}
+    for split in ("train", "test"):
+        data = load_split(spec["inputs"][split]).to(device)
+        loss, acc = evaluate(model, data, prepare, spec["settings"]["batch_size"])
+        result.update({f"{split}_loss": loss, f"{split}_acc": acc})
+    save_json(result, spec["outputs"]["json"])
+    log(f"{result}")
+
+
+def directions(spec: dict, device_name: str) -> None:
+    """The two directions of a plane: seeded random ones (span random) or the optimizer path's PCA (trajectory)."""
+    settings, path = spec["settings"], spec["inputs"]["checkpoint"]
+    model, checkpoint = load_checkpoint(path, torch.device("cpu"))
+    if settings["span"] == "trajectory":
+        blob = trajectory_directions(model, checkpoint, path, settings)
+    else:
+        from .directions import cosine, direction_seed, random_directions
+
+        seed = direction_seed(settings["seed"], checkpoint["model"])
+        options = {key: settings[key] for key in ("norm", "ignore", "type")}
+        first, second = random_directions(model, seed, options["norm"], options["ignore"], options["type"])
+        blob = {"x": first, "y": second, "seed": seed, "cosine": cosine(first, second), "options": options,
+                "checkpoint_sha256": sha256(path)}
+        log(f"directions for {checkpoint['model']}: seed {seed}, {options}, cosine {blob['cosine']:.6f}")
+    save_torch(blob, spec["outputs"]["directions"])
+
+
+def trajectory_directions(model, checkpoint: dict, path: str, settings: dict) -> dict:
+    from .trajectory import trajectory_directions as pca_plane
+
+    snapshots = checkpoint.get("snapshots")
+    if not snapshots or len(snapshots["epochs"]) < 3:
+        raise UserError(f"checkpoint {path} holds fewer than 3 weight snapshots: set "
+                        f"train.models.{checkpoint['model']}.snapshots to N <= epochs / 2 and retrain")
+    blob = pca_plane(model, snapshots["states"], settings["ignore"], settings["type"], settings["grid"],
+                     settings["margin"])
+    blob.update(epochs=snapshots["epochs"], options={"ignore": settings["ignore"], "type": settings["type"]},
+                checkpoint_sha256=sha256(path), seed=None, cosine=0.0)
+    explained = ", ".join(f"{100 * float(v):.1f}%" for v in blob["explained"])
+    log(f"trajectory of {checkpoint['model']}: {len(snapshots['epochs'])} snapshots, explained variance {explained}"
+        f" (Li et al. report 40-90% in two components); grid {blob['grid']}")
+    return blob
+
+
+def read_arrays(path: str) -> dict:
+    with np.load(path) as blob:
+        return {key: blob[key] for key in blob.files}
+
+
+def read_json(path: str) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def plot(spec: dict, device_name: str) -> None:
+    """One figure (or export) of one model or pair, from its arrays."""
+    from . import plots
+
+    kind, settings, inputs, outputs = spec["kind"], spec["settings"], spec["inputs"], spec["outputs"]
+    if kind == "plot_landscape":
+        plots.plot_landscape(read_arrays(inputs["surface"]), settings["model"],
+                             read_json(inputs["metrics"])["test_acc"], outputs["png"])
+    elif kind in ("plot_line", "plot_interpolation"):
+        curve = read_arrays(inputs["curve"])
+        if kind == "plot_line":
+            title, marks = f"{settings['model']}: loss and accuracy along direction 1", {0.0: "trained"}
+            xlabel = "distance along direction 1"
+        else:
+            title, marks, xlabel = settings["title"], {0.0: "A", 1.0: "B"}, "α in (1−α)·θ_A + α·θ_B"
+        plots.plot_curve(curve, title, xlabel, outputs["png"], marks)
+    elif kind == "plot_eigen":
+        plots.plot_eigen_map(read_arrays(inputs["map"]), read_arrays(inputs["surface"]), settings["model"],
+                             outputs["png"])
+    elif kind == "plot_trajectory":
+        surface = read_arrays(inputs["surface"])
+        blob = load_torch(inputs["directions"], "trajectory directions")
+        path, explained = blob["path"].numpy(), blob["explained"].numpy()
+        plots.plot_trajectory(surface, path, blob["epochs"], explained, settings["model"], outputs["png"])
+        with atomic_write(outputs["npz"]) as handle:
+            np.savez(handle, **surface, path=path, epochs=np.asarray(blob["epochs"]), explained=explained)
+        log(f"{settings['model']}: explained variance {explained[0]:.3f} + {explained[1]:.3f} = {explained.sum():.3f}")
+    elif kind == "paraview":
+        from .paraview import write_vts
+
+        write_vts(read_arrays(inputs["surface"]), outputs["vts"], settings["log_height"])
+    else:
+        raise UserError(f"plot does not draw {kind!r} jobs")
+    log(f"wrote {', '.join(map(str, outputs.values()))}")
+
+
+def table(spec: dict, device_name: str) -> None:
+    """A table (and its figures) across models or sweep runs."""
+    kind, settings, inputs, outputs = spec["kind"], spec["settings"], spec["inputs"], spec["outputs"]
+    if kind == "report":
+        from .plots import plot_landscapes, plot_training_curves
+        from .report import write_summary
+
+        names = settings["models"]
+        write_summary({m: read_json(p) for m, p in zip(names, inputs["metrics"])}, outputs["summary_csv"],
+                      outputs["summary_md"])
+        plot_training_curves({m: pd.read_csv(p) for m, p in zip(names, inputs["histories"])}, outputs["curves"])
+        plot_landscapes({m: read_arrays(p) for m, p in zip(names, inputs["surfaces"])}, outputs["landscapes"])
+    elif kind == "geometry_table":
+        from .plots import plot_geometry
+        from .report import geometry_table, write_table
+
+        rows = {m: (read_json(h), read_json(f), read_json(e)) for m, h, f, e in
+                zip(settings["models"], inputs["hessians"], inputs["flatness"], inputs["metrics"])}
+        frame = geometry_table(rows)
+        write_table(frame, outputs["csv"], outputs["md"])
+        plot_geometry(frame, outputs["figure"])
+        log(f"geometry of {len(frame)} models")
+    elif kind == "sweep_table":
+        sweep_tables(settings, inputs, outputs)
+    elif kind == "ablation":
+        ablation(settings, inputs, outputs)
+    else:
+        raise UserError(f"table does not make {kind!r} jobs")
+
+
+def sweep_tables(settings: dict, inputs: dict, outputs: dict) -> None:
+    from . import sweep
+
+    histories = {run: pd.read_csv(path) for run, path in zip(settings["runs"], inputs["histories"])}
+    frame = sweep.sweep_table(histories, settings["epochs"], settings["scheduled"])
+    lrs, markdown, heatmaps = settings["lrs"], outputs["markdown"], outputs["heatmaps"]
+    if not len(lrs) == len(markdown) == len(heatmaps):
+        raise UserError(f"{len(lrs)} learning rates but {len(markdown)} tables, {len(heatmaps)} heatmaps")
+    sweep.write_table(frame, outputs["table"])
+    for lr, text_path, heatmap in zip(lrs, markdown, heatmaps):
+        save_text(sweep.lr_markdown(frame, float(lr)), text_path)
+        sweep.plot_heatmap(frame, float(lr), heatmap)
+    log(f"sweep: {len(frame)} cells, best {sweep.best_row(frame).to_dict()}")
+
+
+def ablation(settings: dict, inputs: dict, outputs: dict) -> None:
+    from . import sweep
+
+    frame = pd.read_csv(inputs["table"])
+    run = Path(inputs["augmented"]).parent.name
+    augmented = sweep.history_row(pd.read_csv(inputs["augmented"]), run)
+    base = settings["baseline"]
+    baseline = sweep.lookup(frame, base["batch_size"], base["lr"], base["epochs"]) if base else None
+    save_text(sweep.ablation_markdown(baseline, sweep.best_row(frame), augmented, settings["images"]), outputs["md"])

@@ -1,0 +1,297 @@
+"""One command for every measurement in a span of directions: `python -m lossland measure --spec <job spec>`.
+
+A measure (the loss and accuracy; the Hessian's extreme eigenvalues; its spectrum summary) is evaluated at points
+θ + Σ aᵢ·dᵢ of a span:
+
+- `plane` / `trajectory`: two directions from a directions file, one chunk of a grid (a trajectory's range follows
+  the optimizer's path, stored with its directions);
+- `line`: the first direction of a directions file, on the train subset and the test split;
+- `interpolation`: d = θ_B − θ_A between two checkpoints, on both splits;
+- `random`: many seeded random directions, one line each (the flatness statistics);
+- `point`: θ itself (the Hessian's top eigenvalues and trace on disjoint image subsets).
+
+Every job shares one `Context` (device, model, input transform, evaluation subset, BN data), and writes
+`provenance.record` of its spec; `merge` assembles a grid from its chunks, refusing any whose record differs.
+"""
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from . import __version__
+from .config import select_device
+from .data import Dataset, load_split, normalizer
+from .errors import UserError
+from .evaluate import evaluate
+from .io import atomic_write, load_torch, save_json
+from .models import describe, load_checkpoint
+from .provenance import check, record
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def versions() -> dict:
+    return {"lossland": __version__, "torch": torch.__version__, "numpy": np.__version__}
+
+
+@dataclass
+class Context:
+    """What every measurement job shares: the device, the model at θ (eval mode), its checkpoint and input transform."""
+
+    settings: dict
+    inputs: dict
+    device: torch.device
+    model: torch.nn.Module
+    checkpoint: dict
+    prepare: object
+
+    @classmethod
+    def load(cls, spec: dict, device_name: str, checkpoint_key: str = "checkpoint") -> "Context":
+        device = select_device(device_name)
+        model, checkpoint = load_checkpoint(spec["inputs"][checkpoint_key], device)
+        return cls(spec["settings"], spec["inputs"], device, model, checkpoint, normalizer(checkpoint["config"], device))
+
+    def subset(self, name: str, samples: int, key: str = "landscape.samples", block: int = 0) -> Dataset:
+        """The seeded evaluation subset of the split in input `name` (at most all of it when `key` is None)."""
+        from .surface import evaluation_subset
+
+        data = load_split(self.inputs[name])
+        samples = min(samples, len(data)) if key is None else samples
+        return evaluation_subset(data, samples, self.settings["seed"], key or "landscape.samples", block).to(self.device)
+
+    def bn_data(self) -> Dataset | None:
+        """The training images BN statistics are recomputed from at every point when settings' `bn` is recompute,
+        else None (BN statistics move with the directions)."""
+        if self.settings.get("bn", "interpolate") != "recompute":
+            return None
+        if "bn_data" not in self.inputs:
+            raise UserError("bn = recompute needs the training split to recompute BN statistics from: add input bn_data")
+        return self.subset("bn_data", self.settings["bn_samples"], "bn_samples")
+
+    def evaluator_options(self, cap: bool = False) -> dict:
+        settings = self.settings
+        options = {"batch_size": settings["batch_size"], "fold_bn": settings.get("fold_bn", True),
+                   "precision": settings.get("precision", "fp32"), "compile": settings.get("compile", False)}
+        return {**options, "cap": settings.get("cap")} if cap else options
+
+    def directions(self) -> dict:
+        return load_torch(self.inputs["directions"], "directions file")
+
+
+def bn_treatment(settings: dict) -> str:
+    """How a curve or plane treats BN statistics, in words for figures and provenance."""
+    if settings.get("bn", "interpolate") == "recompute":
+        return f"BN statistics recomputed at every point on {settings['bn_samples']:,} training images"
+    return "BN statistics interpolated with the weights (loss-landscape's dir_type states)"
+
+
+def grid_of(settings: dict, directions: dict) -> dict:
+    """x, y and chunks of a plane; a trajectory plane's range comes with its directions (it follows the path)."""
+    grid = {key: settings[key] for key in ("x", "y", "chunks")}
+    return {**grid, **(directions.get("grid") or {})}
+
+
+def measure(spec: dict, device_name: str = "auto") -> None:
+    """Run one measurement job (see the module docstring for the spans)."""
+    span = spec["settings"]["span"]
+    if span not in SPANS:
+        raise UserError(f"unknown span {span!r} in the job spec: use one of {', '.join(SPANS)}")
+    SPANS[span](spec, device_name)
+
+
+def plane_chunk(spec: dict, device_name: str) -> None:
+    from .geometry import HessianOperator, extreme_eigenvalues
+    from .surface import PlaneEvaluator, evaluate_chunk, grid_chunk, write_chunk
+
+    ctx = Context.load(spec, device_name)
+    settings, directions = ctx.settings, ctx.directions()
+    grid, chunk = grid_of(settings, directions), settings["chunk"]
+    if settings["measure"] == "loss":
+        data = ctx.subset("data", settings["samples"])
+        evaluator = PlaneEvaluator(ctx.model, directions["x"], directions["y"], data, ctx.prepare,
+                                   **ctx.evaluator_options(cap=True), bn_data=ctx.bn_data())
+        frame = evaluate_chunk(evaluator, grid, chunk, log)
+    elif settings["measure"] == "hessian":
+        from .evaluate import batch_size_for
+
+        data = ctx.subset("data", settings["samples"], "geometry.samples")
+        batch = batch_size_for(ctx.device, settings["batch_size"])
+        plane = PlaneEvaluator(ctx.model, directions["x"], directions["y"], data, ctx.prepare, batch, fold_bn=False)
+        op = HessianOperator(plane.model, data, ctx.prepare, batch, settings["params"])
+
+        def extremes(a: float, b: float) -> tuple[float, float, float]:
+            plane.move(a, b)
+            top, lowest = extreme_eigenvalues(op.linear_operator(), settings["tol"], settings["seed"], 1,
+                                              settings["maxiter"])
+            return op.loss(), float(top[0]), lowest
+
+        frame = grid_chunk(extremes, grid, chunk, ("loss", "lambda_max", "lambda_min"), log)
+    else:
+        raise UserError(f"unknown measure {settings['measure']!r} on a plane: use loss or hessian")
+    write_chunk(frame, record(settings, spec["inputs"]), spec["outputs"]["csv"])
+
+
+MERGED_COLUMNS = {"loss": ("loss", "acc", "capped"), "hessian": ("loss", "lambda_max", "lambda_min")}
+
+
+def merge(spec: dict, device_name: str = "auto") -> None:
+    """Assemble a grid from its chunks (`merge --spec`): a surface, or an eigenvalue-ratio map."""
+    from .surface import merge_chunks, read_chunk, save_surface
+
+    settings, inputs = spec["settings"], dict(spec["inputs"])
+    chunks = inputs.pop("chunks")
+    expected = record(settings, inputs)
+    for path in chunks:
+        check(path, read_chunk(path)[1], expected)
+    directions = load_torch(inputs["directions"], "directions file")
+    merged = merge_chunks(chunks, grid_of(settings, directions), MERGED_COLUMNS[settings["measure"]])
+    summary = {**expected, "chunks": len(chunks), "versions": versions()}
+    if settings["measure"] == "hessian":
+        merged["ratio"] = np.abs(merged["lambda_min"] / merged["lambda_max"])
+        log(f"eigenvalue ratio |min/max| {np.nanmin(merged['ratio']):.4f}..{np.nanmax(merged['ratio']):.4f}")
+    else:
+        merged["capped"] = merged["capped"].astype(bool)
+        capped = int(merged["capped"].sum())
+        summary.update(directions_seed=directions["seed"], directions_cosine=directions["cosine"],
+                       directions_options=directions.get("options"), capped_points=capped)
+        note = f", {capped} points above landscape.cap = {settings.get('cap')} (lower bounds)" if capped else ""
+        log(f"surface {merged['loss'].shape}: loss {merged['loss'].min():.4f}..{merged['loss'].max():.4f}{note}")
+    save_surface(merged, summary, spec["outputs"]["npz"], spec["outputs"]["json"])
+
+
+def curve_splits(ctx: Context) -> dict:
+    """The landscape's evaluation subset of the train split and as many images of the test split."""
+    return {split: ctx.subset(split, ctx.settings["samples"], key=None) for split in ("train", "test")}
+
+
+def save_curve(curve: dict, summary: dict, npz_path: str) -> None:
+    from pathlib import Path
+
+    with atomic_write(npz_path) as handle:
+        np.savez(handle, **{key: np.asarray(value) for key, value in curve.items()})
+    save_json({**summary, "versions": versions()}, Path(npz_path).with_suffix(".json"))
+    at_zero = int(np.argmin(np.abs(curve["alpha"])))
+    log(f"wrote {npz_path}: train loss {np.nanmin(curve['train_loss']):.4f}..{np.nanmax(curve['train_loss']):.4f}, "
+        f"test loss at {curve['alpha'][at_zero]:g}: {curve['test_loss'][at_zero]:.4f}")
+
+
+def line(spec: dict, device_name: str) -> None:
+    """Loss and accuracy along the first direction, on both splits."""
+    from .surface import PlaneEvaluator, evaluate_curve
+
+    ctx = Context.load(spec, device_name)
+    settings = ctx.settings
+    splits = curve_splits(ctx)
+    evaluator = PlaneEvaluator(ctx.model, ctx.directions()["x"], None, splits["train"], ctx.prepare,
+                               **ctx.evaluator_options(), bn_data=ctx.bn_data())
+    low, high, num = settings["line"]
+    curve = evaluate_curve(evaluator, np.linspace(low, high, int(num)), splits, log, "line")
+    summary = {**record(settings, spec["inputs"]), "images": {split: len(data) for split, data in splits.items()}}
+    if "bn" in settings:
+        summary["bn"] = curve["bn"] = bn_treatment(settings)
+    save_curve(curve, summary, spec["outputs"]["npz"])
+
+
+def interpolation(spec: dict, device_name: str) -> None:
+    """Loss and accuracy along (1−α)·θ_A + α·θ_B (weights; BN statistics recomputed or interpolated)."""
+    from .interpolation import difference, negative_variance
+    from .surface import PlaneEvaluator, evaluate_curve
+
+    ctx = Context.load(spec, device_name, checkpoint_key="a")
+    settings, (a, b) = ctx.settings, (spec["inputs"]["a"], spec["inputs"]["b"])
+    other, other_checkpoint = load_checkpoint(b, torch.device("cpu"))
+    kinds = [describe(c["model"], c["config"]) for c in (ctx.checkpoint, other_checkpoint)]
+    if kinds[0] != kinds[1]:
+        raise UserError(f"cannot interpolate {a} ({kinds[0]}) and {b} ({kinds[1]}): endpoints must be one "
+                        "architecture")
+    splits = curve_splits(ctx)
+    direction = difference(ctx.model, other)
+    bn_data = ctx.bn_data()
+    evaluator = PlaneEvaluator(ctx.model, direction, None, splits["train"], ctx.prepare, **ctx.evaluator_options(),
+                               bn_data=bn_data)
+    low, high, num = settings["alpha"]
+    alphas = np.linspace(low, high, int(num))
+    log(bn_treatment(settings))
+    curve = evaluate_curve(evaluator, alphas, splits, log, "interpolation")
+    curve["bn"] = bn_treatment(settings)
+    curve["negative_variance"] = (np.zeros(len(alphas), dtype=bool) if bn_data is not None
+                                  else negative_variance(direction, ctx.model, alphas))
+    for split in splits:  # a loss that is not finite has no meaningful accuracy either
+        curve[f"{split}_acc"][~np.isfinite(curve[f"{split}_loss"])] = np.nan
+    undefined = ~np.isfinite(curve["train_loss"])
+    if undefined.any():
+        log(f"loss not finite at {int(undefined.sum())} of {len(alphas)} points (α = {alphas[undefined].min():g}.."
+            f"{alphas[undefined].max():g}); {int(curve['negative_variance'].sum())} of them extrapolate a BN running "
+            "variance below 0")
+    summary = {**record(settings, spec["inputs"]), "a": a, "b": b, "not_finite_points": int(undefined.sum()),
+               "bn": curve["bn"], "images": {split: len(data) for split, data in splits.items()}}
+    save_curve(curve, summary, spec["outputs"]["npz"])
+
+
+def random_lines(spec: dict, device_name: str) -> None:
+    """The loss along many seeded random directions through θ, and the flatness statistics of those lines."""
+    from .directions import direction_seed, direction_set
+    from .geometry import flatness_stats
+    from .surface import PlaneEvaluator, evaluate_curve
+
+    ctx = Context.load(spec, device_name)
+    settings, options = ctx.settings, ctx.settings["options"]
+    data = ctx.subset("data", settings["samples"], "geometry.samples")
+    seed = direction_seed(settings["seed"] + 1, ctx.checkpoint["model"])  # another stream than the surface's two
+    directions = direction_set(ctx.model, seed, settings["directions"], options["norm"], options["ignore"],
+                               options["type"])
+    low, high, num = settings["line"]
+    alphas = np.linspace(low, high, int(num))
+    losses = []
+    for k, direction in enumerate(directions, start=1):
+        evaluator = PlaneEvaluator(ctx.model, direction, None, data, ctx.prepare, settings["batch_size"])  # a copy
+        curve = evaluate_curve(evaluator, alphas, {"train": data}, lambda _: None)
+        losses.append(curve["train_loss"])
+        log(f"direction {k}/{len(directions)}: loss {curve['train_loss'].min():.4f}..{curve['train_loss'].max():.4f}")
+    losses = np.array(losses)
+    base = evaluate(ctx.model, data, ctx.prepare, settings["batch_size"])[0]
+    stats = flatness_stats(alphas, losses, base, settings["delta"])
+    stats.update(model=ctx.checkpoint["model"], loss=base, delta=settings["delta"], line=settings["line"], seed=seed,
+                 samples=settings["samples"], **record(settings, spec["inputs"]), versions=versions())
+    with atomic_write(spec["outputs"]["npz"]) as handle:
+        np.savez(handle, alpha=alphas, loss=losses, base=base)
+    save_json(stats, spec["outputs"]["json"])
+    log(f"rise@0.5 {stats['rise@0.5']:.4g} ± {stats['rise@0.5_sd']:.3g}, half-width {stats['half_width']:.3f}"
+        f" ± {stats['half_width_sd']:.3f} over {len(directions)} directions")
+
+
+def spectrum(spec: dict, device_name: str) -> None:
+    """At θ: the top eigenvalues, the most negative one and the trace of the Hessian, on `repeats` disjoint subsets."""
+    from .evaluate import batch_size_for
+    from .geometry import HessianOperator, across_subsets, hessian_summary
+
+    ctx = Context.load(spec, device_name)
+    settings = ctx.settings
+    batch = batch_size_for(ctx.device, settings["batch_size"])
+    split = load_split(spec["inputs"]["data"])  # loaded once for every subset
+    started, summaries = time.monotonic(), []
+    for block in range(settings["repeats"]):
+        from .surface import evaluation_subset
+
+        data = evaluation_subset(split, settings["samples"], settings["seed"], "geometry.samples", block).to(ctx.device)
+        op = HessianOperator(ctx.model, data, ctx.prepare, batch, settings["params"])  # BN affine after the first
+        log(f"{ctx.checkpoint['model']}: subset {block + 1}/{settings['repeats']}, Hessian of the mean loss over "
+            f"{len(data)} images, {op.size:,} parameters ({settings['params']})")
+        summaries.append(hessian_summary(op, settings["top_k"], settings["probes"], settings["tol"],
+                                         settings["seed"] + 2 * block, log, settings["maxiter"]))
+    summary = across_subsets(summaries)
+    summary.update(model=ctx.checkpoint["model"], seconds=time.monotonic() - started, probes=settings["probes"],
+                   repeats=settings["repeats"], samples=settings["samples"], params=settings["params"],
+                   **record(settings, spec["inputs"]), versions=versions())
+    save_json(summary, spec["outputs"]["json"])
+    log(f"λmax {summary['lambda_max']:.4g} ± {summary['lambda_max_sd']:.2g}, trace {summary['trace']:.4g} ± "
+        f"{summary['trace_sd']:.2g} over {settings['repeats']} disjoint subsets of {settings['samples']} images; wrote "
+        f"{spec['outputs']['json']} in {summary['seconds']:.0f}s")
+
+
+SPANS = {"plane": plane_chunk, "trajectory": plane_chunk, "line": line, "interpolation": interpolation,
+         "random": random_lines, "point": spectrum}

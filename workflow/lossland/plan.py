@@ -1,0 +1,343 @@
+"""The plan: every job of the workflow, described once, from the validated config.
+
+A job is a `kind` (see JOBS) plus its wildcards. For each, the plan says which files it reads (`inputs`), the
+settings that define its result (`settings`: what its provenance records, so that changing anything else reruns
+nothing), and what it costs (`resources`). `common.smk` only asks this module; a rule names its outputs and passes
+`spec(kind, ...)` to `python -m lossland <command> --spec`. Plain Python: the tests reach all of it.
+"""
+
+import copy
+import json
+import math
+import re
+
+from .config import config_problem, describe, normalization, split_size, train_settings, trajectory_models
+from .sweep import RUN_PATTERN, grid_runs, is_scheduled, run_settings
+
+# The `python -m lossland` command that runs each kind of job.
+JOBS = {
+    "data": "prepare-data", "train": "train", "sweep_train": "train", "evaluate": "evaluate",
+    "directions": "directions", "trajectory_directions": "directions",
+    "chunk": "measure", "line": "measure", "interpolation": "measure", "eigen_chunk": "measure",
+    "flatness": "measure", "hessian": "measure",
+    "surface": "merge", "eigen_map": "merge",
+    "plot_landscape": "plot", "plot_line": "plot", "plot_interpolation": "plot", "plot_eigen": "plot",
+    "plot_trajectory": "plot", "paraview": "plot",
+    "report": "table", "geometry_table": "table", "sweep_table": "table", "ablation": "table",
+}
+EVALUATION_KEYS = ("samples", "seed", "batch_size", "fold_bn", "precision", "compile")
+BN_KEYS = ("bn", "bn_samples")
+GEOMETRY_KEYS = {
+    "hessian": ("top_k", "probes", "tol", "params", "maxiter", "repeats"),
+    "eigen_chunk": ("tol", "chunks", "params", "maxiter"),  # and its grid as x, y
+    "flatness": ("directions", "line", "delta"),
+}
+HVP_EVALUATIONS = 6  # one Hessian-vector product ~ two forward+backward passes ~ six loss evaluations
+EIGSH_PRODUCTS = 100  # Hessian-vector products one eigsh call (both ends) takes at tol 1e-3 (a generous estimate)
+RUN_PATTERN_PLAIN = re.sub(r"\(\?P<\w+>", "(", RUN_PATTERN)  # Snakemake wildcard regexes take no named groups
+
+
+def endpoints(config: dict) -> dict[str, tuple[str, str, dict]]:
+    """Every trained model a name can refer to: study models and sweep runs -> (architecture, checkpoint, settings)."""
+    found = {m: (m, f"results/models/{m}.pt", train_settings(config, m)) for m in config["models"]}
+    for run in grid_runs(config["sweep"], is_scheduled(config)):
+        found[run] = (config["sweep"]["model"], f"results/sweep/runs/{run}/model.pt", run_settings(config, run))
+    return found
+
+
+def problems(config: dict) -> str | None:
+    """Everything a schema cannot check (config.config_problem), then the interpolation pairs' endpoints."""
+    return config_problem(config) or interpolation_problem(config)
+
+
+def interpolation_problem(config: dict) -> str | None:
+    known = endpoints(config)
+    pairs = config.get("interpolation", {}).get("pairs", [])
+    names = [pair["name"] for pair in pairs]
+    if len(set(names)) != len(names):
+        return f"interpolation.pairs: the name {sorted(n for n in names if names.count(n) > 1)[0]!r} is used twice"
+    for i, pair in enumerate(pairs):
+        for end in ("a", "b"):
+            if pair[end] not in known:
+                return (f"interpolation.pairs.{i}.{end} = {pair[end]!r} is not a model this config trains: name one of "
+                        f"{', '.join(known)}")
+        (arch_a, _, settings_a), (arch_b, _, settings_b) = known[pair["a"]], known[pair["b"]]
+        kind_a, kind_b = describe(arch_a, settings_a), describe(arch_b, settings_b)
+        if kind_a != kind_b:
+            return (f"interpolation.pairs.{i}: {pair['a']} is a {kind_a} and {pair['b']} a {kind_b}: "
+                    "endpoints must share one architecture")
+        if normalization(settings_a) != normalization(settings_b):
+            return (f"interpolation.pairs.{i}: {pair['a']} and {pair['b']} were trained with different input "
+                    "normalization (normalize, mean, std): pick endpoints that share it")
+    return None
+
+
+class Plan:
+    """Names, targets, job settings, inputs and resources of one validated config. `local_gpus`: GPUs of this
+    machine the jobs share (each computing job then takes one); 0 on a cluster or without GPUs."""
+
+    def __init__(self, config: dict, local_gpus: int = 0):
+        self.config, self.local_gpus = config, local_gpus
+        self.models = list(config["models"])
+        self.trajectory_models = trajectory_models(config)
+        self.pairs = {pair["name"]: pair for pair in config["interpolation"]["pairs"]}
+        self.endpoints = endpoints(config)
+        self.scheduled = is_scheduled(config)
+        self.sweep_runs = grid_runs(config["sweep"], self.scheduled)
+        self.sweep_lrs = [f"{lr:g}" for lr in config["sweep"]["lrs"]]
+        self.sweep_pairs = [name for name, pair in self.pairs.items()
+                            if pair["a"] in self.sweep_runs or pair["b"] in self.sweep_runs]
+
+    # ---- names Snakemake's wildcards may take
+    def wildcard_constraints(self) -> dict[str, str]:
+        return {"model": "|".join(map(re.escape, self.models)), "plane": "landscape|trajectory",
+                "pair": "|".join(map(re.escape, self.pairs)) or "(?!)", "run": RUN_PATTERN_PLAIN,
+                "split": "train|test", "chunk": r"\d+"}
+
+    # ---- targets
+    def eigen_map_models(self) -> list[str]:
+        """`geometry.maps`: null = every model, [] = none; models not in `models` are skipped."""
+        maps = self.config["geometry"]["maps"]
+        return self.models if maps is None else [model for model in maps if model in self.models]
+
+    def report_inputs(self) -> dict[str, list[str]]:
+        return {"metrics": [f"results/metrics/{m}.json" for m in self.models],
+                "histories": [f"results/train/{m}/history.csv" for m in self.models],
+                "surfaces": [f"results/landscape/{m}/surface.npz" for m in self.models]}
+
+    def geometry_targets(self) -> list[str]:
+        return ["results/geometry.csv", "results/geometry.md", "results/figures/geometry.png",
+                *[f"results/geometry/{m}_eigen.png" for m in self.eigen_map_models()]]
+
+    def paraview_targets(self) -> list[str]:
+        return [f"results/landscape/{m}.vts" for m in self.models]
+
+    def view_targets(self, sweep: bool = True) -> list[str]:
+        """loss-landscape's other views: 1-D curves, interpolations, optimizer trajectories, ParaView files."""
+        pairs = [pair for pair in self.pairs if sweep or pair not in self.sweep_pairs]
+        return [*[f"results/landscape/{m}_1d.png" for m in self.models],
+                *[f"results/interpolation/{pair}.png" for pair in pairs],
+                *[f"results/trajectory/{m}.png" for m in self.trajectory_models], *self.paraview_targets()]
+
+    def study_targets(self) -> list[str]:
+        """Everything of the study's models (training, surfaces, views, geometry, reports), without the Net sweep."""
+        return [*[f"results/landscape/{m}.png" for m in self.models], *self.report_inputs()["metrics"],
+                "results/summary.csv", "results/summary.md", "results/figures/training_curves.png",
+                "results/figures/landscapes.png", *self.view_targets(sweep=False), *self.geometry_targets()]
+
+    def sweep_targets(self) -> list[str]:
+        return ["results/sweep/table.csv", *[f"results/sweep/table_lr{lr}.md" for lr in self.sweep_lrs],
+                *[f"results/sweep/heatmap_lr{lr}.png" for lr in self.sweep_lrs], "results/ablation/augmentation.md"]
+
+    def all_targets(self) -> list[str]:
+        return [*self.study_targets(), *self.sweep_targets(),
+                *[f"results/interpolation/{pair}.png" for pair in self.sweep_pairs]]
+
+    # ---- inputs (what a rule cannot spell as a fixed pattern)
+    def inputs(self, kind: str, wildcards: dict) -> dict[str, str | list[str]]:
+        landscape = self.config["landscape"]
+        split = f"results/data/{landscape['split']}.pt"
+        if kind == "chunk":
+            plane, model = wildcards["plane"], wildcards["model"]
+            return {"checkpoint": f"results/models/{model}.pt", "directions": f"results/{plane}/{model}/directions.pt",
+                    "data": split, **self._bn_input("landscape")}
+        if kind == "surface":
+            chunks = [f"results/{wildcards['plane']}/{wildcards['model']}/chunks/{k}.csv"
+                      for k in range(self.grid(wildcards["plane"])["chunks"])]
+            return {**self.inputs("chunk", wildcards), "chunks": chunks}
+        if kind == "line":
+            model = wildcards["model"]
+            return {"checkpoint": f"results/models/{model}.pt", "directions": f"results/landscape/{model}/directions.pt",
+                    "train": split, "test": "results/data/test.pt", **self._bn_input("landscape")}
+        if kind == "interpolation":
+            pair = self.pairs[wildcards["pair"]]
+            return {"a": self.endpoints[pair["a"]][1], "b": self.endpoints[pair["b"]][1], "train": split,
+                    "test": "results/data/test.pt", **self._bn_input("interpolation")}
+        if kind == "eigen_chunk":
+            model = wildcards["model"]
+            return {"checkpoint": f"results/models/{model}.pt", "directions": f"results/landscape/{model}/directions.pt",
+                    "data": split}
+        if kind == "eigen_map":
+            chunks = [f"results/geometry/{wildcards['model']}/chunks/{k}.csv"
+                      for k in range(self.config["geometry"]["chunks"])]
+            return {**self.inputs("eigen_chunk", wildcards), "chunks": chunks}
+        if kind in ("hessian", "flatness"):
+            return {"checkpoint": f"results/models/{wildcards['model']}.pt", "data": split}
+        if kind == "sweep_table":
+            return {"histories": [f"results/sweep/runs/{run}/history.csv" for run in self.sweep_runs]}
+        if kind == "geometry_table":
+            return {"hessians": [f"results/geometry/{m}/hessian.json" for m in self.models],
+                    "flatness": [f"results/geometry/{m}/flatness.json" for m in self.models],
+                    "metrics": [f"results/metrics/{m}.json" for m in self.models]}
+        if kind == "report":
+            return self.report_inputs()
+        raise KeyError(f"no planned inputs for a {kind} job")
+
+    def _bn_input(self, section: str) -> dict[str, str]:
+        """The training split, for jobs that recompute BN statistics at every point."""
+        return {"bn_data": "results/data/train.pt"} if self.bn_settings(section).get("bn") == "recompute" else {}
+
+    # ---- settings: what defines a job's result
+    def bn_settings(self, section: str = "landscape") -> dict:
+        """How BN statistics are treated off the trained point: an interpolation always chooses (interpolation.bn);
+        a plane or line only when its directions move them (landscape.directions.type: states). Otherwise empty, so
+        that the keys rerun nothing that does not use them."""
+        settings = self.config[section]
+        if section == "landscape" and settings["directions"]["type"] != "states":
+            return {}
+        return {key: settings[key] for key in BN_KEYS}
+
+    def evaluation_settings(self, section: str = "landscape") -> dict:
+        """Which images and how a loss is evaluated: the landscape's subset and numerics, BN treatment of `section`."""
+        landscape = self.config["landscape"]
+        return {"split": landscape["split"], **{k: landscape[k] for k in EVALUATION_KEYS}, **self.bn_settings(section)}
+
+    def grid(self, plane: str) -> dict:
+        """A plane's grid and chunk count; a trajectory's range follows its path (in its directions file)."""
+        if plane == "trajectory":
+            (nx, ny), chunks = self.config["trajectory"]["grid"], self.config["trajectory"]["chunks"]
+            return {"x": [-1.0, 1.0, nx], "y": [-1.0, 1.0, ny], "chunks": chunks}
+        landscape = self.config["landscape"]
+        return {key: landscape[key] for key in ("x", "y", "chunks")}
+
+    def geometry_settings(self, kind: str) -> dict:
+        geometry = self.config["geometry"]
+        return {k: geometry[k] for k in ("samples", "seed", "batch_size", *GEOMETRY_KEYS[kind])}
+
+    def settings(self, kind: str, wildcards: dict) -> dict:
+        """The settings that define the result of one job (its provenance records them and the sha256 of its
+        inputs). Changing any other config key reruns nothing here."""
+        config, landscape = self.config, self.config["landscape"]
+        if kind == "data":
+            data = config["data"]
+            return {"source": data["source"], "root": str(data["root"]), "download": bool(data.get("download")),
+                    "size": data["subset"].get(wildcards["split"]), "seed": data["seed"], "split": wildcards["split"]}
+        if kind == "train":
+            return {"model": wildcards["model"], "settings": train_settings(config, wildcards["model"])}
+        if kind == "sweep_train":
+            return {"model": config["sweep"]["model"], "settings": run_settings(config, wildcards["run"])}
+        if kind == "evaluate":
+            return {"batch_size": train_settings(config, wildcards["model"])["eval_batch_size"]}
+        if kind == "directions":
+            return {"span": "random", "seed": landscape["seed"], **landscape["directions"]}
+        if kind == "trajectory_directions":
+            directions = landscape["directions"]
+            return {"span": "trajectory", "ignore": directions["ignore"], "type": directions["type"],
+                    "grid": config["trajectory"]["grid"], "margin": config["trajectory"]["margin"]}
+        if kind in ("chunk", "surface"):
+            span = "trajectory" if wildcards["plane"] == "trajectory" else "plane"
+            chunk = {"chunk": int(wildcards["chunk"])} if kind == "chunk" else {}
+            return {"measure": "loss", "span": span, **self.grid(wildcards["plane"]), "cap": landscape["cap"],
+                    **self.evaluation_settings(), **chunk}
+        if kind == "line":
+            return {"measure": "loss", "span": "line", "line": landscape["line"], **self.evaluation_settings()}
+        if kind == "interpolation":
+            return {"measure": "loss", "span": "interpolation", "alpha": config["interpolation"]["alpha"],
+                    **self.evaluation_settings("interpolation")}
+        if kind in ("eigen_chunk", "eigen_map"):
+            chunk = {"chunk": int(wildcards["chunk"])} if kind == "eigen_chunk" else {}
+            grid = self.config["geometry"]["grid"]
+            return {"measure": "hessian", "span": "plane", "x": grid, "y": grid, **self.geometry_settings("eigen_chunk"),
+                    **chunk}
+        if kind == "hessian":
+            return {"measure": "spectrum", "span": "point", **self.geometry_settings("hessian")}
+        if kind == "flatness":
+            return {"measure": "loss", "span": "random", "options": copy.deepcopy(landscape["directions"]),
+                    **self.geometry_settings("flatness")}
+        if kind in ("plot_landscape", "plot_eigen", "plot_trajectory", "plot_line"):
+            return {"model": wildcards["model"]}
+        if kind == "plot_interpolation":
+            pair = self.pairs[wildcards["pair"]]
+            return {"title": f"{pair['a']} (A) to {pair['b']} (B)"}
+        if kind in ("paraview",):
+            return {"log_height": False}
+        if kind in ("report", "geometry_table"):
+            return {"models": self.models}
+        if kind == "sweep_table":
+            return {"runs": self.sweep_runs, "epochs": config["sweep"]["epochs"], "lrs": self.sweep_lrs,
+                    "scheduled": self.scheduled}
+        if kind == "ablation":
+            return {"baseline": config["sweep"]["baseline"], "images": sweep_images(config)}
+        raise KeyError(f"unknown job kind {kind!r}")
+
+    def spec(self, kind: str, wildcards: dict, inputs: dict, outputs: dict, scratch: dict | None = None) -> dict:
+        """The whole job, as `python -m lossland <JOBS[kind]> --spec` reads it."""
+        spec = {"kind": kind, "settings": self.settings(kind, wildcards), "inputs": inputs, "outputs": outputs}
+        return {**spec, "scratch": scratch} if scratch else spec
+
+    # ---- resources and the cost model
+    def point_seconds(self, model: str, samples: int) -> float:
+        """Seconds one grid point of `model` takes on `samples` images by the cost model (resources.chunk)."""
+        return self.config["resources"]["chunk"]["seconds_per_point"].get(model, 50) * samples / 10_000
+
+    def evaluations(self, kind: str, wildcards: dict) -> int:
+        """Loss evaluations (on the job's images) one job makes: its points, or the Hessian's products."""
+        geometry = self.config["geometry"]
+        if kind == "chunk":
+            grid = self.grid(wildcards["plane"])
+            return math.ceil(grid["x"][2] * grid["y"][2] / grid["chunks"])
+        if kind == "line":
+            return 2 * int(self.config["landscape"]["line"][2])  # both splits
+        if kind == "interpolation":
+            return 2 * int(self.config["interpolation"]["alpha"][2])
+        if kind == "hessian":
+            return HVP_EVALUATIONS * (EIGSH_PRODUCTS + geometry["probes"]) * geometry["repeats"]
+        if kind == "eigen_chunk":
+            return HVP_EVALUATIONS * EIGSH_PRODUCTS * math.ceil(geometry["grid"][2] ** 2 / geometry["chunks"])
+        if kind == "flatness":
+            return geometry["directions"] * geometry["line"][2]
+        raise KeyError(f"no cost model for a {kind} job")
+
+    def model_of(self, kind: str, wildcards: dict) -> str:
+        if kind == "sweep_train":
+            return self.config["sweep"]["model"]
+        if kind == "interpolation":
+            return self.endpoints[self.pairs[wildcards["pair"]]["a"]][0]
+        return wildcards["model"]
+
+    def runtime(self, kind: str, wildcards: dict, attempt: int = 1) -> int:
+        """Minutes a job may run (twice the cost model plus 10), growing with each retry."""
+        if kind in ("train", "sweep_train"):
+            name = "model" if kind == "train" else "run"
+            settings = self.settings(kind, {name: wildcards[name]})["settings"]
+            per_epoch = (self.config["resources"]["train"]["minutes_per_epoch"].get(self.model_of(kind, wildcards), 1.0)
+                         * max(1.0, 128 / settings["batch_size"]))
+            return math.ceil(10 + 2 * per_epoch * settings["epochs"]) * attempt
+        section = "geometry" if kind in GEOMETRY_KEYS or kind == "eigen_chunk" else "landscape"
+        samples = self.config[section]["samples"]
+        minutes = self.point_seconds(self.model_of(kind, wildcards), samples) * self.evaluations(kind, wildcards) / 60
+        return math.ceil(10 + 2 * minutes) * attempt
+
+    def gpu(self, section: str | None = None) -> dict:
+        """On a machine with GPUs: one per computing job. On a cluster: `resources.<section>`'s `gpu` (and
+        `gpu_model`), which the SLURM plugin turns into --gpus=[model:]N; none for a job without a section."""
+        if self.local_gpus:
+            return {"gpu": 1}
+        if section is None:
+            return {}
+        res = self.config["resources"][section]
+        return {"gpu": res["gpu"], **({"gpu_model": res["gpu_model"]} if res["gpu_model"] else {})}
+
+    def mem_mb(self, kind: str, attempt: int = 1) -> int:
+        return self.config["resources"][self.section(kind)]["mem_mb"] * attempt
+
+    @staticmethod
+    def section(kind: str) -> str:
+        return "train" if kind in ("train", "sweep_train") else "chunk"
+
+    def group(self, plane: str, model: str) -> str | None:
+        """Cluster batching (ignored locally): chunks expected to take under `chunk_batch_minutes` go into one
+        submission per model and plane, with its directions job; longer ones are each their own job."""
+        minutes = self.point_seconds(model, self.config["landscape"]["samples"]) * self.evaluations(
+            "chunk", {"plane": plane}) / 60
+        return "landscape" if minutes < self.config["chunk_batch_minutes"] else None
+
+
+def sweep_images(config: dict) -> dict[str, int]:
+    """What the sweep's runs train on, select on and report on."""
+    validation = config["data"]["validation"]
+    return {"train": split_size(config, "train") - validation, "val": validation, "test": split_size(config, "test")}
+
+
+def spec_json(spec: dict) -> str:
+    return json.dumps(spec, sort_keys=True)
