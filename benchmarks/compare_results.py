@@ -79,8 +79,9 @@ def result_files(root: Path) -> set[Path]:
             and not path.name.startswith(".") and path.relative_to(root).parts[0] not in SKIPPED_DIRS}
 
 
-def compare(a: Path, b: Path, common: bool = False, strict: bool = False, out=sys.stdout) -> tuple[int, int]:
-    """Print every difference; return (files compared, files that differ)."""
+def compare(a: Path, b: Path, common: bool = False, strict: bool = False, out=None) -> tuple[int, int]:
+    """Print every difference (to `out`, stdout by default); return (files compared, files that differ)."""
+    out = out or sys.stdout
     in_a, in_b = result_files(a), result_files(b)
     differing = 0
     if not common:
