@@ -34,7 +34,7 @@ def test_one_bit_anywhere_is_a_difference(tmp_path, capsys):
     a = tree(tmp_path / "a")
     nudged = float(np.nextafter(0.5, 1.0))
     assert compare(a, tree(tmp_path / "b", loss=nudged)) == (5, 4)
-    assert compare(a, tree(tmp_path / "c", tensor_value=float(np.nextafter(1.0, 2.0)))) == (5, 1)
+    assert compare(a, tree(tmp_path / "c", tensor_value=float(np.nextafter(np.float32(1), np.float32(2))))) == (5, 1)
     out = capsys.readouterr().out
     assert "differs: model.pt: /state_dict/w" in out and "differs: landscape/surface.npz: loss" in out
 
