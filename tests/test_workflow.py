@@ -272,7 +272,7 @@ def test_changing_the_shortcut_retrains_only_the_resnets(smoke_run):
 
 
 BAD_CONFIGS = [
-    ({"models": ["resnet20", "resnet21"]}, "config error: models.1: 'resnet21' is not one of"),
+    ({"models": ["resnet20", "resnet21"]}, "config error: models: 'resnet21' is neither a built-in model"),
     ({"train": {"defaults": {"lr": -0.1}}}, "config error: train.defaults.lr: -0.1 is less than or equal to"),
     ({"data": {"root": "/nonexistent/cifar"}}, "config error: data folder /nonexistent/cifar/train not found"),
     ({"landscape": {"chunks": 26}}, "config error: landscape.chunks = 26 is more than the 25 grid points"),
@@ -282,7 +282,9 @@ BAD_CONFIGS = [
     ({"train": {"models": {"net": {"batch_size": 0}}}}, "config error: train.models.net.batch_size: 0 is less than"),
     ({"train": {"defaults": {"optimizer": "rmsprop"}}}, "config error: train.defaults.optimizer: 'rmsprop' is not"),
     ({"train": {"defaults": {"schedule": {"type": "step"}}}}, "config error: train.defaults.schedule.type: 'step'"),
-    ({"train": {"models": {"resnet21": {"lr": 0.1}}}}, "config error: train.models: 'resnet21' is not one of"),
+    ({"train": {"models": {"resnet21": {"lr": 0.1}}}}, "config error: train.models: 'resnet21' is neither a built-in"),
+    ({"models": ["net", "mine"], "architectures": {"mine": {"builder": "not a builder"}}},
+     "config error: architectures.mine.builder: 'not a builder' does not match"),
     ({"interpolation": {"pairs": [{"name": "x", "a": "resnet20", "b": "b32_lr0.1_e9"}]}},
      "config error: interpolation.pairs.0.b = 'b32_lr0.1_e9' is not a model this config trains"),
     ({"interpolation": {"pairs": [{"name": "x", "a": "resnet20", "b": "plainnet20"}]}},

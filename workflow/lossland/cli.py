@@ -17,6 +17,7 @@ from .measure import log
 COMMANDS = {  # command -> (module, function, what it does)
     "prepare-data": ("jobs", "prepare_data", "one split of the data set as a tensor file"),
     "train": ("jobs", "train", "train one model (resumable, bit-identical after a kill)"),
+    "import": ("jobs", "import_checkpoint", "a checkpoint trained elsewhere, fitted to the model the config builds"),
     "evaluate": ("jobs", "evaluate_model", "loss and accuracy of a checkpoint on both splits"),
     "directions": ("jobs", "directions", "a plane's two directions: random (Li et al.) or the trajectory's PCA"),
     "measure": ("measure", "measure", "a measure at the points of a span: plane chunk, line, interpolation, ..."),

@@ -1,6 +1,7 @@
 """Resolving the config: per-model training settings, the landscape grid, the device."""
 
 import copy
+import functools
 import re
 from pathlib import Path
 from typing import Any
@@ -12,33 +13,57 @@ from .errors import UserError
 MODEL_NAMES = ("net", "resnet20", "resnet56", "resnet110", "plainnet20", "plainnet56", "plainnet110")
 # The training set's channel statistics (what a checkpoint without mean/std keys was normalized with). The study's
 # code (and kuangliu's, loss-landscape's) divide by (0.2023, 0.1994, 0.2010) instead: config.yaml sets those.
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 # the architecture of a config without these keys (a checkpoint must record them: see models.load_checkpoint)
 VARIANT_DEFAULTS = {"shortcut": "subsample", "conv_bias": False}
-VARIANT_KEYS = {"net": (), "plainnet": ("conv_bias",), "resnet": ("shortcut", "conv_bias")}
+VARIANT_KEYS = {"net": (), "plainnet": ("conv_bias",), "resnet": ("shortcut", "conv_bias"), "custom": ()}
+
+
+def architecture(config: dict, model: str) -> dict | None:
+    """A model of `architectures` (the user's): {builder, kwargs}; None for the 7 built-in ones. Its label is not
+    part of it: renaming a figure's label retrains nothing."""
+    entry = config.get("architectures", {}).get(model)
+    return None if entry is None else {"builder": entry["builder"], "kwargs": copy.deepcopy(entry.get("kwargs", {}))}
 
 
 def train_settings(config: dict, model: str) -> dict[str, Any]:
-    """`train.defaults` updated by `train.models[model]` (each key replaced whole), less what `model` ignores."""
+    """`train.defaults` updated by `train.models[model]` (each key replaced whole), the data's normalization
+    constants where the model's settings give none (`data.mean`, `data.std`), the user's architecture (if any), less
+    what `model` ignores."""
     settings = copy.deepcopy(config["train"]["defaults"])
     settings.update(copy.deepcopy(config["train"].get("models", {}).get(model, {})))
+    for key in ("mean", "std"):
+        if settings.get(key) is None and config["data"].get(key) is not None:
+            settings[key] = list(config["data"][key])
+        elif settings.get(key) is None:
+            settings.pop(key, None)  # measured on the training split (data.prepare_split) when it is trained
+    custom = architecture(config, model)
+    if custom:
+        settings["architecture"] = custom
     return relevant_settings(model, settings)
+
+
+def family(name: str, settings: dict) -> str:
+    """net, resnet, plainnet, or custom (a model of `architectures`)."""
+    return "custom" if settings.get("architecture") else model_family(name)[0]
 
 
 def relevant_settings(model: str, settings: dict) -> dict[str, Any]:
     """Without the keys `model` ignores (a PlainNet's shortcut, Net's variant, mean/std when not normalizing), so that
     changing them retrains nothing that does not use them."""
-    unused = set(VARIANT_DEFAULTS) - set(VARIANT_KEYS[model_family(model)[0]])
+    unused = set(VARIANT_DEFAULTS) - set(VARIANT_KEYS[family(model, settings)])
     if not settings.get("normalize", True):
         unused |= {"mean", "std"}
     return {key: value for key, value in settings.items() if key not in unused}
 
 
 def normalization(settings: dict) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """(mean, std) of training settings: theirs (CIFAR-10's by default) when `normalize`, else [0, 1] scaling only."""
+    """(mean, std) of training settings: theirs (CIFAR-10's by default) when `normalize`, else [0, 1] scaling only
+    (one value for every channel)."""
     if not settings["normalize"]:
-        return (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
+        return (0.0,), (1.0,)
     return tuple(settings.get("mean", CIFAR10_MEAN)), tuple(settings.get("std", CIFAR10_STD))
 
 
@@ -51,20 +76,24 @@ def model_family(name: str) -> tuple[str, int]:
     return match.group(1), int(match.group(2))
 
 
-def variant_keys(name: str) -> tuple[str, ...]:
-    """The architecture keys a checkpoint of `name` must record (none for Net)."""
-    return VARIANT_KEYS[model_family(name)[0]]
+def variant_keys(name: str, settings: dict | None = None) -> tuple[str, ...]:
+    """The architecture keys a checkpoint of `name` must record (none for Net or a user's model)."""
+    return VARIANT_KEYS[family(name, settings or {})]
 
 
 def variant(name: str, settings: dict) -> dict:
     """The architecture keys of `settings` that `name` has (a PlainNet has no shortcut, Net neither), defaulted."""
-    family, _ = model_family(name)
-    return {key: settings.get(key, VARIANT_DEFAULTS[key]) for key in VARIANT_KEYS[family]}
+    return {key: settings.get(key, VARIANT_DEFAULTS[key]) for key in VARIANT_KEYS[family(name, settings)]}
 
 
 def describe(name: str, settings: dict) -> str:
-    """e.g. 'resnet56 (shortcut=avgpool, conv_bias=True)': the architecture a checkpoint or config trains."""
-    described = ", ".join(f"{key}={value}" for key, value in variant(name, settings).items())
+    """e.g. 'resnet56 (shortcut=avgpool, conv_bias=True)', 'mynet (mypackage.models:small_cnn, width=32)': the
+    architecture a checkpoint or config trains."""
+    custom = settings.get("architecture")
+    if custom:
+        described = ", ".join([custom["builder"], *(f"{k}={v}" for k, v in sorted(custom["kwargs"].items()))])
+    else:
+        described = ", ".join(f"{key}={value}" for key, value in variant(name, settings).items())
     return f"{name} ({described})" if described else name
 
 
@@ -148,7 +177,16 @@ def reproducible_numerics(device) -> None:
         torch.utils.deterministic.fill_uninitialized_memory = False  # we never read memory we did not write
 
 
-SPLIT_SIZES = {"train": 50_000, "test": 10_000}
+SPLIT_SIZES = {"train": 50_000, "test": 10_000}  # CIFAR-10's
+IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")  # torchvision's
+# torchvision data sets: class, how a split is asked for, split sizes, what shows it is downloaded under data.root
+TORCHVISION = {
+    "cifar10": ("CIFAR10", "train", {"train": 50_000, "test": 10_000}, "cifar-10-batches-py"),
+    "cifar100": ("CIFAR100", "train", {"train": 50_000, "test": 10_000}, "cifar-100-python"),
+    "svhn": ("SVHN", "split", {"train": 73_257, "test": 26_032}, "train_32x32.mat"),
+    "mnist": ("MNIST", "train", {"train": 60_000, "test": 10_000}, "MNIST"),
+    "fashionmnist": ("FashionMNIST", "train", {"train": 60_000, "test": 10_000}, "FashionMNIST"),
+}
 
 
 def config_problem(config: dict) -> str | None:
@@ -169,8 +207,24 @@ def config_problem(config: dict) -> str | None:
 
 
 def split_size(config: dict, split: str) -> int:
-    """Images of the prepared split: data.subset's size, else the whole CIFAR-10 split."""
-    return config["data"].get("subset", {}).get(split) or SPLIT_SIZES[split]
+    """Images of the prepared split: data.subset's size, else the whole split (counted in an ImageFolder tree)."""
+    return config["data"].get("subset", {}).get(split) or source_size(config["data"], split)
+
+
+def source_size(data: dict, split: str) -> int:
+    """Images a split of the data source holds: a torchvision set's known size, or the files of an ImageFolder split."""
+    if data["source"] == "torchvision":
+        return TORCHVISION[data.get("name", "cifar10")][2][split]
+    return count_images(str(data["root"]), split)
+
+
+@functools.lru_cache
+def count_images(root: str, split: str) -> int:
+    folder = Path(root) / split
+    if not folder.is_dir():
+        return 0
+    return sum(1 for cls in folder.iterdir() if cls.is_dir() for f in cls.iterdir()
+               if f.suffix.lower() in IMG_EXTENSIONS)
 
 
 def bn_samples_problem(config: dict) -> str | None:
@@ -232,6 +286,8 @@ def data_source_problem(data: dict) -> str | None:
             if not (root / split).is_dir():
                 return (f"data folder {root / split} not found: set data.root to a folder with train/ and test/ "
                         "class folders (or data.source: torchvision)")
-    elif not data.get("download") and not (root / "cifar-10-batches-py").is_dir():
-        return f"CIFAR-10 not found under {root}: set data.download: true or data.root to where it is"
+    else:
+        name = data.get("name", "cifar10")
+        if not data.get("download") and not (root / TORCHVISION[name][3]).exists():
+            return f"{name} not found under {root}: set data.download: true or data.root to where it is"
     return None

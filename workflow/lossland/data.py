@@ -1,5 +1,8 @@
-"""CIFAR-10 as uint8 tensors: prepared once per split from torchvision or an ImageFolder tree, then kept on the
-device, normalized and augmented there in whole batches."""
+"""Image classification data as uint8 tensors: prepared once per split from an ImageFolder tree or a torchvision
+data set (CIFAR-10 by default), then kept on the device, normalized and augmented there in whole batches.
+
+A prepared split records its class names; its tensors give the channel count and image size. Nothing else is
+assumed: any number of classes (at least 2), any image size (one per data set), 1 or 3 channels."""
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -7,17 +10,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import normalization
+from .config import CIFAR10_CLASSES, TORCHVISION, normalization
 from .errors import UserError
 from .io import load_torch, save_torch
 
-CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+CLASSES = CIFAR10_CLASSES
 SPLITS = ("train", "test")
 
 
 @dataclass
 class Dataset:
-    images: torch.Tensor  # uint8 [N, 3, 32, 32]
+    images: torch.Tensor  # uint8 [N, C, H, W]
     labels: torch.Tensor  # int64 [N]
 
     def __len__(self) -> int:
@@ -49,7 +52,7 @@ def class_folders(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_dir())
 
 
-def _imagefolder_split(root: Path, split: str, size: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _imagefolder_split(root: Path, split: str, size: int | None, seed: int):
     from torchvision.datasets import ImageFolder
     from torchvision.datasets.folder import IMG_EXTENSIONS
 
@@ -57,8 +60,9 @@ def _imagefolder_split(root: Path, split: str, size: int | None, seed: int) -> t
     if not folder.is_dir():
         raise UserError(f"data folder {folder} not found: set data.root to a folder holding train/ and test/")
     classes = class_folders(folder)
-    if len(classes) != len(CLASSES):
-        raise UserError(f"{folder} has {len(classes)} class folders, CIFAR-10 needs 10: fix data.root")
+    if len(classes) < 2:
+        raise UserError(f"{folder} has {len(classes)} class folder(s): a classifier needs at least 2, one folder "
+                        "of images per class")
     for other in SPLITS:
         if other != split and (root / other).is_dir() and class_folders(root / other) != classes:
             differ = sorted(set(classes) ^ set(class_folders(root / other)))
@@ -71,53 +75,84 @@ def _imagefolder_split(root: Path, split: str, size: int | None, seed: int) -> t
     samples = ImageFolder(str(folder)).samples
     labels = np.array([label for _, label in samples], dtype=np.int64)
     keep = stratified_indices(labels, size, seed)
-    images = np.empty((len(keep), 32, 32, 3), dtype=np.uint8)
+    first = _read_image(samples[keep[0]][0])
+    images = np.empty((len(keep), *first.shape), dtype=np.uint8)
     for row, index in enumerate(keep):
-        path = samples[index][0]
-        images[row] = _read_image(path)
-    return images, labels[keep]
+        images[row] = _read_image(samples[index][0], first.shape)
+    return images, labels[keep], classes
 
 
-def _read_image(path: str) -> np.ndarray:
-    """One 32x32 RGB image; a damaged or foreign file is a one-line UserError naming it."""
+def _read_image(path: str, shape: tuple | None = None) -> np.ndarray:
+    """One image as HWC uint8 (grey images keep one channel); a damaged file, or one of another size or channel
+    count than the first image (`shape`), is a one-line UserError naming it."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
-            if image.size != (32, 32):
-                raise UserError(f"image {path} is {image.size[0]}x{image.size[1]}, CIFAR-10 images are 32x32")
-            return np.asarray(image.convert("RGB"))
+            pixels = np.asarray(image.convert("L" if image.mode in ("1", "L", "I;16", "I") else "RGB"))
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as error:  # PIL's ways of saying "damaged"
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise UserError(f"image {path} cannot be read ({reason}): replace or delete the file, then rerun") from None
+    pixels = pixels[..., None] if pixels.ndim == 2 else pixels
+    if shape is not None and pixels.shape != shape:
+        raise UserError(f"image {path} is {_describe(pixels.shape)}, the data set's first image {_describe(shape)}: "
+                        "every image of a data set needs one size and channel count")
+    return pixels
 
 
-def _torchvision_split(root: Path, split: str, download: bool, size: int | None, seed: int):
-    from torchvision.datasets import CIFAR10
+def _describe(shape: tuple) -> str:
+    return f"{shape[1]}x{shape[0]} with {shape[2]} channel{'s' if shape[2] > 1 else ''}"
 
+
+def _torchvision_split(root: Path, split: str, download: bool, size: int | None, seed: int, name: str = "cifar10"):
+    import torchvision.datasets
+
+    class_name, how = TORCHVISION[name][:2]
+    ask = {"train": split == "train"} if how == "train" else {"split": split}
     try:
-        dataset = CIFAR10(str(root), train=split == "train", download=download)
+        dataset = getattr(torchvision.datasets, class_name)(str(root), download=download, **ask)
     except RuntimeError as error:
-        raise UserError(f"CIFAR-10 not found under {root} ({error}): set data.download: true or fix data.root") from None
-    labels = np.asarray(dataset.targets, dtype=np.int64)
+        raise UserError(f"{name} not found under {root} ({error}): set data.download: true or fix data.root") from None
+    labels = np.asarray(dataset.targets if hasattr(dataset, "targets") else dataset.labels, dtype=np.int64)
     keep = stratified_indices(labels, size, seed)
-    return dataset.data[keep], labels[keep]
+    images = np.asarray(dataset.data)[keep]
+    if name == "svhn":  # stored N, C, H, W
+        images = images.transpose(0, 2, 3, 1)
+    images = images[..., None] if images.ndim == 3 else images  # MNIST-like: N, H, W
+    classes = [str(c) for c in getattr(dataset, "classes", range(int(labels.max()) + 1))]
+    return images, labels[keep], classes
 
 
-def prepare_split(source: str, root: str, split: str, download: bool, size: int | None, seed: int, dest: str) -> None:
+def prepare_split(source: str, root: str, split: str, download: bool, size: int | None, seed: int, dest: str,
+                  name: str = "cifar10") -> None:
+    """One split as {images uint8 [N, C, H, W], labels, classes}; the training split also records its channel mean
+    and std (on [0, 1]), the normalization used when the config gives none."""
     root_path = Path(root)
     if source == "imagefolder":
-        images, labels = _imagefolder_split(root_path, split, size, seed)
+        images, labels, classes = _imagefolder_split(root_path, split, size, seed)
     elif source == "torchvision":
-        images, labels = _torchvision_split(root_path, split, download, size, seed)
+        images, labels, classes = _torchvision_split(root_path, split, download, size, seed, name)
     else:
         raise UserError(f"data.source {source!r} is unknown: use 'torchvision' or 'imagefolder'")
-    if len(np.unique(labels)) != len(CLASSES):
-        raise UserError(f"{root_path / split} yields {len(np.unique(labels))} labels, CIFAR-10 needs 10: fix data.root")
-    save_torch(
-        {"images": torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), "labels": torch.from_numpy(labels)},
-        dest,
-    )
+    if len(np.unique(labels)) < 2:
+        raise UserError(f"{root_path / split} yields {len(np.unique(labels))} label(s): a classifier needs at least 2")
+    blob = {"images": torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), "labels": torch.from_numpy(labels),
+            "classes": list(classes)}
+    if split == "train":
+        pixels = blob["images"].double() / 255
+        blob["mean"] = pixels.mean((0, 2, 3)).tolist()
+        blob["std"] = pixels.std((0, 2, 3)).tolist()
+    save_torch(blob, dest)
+
+
+def split_info(path: str | Path) -> dict:
+    """Class names, channels, image size (and, for a training split, channel mean and std) of a prepared split."""
+    blob = load_torch(path, "dataset file")
+    images = blob["images"]
+    classes = blob.get("classes") or list(CLASSES)  # prepared before splits recorded them: CIFAR-10
+    info = {"classes": list(classes), "channels": int(images.shape[1]), "size": [int(images.shape[2]),
+                                                                                 int(images.shape[3])]}
+    return {**info, **{key: blob[key] for key in ("mean", "std") if key in blob}}
 
 
 def load_split(path: str | Path) -> Dataset:
@@ -127,7 +162,7 @@ def load_split(path: str | Path) -> Dataset:
 
 def normalizer(settings: dict, device: torch.device):
     """uint8 NCHW → float32, (x/255 − mean)/std as ToTensor + Normalize, with `settings`' `normalization`."""
-    mean, std = (torch.tensor(v, device=device).view(1, 3, 1, 1) for v in normalization(settings))
+    mean, std = (torch.tensor(v, device=device).view(1, -1, 1, 1) for v in normalization(settings))
     scale = 1.0 / (255.0 * std)
     shift = -mean / std
 
@@ -138,7 +173,7 @@ def normalizer(settings: dict, device: torch.device):
 
 
 def augment(images: torch.Tensor, generator: torch.Generator, padding: int = 4) -> torch.Tensor:
-    """RandomCrop(32, padding) with zero fill + RandomHorizontalFlip(0.5), for a whole uint8 batch at once."""
+    """RandomCrop(size, padding) with zero fill + RandomHorizontalFlip(0.5), for a whole uint8 batch at once."""
     batch, _, height, width = images.shape
     device = images.device
     padded = torch.nn.functional.pad(images, (padding, padding, padding, padding))

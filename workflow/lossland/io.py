@@ -57,6 +57,9 @@ def load_torch(path: str | Path, what: str) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for a damaged file
+        if "Weights only load failed" in str(error):
+            raise UserError(f"{what} {path} holds pickled code (e.g. a whole nn.Module, not its state_dict), which "
+                            "this workflow never executes: save model.state_dict() instead") from None
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise UserError(f"{what} {path} is unreadable ({reason}): delete it and rerun the workflow") from None
 

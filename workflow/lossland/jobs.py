@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 
 from .config import select_device
-from .data import load_split, normalizer, prepare_split
+from .data import load_split, normalizer, prepare_split, split_info
 from .errors import UserError
 from .evaluate import evaluate
 from .io import atomic_write, load_torch, save_json, save_text, save_torch, sha256
@@ -19,7 +19,7 @@ from .models import count_parameters, load_checkpoint, variant
 
 def prepare_data(spec: dict, device_name: str) -> None:
     s, out = spec["settings"], spec["outputs"]["split"]
-    prepare_split(s["source"], s["root"], s["split"], s["download"], s["size"], s["seed"], out)
+    prepare_split(s["source"], s["root"], s["split"], s["download"], s["size"], s["seed"], out, s.get("name", "cifar10"))
     log(f"wrote {out} ({len(load_split(out))} images)")
 
 
@@ -30,16 +30,39 @@ def train(spec: dict, device_name: str) -> None:
     device = select_device(device_name)
     log(f"training {settings['model']} on {device} with {json.dumps(settings['settings'], sort_keys=True)}")
     metrics = train_model(settings["model"], settings["settings"], inputs["train"], inputs["test"],
-                          outputs["checkpoint"], outputs["history"], spec["scratch"]["resume"], device, log)
+                          outputs["checkpoint"], outputs["history"], spec["scratch"]["resume"], device, log,
+                          builder=inputs.get("builder"))
     log(f"done: {metrics}")
+
+
+def import_checkpoint(spec: dict, device_name: str) -> None:
+    """A checkpoint trained elsewhere, as one of this workflow's: its state_dict (unwrapped, DataParallel prefixes
+    removed) fitted to the model the config builds, with the settings it is evaluated with and its file's sha256."""
+    from .io import load_torch
+    from .models import build, fit_state_dict, unwrap_state_dict
+    from .train import measured_normalization, model_record
+
+    settings, inputs = spec["settings"], spec["inputs"]
+    name, source = settings["model"], inputs["source"]
+    info = split_info(inputs["train"])
+    shape = {"classes": len(info["classes"]), "channels": info["channels"], "size": info["size"]}
+    model = build(name, settings["settings"], shape)
+    fit_state_dict(model, unwrap_state_dict(load_torch(source, "checkpoint"), source), source)
+    config = {**variant(name, settings["settings"]), **measured_normalization(settings["settings"], info)}
+    checkpoint = dict(model=name, state_dict=model.state_dict(), config=config, epochs=None, metrics={},
+                      source={"path": source, "sha256": sha256(source)},
+                      **model_record(model, shape, info["classes"], inputs.get("builder")))
+    save_torch(checkpoint, spec["outputs"]["checkpoint"])
+    log(f"imported {source} as {name}: {checkpoint['parameters']:,} parameters, {len(checkpoint['layers'])} layers")
 
 
 def evaluate_model(spec: dict, device_name: str) -> None:
     device = select_device(device_name)
-    model, checkpoint = load_checkpoint(spec["inputs"]["checkpoint"], device)
+    model, checkpoint = load_checkpoint(spec["inputs"]["checkpoint"], device, spec["settings"].get("architecture"))
     prepare = normalizer(checkpoint["config"], device)
     result = {"model": checkpoint["model"], **variant(checkpoint["model"], checkpoint["config"]),
-              "params": count_parameters(model), "epochs": checkpoint["epochs"]}
+              "params": count_parameters(model), "epochs": checkpoint["epochs"],
+              **{key: checkpoint[key] for key in ("layers", "builder_sha256", "source") if key in checkpoint}}
     for split in ("train", "test"):
         data = load_split(spec["inputs"][split]).to(device)
         loss, acc = evaluate(model, data, prepare, spec["settings"]["batch_size"])
@@ -51,7 +74,7 @@ def evaluate_model(spec: dict, device_name: str) -> None:
 def directions(spec: dict, device_name: str) -> None:
     """The two directions of a plane: seeded random ones (span random) or the optimizer path's PCA (trajectory)."""
     settings, path = spec["settings"], spec["inputs"]["checkpoint"]
-    model, checkpoint = load_checkpoint(path, torch.device("cpu"))
+    model, checkpoint = load_checkpoint(path, torch.device("cpu"), settings.get("architecture"))
     if settings["span"] == "trajectory":
         blob = trajectory_directions(model, checkpoint, path, settings)
     else:
@@ -97,25 +120,25 @@ def plot(spec: dict, device_name: str) -> None:
     from . import plots
 
     kind, settings, inputs, outputs = spec["kind"], spec["settings"], spec["inputs"], spec["outputs"]
+    label = settings.get("label", settings.get("model"))
     if kind == "plot_landscape":
-        plots.plot_landscape(read_arrays(inputs["surface"]), settings["model"],
+        plots.plot_landscape(read_arrays(inputs["surface"]), label,
                              read_json(inputs["metrics"])["test_acc"], outputs["png"])
     elif kind in ("plot_line", "plot_interpolation"):
         curve = read_arrays(inputs["curve"])
         if kind == "plot_line":
-            title, marks = f"{settings['model']}: loss and accuracy along direction 1", {0.0: "trained"}
+            title, marks = f"{label}: loss and accuracy along direction 1", {0.0: "trained"}
             xlabel = "distance along direction 1"
         else:
             title, marks, xlabel = settings["title"], {0.0: "A", 1.0: "B"}, "α in (1−α)·θ_A + α·θ_B"
         plots.plot_curve(curve, title, xlabel, outputs["png"], marks)
     elif kind == "plot_eigen":
-        plots.plot_eigen_map(read_arrays(inputs["map"]), read_arrays(inputs["surface"]), settings["model"],
-                             outputs["png"])
+        plots.plot_eigen_map(read_arrays(inputs["map"]), read_arrays(inputs["surface"]), label, outputs["png"])
     elif kind == "plot_trajectory":
         surface = read_arrays(inputs["surface"])
         blob = load_torch(inputs["directions"], "trajectory directions")
         path, explained = blob["path"].numpy(), blob["explained"].numpy()
-        plots.plot_trajectory(surface, path, blob["epochs"], explained, settings["model"], outputs["png"])
+        plots.plot_trajectory(surface, path, blob["epochs"], explained, label, outputs["png"])
         with atomic_write(outputs["npz"]) as handle:
             np.savez(handle, **surface, path=path, epochs=np.asarray(blob["epochs"]), explained=explained)
         log(f"{settings['model']}: explained variance {explained[0]:.3f} + {explained[1]:.3f} = {explained.sum():.3f}")
@@ -135,20 +158,23 @@ def table(spec: dict, device_name: str) -> None:
         from .plots import plot_landscapes, plot_training_curves
         from .report import write_summary
 
-        names = settings["models"]
+        names, labels = settings["models"], settings.get("labels", {})
+        label = lambda model: labels.get(model, model)  # noqa: E731
         write_summary({m: read_json(p) for m, p in zip(names, inputs["metrics"])}, outputs["summary_csv"],
-                      outputs["summary_md"])
-        plot_training_curves({m: pd.read_csv(p) for m, p in zip(names, inputs["histories"])}, outputs["curves"])
-        plot_landscapes({m: read_arrays(p) for m, p in zip(names, inputs["surfaces"])}, outputs["landscapes"])
+                      outputs["summary_md"], labels)
+        trained = settings.get("trained", names)
+        plot_training_curves({label(m): pd.read_csv(p) for m, p in zip(trained, inputs["histories"])},
+                             outputs["curves"])
+        plot_landscapes({label(m): read_arrays(p) for m, p in zip(names, inputs["surfaces"])}, outputs["landscapes"])
     elif kind == "geometry_table":
         from .plots import plot_geometry
         from .report import geometry_table, write_table
 
         rows = {m: (read_json(h), read_json(f), read_json(e)) for m, h, f, e in
                 zip(settings["models"], inputs["hessians"], inputs["flatness"], inputs["metrics"])}
-        frame = geometry_table(rows)
+        frame = geometry_table(rows, settings.get("labels"))
         write_table(frame, outputs["csv"], outputs["md"])
-        plot_geometry(frame, outputs["figure"])
+        plot_geometry(frame, outputs["figure"], settings.get("labels"))
         log(f"geometry of {len(frame)} models")
     elif kind == "sweep_table":
         sweep_tables(settings, inputs, outputs)

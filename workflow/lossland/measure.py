@@ -52,7 +52,7 @@ class Context:
     @classmethod
     def load(cls, spec: dict, device_name: str, checkpoint_key: str = "checkpoint") -> "Context":
         device = select_device(device_name)
-        model, checkpoint = load_checkpoint(spec["inputs"][checkpoint_key], device)
+        model, checkpoint = load_checkpoint(spec["inputs"][checkpoint_key], device, spec["settings"].get("architecture"))
         return cls(spec["settings"], spec["inputs"], device, model, checkpoint, normalizer(checkpoint["config"], device))
 
     def subset(self, name: str, samples: int, key: str = "landscape.samples", block: int = 0) -> Dataset:
@@ -113,7 +113,7 @@ def plane_chunk(spec: dict, device_name: str) -> None:
     if settings["measure"] == "loss":
         data = ctx.subset("data", settings["samples"])
         evaluator = PlaneEvaluator(ctx.model, directions["x"], directions["y"], data, ctx.prepare,
-                                   **ctx.evaluator_options(cap=True), bn_data=ctx.bn_data())
+                                   **ctx.evaluator_options(cap=True), bn_data=ctx.bn_data(), log=log)
         frame = evaluate_chunk(evaluator, grid, chunk, log)
     elif settings["measure"] == "hessian":
         from .evaluate import batch_size_for
@@ -187,7 +187,7 @@ def line(spec: dict, device_name: str) -> None:
     settings = ctx.settings
     splits = curve_splits(ctx)
     evaluator = PlaneEvaluator(ctx.model, ctx.directions()["x"], None, splits["train"], ctx.prepare,
-                               **ctx.evaluator_options(), bn_data=ctx.bn_data())
+                               **ctx.evaluator_options(), bn_data=ctx.bn_data(), log=log)
     low, high, num = settings["line"]
     curve = evaluate_curve(evaluator, np.linspace(low, high, int(num)), splits, log, "line")
     summary = {**record(settings, spec["inputs"]), "images": {split: len(data) for split, data in splits.items()}}
@@ -203,7 +203,7 @@ def interpolation(spec: dict, device_name: str) -> None:
 
     ctx = Context.load(spec, device_name, checkpoint_key="a")
     settings, (a, b) = ctx.settings, (spec["inputs"]["a"], spec["inputs"]["b"])
-    other, other_checkpoint = load_checkpoint(b, torch.device("cpu"))
+    other, other_checkpoint = load_checkpoint(b, torch.device("cpu"), settings.get("architecture"))
     kinds = [describe(c["model"], c["config"]) for c in (ctx.checkpoint, other_checkpoint)]
     if kinds[0] != kinds[1]:
         raise UserError(f"cannot interpolate {a} ({kinds[0]}) and {b} ({kinds[1]}): endpoints must be one "

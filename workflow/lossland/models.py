@@ -1,4 +1,5 @@
-"""The 7 CIFAR-10 models: Net (a 4-conv CNN) and ResNet/PlainNet-{20,56,110}.
+"""The 7 CIFAR-10 models: Net (a 4-conv CNN) and ResNet/PlainNet-{20,56,110}; and a user's own model, from the
+builder the config names (`architectures`).
 
 ResNets follow He et al. 2016 §4.2: 3 stages of n basic blocks with 16/32/64 channels and identity shortcuts.
 Where the shape changes, the shortcut is one of three variants people compare against:
@@ -23,16 +24,16 @@ SHORTCUTS = ("subsample", "avgpool", "projection")
 class Net(nn.Module):
     """conv5x5(3→32) then conv3x3 32→64→128→256, each followed by maxpool2, ReLU, BN; dropout; fc 256; fc 10."""
 
-    def __init__(self, num_classes: int = 10):
+    def __init__(self, num_classes: int = 10, channels: int = 3, size: int = 32):
         super().__init__()
-        widths = [3, 32, 64, 128, 256]
+        widths = [channels, 32, 64, 128, 256]
         layers = []
         for i, (c_in, c_out) in enumerate(zip(widths, widths[1:])):
             kernel = 5 if i == 0 else 3
             layers += [nn.Conv2d(c_in, c_out, kernel, padding="same"), nn.MaxPool2d(2), nn.ReLU(), nn.BatchNorm2d(c_out)]
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Sequential(
-            nn.Flatten(), nn.Dropout(0.5), nn.Linear(256 * 2 * 2, 256), nn.ReLU(), nn.Linear(256, num_classes)
+            nn.Flatten(), nn.Dropout(0.5), nn.Linear(256 * (size // 16) ** 2, 256), nn.ReLU(), nn.Linear(256, num_classes)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -88,14 +89,14 @@ class BasicBlock(nn.Module):
 
 class ResNet(nn.Module):
     def __init__(self, depth: int, residual: bool = True, shortcut: str = "subsample", conv_bias: bool = False,
-                 num_classes: int = 10):
+                 num_classes: int = 10, channels: int = 3):
         super().__init__()
         if (depth - 2) % 6:
             raise ValueError(f"depth must be 6n+2, got {depth}")
         if shortcut not in SHORTCUTS:
             raise ValueError(f"unknown shortcut {shortcut!r}: choose one of {', '.join(SHORTCUTS)}")
         n = (depth - 2) // 6
-        self.conv1 = nn.Conv2d(3, 16, 3, padding=1, bias=conv_bias)
+        self.conv1 = nn.Conv2d(channels, 16, 3, padding=1, bias=conv_bias)
         self.bn1 = nn.BatchNorm2d(16)
         stages, in_planes = [], 16
         for planes, stride in ((16, 1), (32, 2), (64, 2)):
@@ -117,37 +118,85 @@ class ResNet(nn.Module):
         return self.linear(out)
 
 
-def build_model(name: str, shortcut: str = "subsample", conv_bias: bool = False) -> nn.Module:
+CIFAR10_INPUT = {"classes": 10, "channels": 3, "size": [32, 32]}  # what a checkpoint without an `input` record saw
+
+
+def build_model(name: str, shortcut: str = "subsample", conv_bias: bool = False, classes: int = 10, channels: int = 3,
+                size: int = 32) -> nn.Module:
     family, depth = model_family(name)
     if family == "net":
-        return Net()
-    return ResNet(depth, residual=family == "resnet", shortcut=shortcut, conv_bias=conv_bias)
+        return Net(classes, channels, size)
+    return ResNet(depth, residual=family == "resnet", shortcut=shortcut, conv_bias=conv_bias, num_classes=classes,
+                  channels=channels)
+
+
+def build_custom(architecture: dict, classes: int) -> nn.Module:
+    """The user's model: `builder` ("module.path:function", imported from the Python path) called with
+    num_classes and `kwargs`. Only a builder the config names is ever imported (never one a checkpoint names)."""
+    import importlib
+
+    from .errors import UserError
+
+    module_name, _, function = architecture["builder"].partition(":")
+    try:
+        builder = getattr(importlib.import_module(module_name), function)
+    except (ImportError, AttributeError) as error:
+        raise UserError(f"builder {architecture['builder']!r} cannot be imported ({error}): put its module on the "
+                        "Python path (the repository root, the working directory, or PYTHONPATH)") from None
+    kwargs = {"num_classes": classes, **architecture["kwargs"]}
+    if kwargs["num_classes"] != classes:
+        raise UserError(f"architectures kwargs give num_classes {kwargs['num_classes']}, the data has {classes} "
+                        "classes: remove num_classes from kwargs (it comes from the data)")
+    model = builder(**kwargs)
+    if not isinstance(model, nn.Module):
+        raise UserError(f"builder {architecture['builder']!r} returned a {type(model).__name__}, not a "
+                        "torch.nn.Module: return the model")
+    return model
+
+
+def build(name: str, settings: dict, shape: dict) -> nn.Module:
+    """Model `name` as `settings` describe it (variant keys, or the user's `architecture`), for data of `shape`
+    ({classes, channels, size})."""
+    if settings.get("architecture"):
+        return build_custom(settings["architecture"], shape["classes"])
+    return build_model(name, **variant(name, settings), classes=shape["classes"], channels=shape["channels"],
+                       size=shape["size"][0])
 
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def load_checkpoint(path: str, device: torch.device) -> tuple[nn.Module, dict]:
-    """The trained model (eval mode, on `device`) and the checkpoint dict; a mismatch is a UserError naming the file."""
+def layer_list(model: nn.Module) -> list[str]:
+    """Every leaf module as 'name: Type', for the checkpoint and the metrics."""
+    return [f"{name}: {type(m).__name__}" for name, m in model.named_modules() if not list(m.children()) and name]
+
+
+def load_checkpoint(path: str, device: torch.device, architecture: dict | None = None) -> tuple[nn.Module, dict]:
+    """The trained model (eval mode, on `device`) and the checkpoint dict; a mismatch is a UserError naming the file.
+    A user's model is rebuilt with the config's `architecture`, which must be the one the checkpoint records."""
     from .errors import UserError
     from .io import load_torch
 
     checkpoint = load_torch(path, "checkpoint")
     if not isinstance(checkpoint, dict) or "model" not in checkpoint or "state_dict" not in checkpoint:
         raise UserError(f"checkpoint {path} is not one this workflow wrote: delete it and rerun the workflow")
-    if checkpoint["model"] not in MODEL_NAMES:
-        raise UserError(f"checkpoint {path} names the model {checkpoint['model']!r}, which is none of "
-                        f"{', '.join(MODEL_NAMES)}: set its 'model' key to the architecture it holds")
     settings = checkpoint.get("config")
     if not isinstance(settings, dict) or "normalize" not in settings:
         raise UserError(f"checkpoint {path} does not record its training settings (the 'config' key with "
                         "'normalize'): add them, or retrain it with this workflow")
-    missing = [key for key in variant_keys(checkpoint["model"]) if key not in settings]
+    recorded = settings.get("architecture")
+    if recorded is None and checkpoint["model"] not in MODEL_NAMES:
+        raise UserError(f"checkpoint {path} names the model {checkpoint['model']!r}, which is none of "
+                        f"{', '.join(MODEL_NAMES)}: set its 'model' key to the architecture it holds")
+    if recorded is not None and recorded != architecture:
+        raise UserError(f"checkpoint {path} holds a {describe(checkpoint['model'], settings)}, the config's "
+                        f"architectures.{checkpoint['model']} says {architecture}: rerun its training or import")
+    missing = [key for key in variant_keys(checkpoint["model"], settings) if key not in settings]
     if missing:  # avgpool and subsample ResNets have identical state_dicts: guessing would evaluate another network
         raise UserError(f"checkpoint {path} does not record its variant key {missing[0]!r} (config.{missing[0]}, "
                         "e.g. shortcut: avgpool, conv_bias: true): add it to the checkpoint, or retrain it")
-    model = build_model(checkpoint["model"], **variant(checkpoint["model"], settings))
+    model = build(checkpoint["model"], settings, checkpoint.get("input", CIFAR10_INPUT))
     try:
         model.load_state_dict(checkpoint["state_dict"])
     except RuntimeError:
@@ -156,3 +205,37 @@ def load_checkpoint(path: str, device: torch.device) -> tuple[nn.Module, dict]:
             "another architecture or variant): delete it and rerun the workflow"
         ) from None
     return model.to(device, memory_format=torch.channels_last).eval(), checkpoint
+
+
+def unwrap_state_dict(blob, path: str) -> dict:
+    """A state_dict saved elsewhere: bare, or under "state_dict" / "model" / "model_state_dict", with DataParallel's
+    "module." prefixes removed."""
+    from .errors import UserError
+
+    for key in ("state_dict", "model_state_dict", "model"):
+        if isinstance(blob, dict) and isinstance(blob.get(key), dict):
+            blob = blob[key]
+            break
+    if not isinstance(blob, dict) or not all(isinstance(v, torch.Tensor) for v in blob.values()):
+        raise UserError(f"checkpoint {path} holds no state_dict (a dict of tensors, bare or under 'state_dict' or "
+                        "'model'): save model.state_dict()")
+    if all(key.startswith("module.") for key in blob):
+        blob = {key[len("module."):]: value for key, value in blob.items()}
+    return blob
+
+
+def fit_state_dict(model: nn.Module, state: dict, path: str) -> None:
+    """Load `state` into `model`, or one line naming the first keys that are missing or unexpected."""
+    from .errors import UserError
+
+    expected, given = set(model.state_dict()), set(state)
+    missing, unexpected = sorted(expected - given), sorted(given - expected)
+    if missing or unexpected:
+        raise UserError(f"checkpoint {path} does not fit the model: missing {missing[:3] or 'none'}"
+                        f"{' ...' if len(missing) > 3 else ''}, unexpected {unexpected[:3] or 'none'}"
+                        f"{' ...' if len(unexpected) > 3 else ''}: check architectures.<model> and its kwargs")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:
+        shapes = [line.strip() for line in str(error).splitlines() if "size mismatch" in line]
+        raise UserError(f"checkpoint {path} does not fit the model: {shapes[0] if shapes else error}") from None

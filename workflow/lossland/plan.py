@@ -10,13 +10,24 @@ import copy
 import json
 import math
 import re
+from pathlib import Path
 
-from .config import config_problem, describe, normalization, split_size, train_settings, trajectory_models
+from .config import (
+    CIFAR10_CLASSES,
+    MODEL_NAMES,
+    architecture,
+    config_problem,
+    describe,
+    normalization,
+    split_size,
+    train_settings,
+    trajectory_models,
+)
 from .sweep import RUN_PATTERN, grid_runs, is_scheduled, run_settings
 
 # The `python -m lossland` command that runs each kind of job.
 JOBS = {
-    "data": "prepare-data", "train": "train", "sweep_train": "train", "evaluate": "evaluate",
+    "data": "prepare-data", "train": "train", "sweep_train": "train", "import": "import", "evaluate": "evaluate",
     "directions": "directions", "trajectory_directions": "directions",
     "chunk": "measure", "line": "measure", "interpolation": "measure", "eigen_chunk": "measure",
     "flatness": "measure", "hessian": "measure",
@@ -46,8 +57,43 @@ def endpoints(config: dict) -> dict[str, tuple[str, str, dict]]:
 
 
 def problems(config: dict) -> str | None:
-    """Everything a schema cannot check (config.config_problem), then the interpolation pairs' endpoints."""
-    return config_problem(config) or interpolation_problem(config)
+    """Everything a schema cannot check: the models, config.config_problem, the interpolation pairs' endpoints."""
+    return model_problem(config) or config_problem(config) or interpolation_problem(config) or constants_problem(config)
+
+
+def model_problem(config: dict) -> str | None:
+    custom = config.get("architectures", {})
+    clash = [name for name in custom if name in MODEL_NAMES]
+    if clash:
+        return f"architectures.{clash[0]}: {clash[0]} is a built-in model: give yours another name"
+    named = [("models", m) for m in config["models"]] + [("train.models", m) for m in config["train"].get("models", {})]
+    for key, model in named:
+        if model not in MODEL_NAMES and model not in custom:
+            return (f"{key}: {model!r} is neither a built-in model ({', '.join(MODEL_NAMES)}) nor one of "
+                    f"architectures: add architectures.{model}.builder (see the README's Your own model)")
+    for name, path in config.get("checkpoints", {}).items():
+        if name not in config["models"]:
+            return f"checkpoints.{name}: {name} is not in models: add it there, or remove the entry"
+        if not Path(path).is_file():
+            return f"checkpoints.{name} = {path}: no such file: fix the path (relative to the working directory)"
+    return None
+
+
+def constants_problem(config: dict) -> str | None:
+    """CIFAR-10's normalization constants on another data set are a silent mistake: stop instead."""
+    data = config["data"]
+    study = [0.4914, 0.4822, 0.4465]
+    if data.get("mean") is None or [round(v, 4) for v in data["mean"]] != study:
+        return None
+    if data["source"] == "torchvision":
+        other = data.get("name", "cifar10") != "cifar10"
+    else:
+        folder = Path(data["root"]) / "train"
+        other = folder.is_dir() and sorted(p.name for p in folder.iterdir() if p.is_dir()) != sorted(CIFAR10_CLASSES)
+    if other:
+        return ("data.mean and data.std are CIFAR-10's, but data is another data set: set data.mean: null and "
+                "data.std: null to measure them on its training split, or give its own")
+    return None
 
 
 def interpolation_problem(config: dict) -> str | None:
@@ -79,7 +125,9 @@ class Plan:
     def __init__(self, config: dict, local_gpus: int = 0):
         self.config, self.local_gpus = config, local_gpus
         self.models = list(config["models"])
-        self.trajectory_models = trajectory_models(config)
+        self.imported = [m for m in self.models if m in config.get("checkpoints", {})]  # trained elsewhere
+        self.trained = [m for m in self.models if m not in self.imported]
+        self.trajectory_models = [m for m in trajectory_models(config) if m in self.trained]
         self.pairs = {pair["name"]: pair for pair in config["interpolation"]["pairs"]}
         self.endpoints = endpoints(config)
         self.scheduled = is_scheduled(config)
@@ -90,7 +138,7 @@ class Plan:
 
     # ---- names Snakemake's wildcards may take
     def wildcard_constraints(self) -> dict[str, str]:
-        return {"model": "|".join(map(re.escape, self.models)), "plane": "landscape|trajectory",
+        return {"model": alternatives(self.models), "plane": "landscape|trajectory",
                 "pair": "|".join(map(re.escape, self.pairs)) or "(?!)", "run": RUN_PATTERN_PLAIN,
                 "split": "train|test", "chunk": r"\d+"}
 
@@ -101,9 +149,34 @@ class Plan:
         return self.models if maps is None else [model for model in maps if model in self.models]
 
     def report_inputs(self) -> dict[str, list[str]]:
+        """Every model's metrics and surface; the training histories of those trained here."""
         return {"metrics": [f"results/metrics/{m}.json" for m in self.models],
-                "histories": [f"results/train/{m}/history.csv" for m in self.models],
+                "histories": [f"results/train/{m}/history.csv" for m in self.trained],
                 "surfaces": [f"results/landscape/{m}/surface.npz" for m in self.models]}
+
+    def label(self, model: str) -> str:
+        """How figures and tables name a model: architectures.<model>.label, else its name."""
+        return self.config.get("architectures", {}).get(model, {}).get("label") or model
+
+    def model_settings(self, model: str) -> dict:
+        """What a job that rebuilds `model` from its checkpoint needs from the config: a user's architecture."""
+        custom = architecture(self.config, model)
+        return {"architecture": custom} if custom else {}
+
+    def builder_file(self, model: str) -> list[str]:
+        """The source file of a user's builder (an input of its training: editing it retrains), found without
+        importing it; [] for a built-in model."""
+        import importlib.util
+
+        custom = architecture(self.config, model)
+        if not custom:
+            return []
+        module = custom["builder"].partition(":")[0]
+        try:
+            spec = importlib.util.find_spec(module)
+        except (ImportError, ValueError):
+            spec = None
+        return [spec.origin] if spec and spec.origin and spec.origin.endswith(".py") else []
 
     def geometry_targets(self) -> list[str]:
         return ["results/geometry.csv", "results/geometry.md", "results/figures/geometry.png",
@@ -137,6 +210,12 @@ class Plan:
     def inputs(self, kind: str, wildcards: dict) -> dict[str, str | list[str]]:
         landscape = self.config["landscape"]
         split = f"results/data/{landscape['split']}.pt"
+        if kind == "train":
+            builder = self.builder_file(wildcards["model"])
+            return {"train": "results/data/train.pt", "test": "results/data/test.pt",
+                    **({"builder": builder[0]} if builder else {})}
+        if kind == "import":
+            return {"source": str(self.config["checkpoints"][wildcards["model"]]), "train": "results/data/train.pt"}
         if kind == "chunk":
             plane, model = wildcards["plane"], wildcards["model"]
             return {"checkpoint": f"results/models/{model}.pt", "directions": f"results/{plane}/{model}/directions.pt",
@@ -210,55 +289,72 @@ class Plan:
         config, landscape = self.config, self.config["landscape"]
         if kind == "data":
             data = config["data"]
+            name = {"name": data["name"]} if data.get("name", "cifar10") != "cifar10" else {}
             return {"source": data["source"], "root": str(data["root"]), "download": bool(data.get("download")),
-                    "size": data["subset"].get(wildcards["split"]), "seed": data["seed"], "split": wildcards["split"]}
+                    "size": data["subset"].get(wildcards["split"]), "seed": data["seed"], "split": wildcards["split"],
+                    **name}
         if kind == "train":
             return {"model": wildcards["model"], "settings": train_settings(config, wildcards["model"])}
         if kind == "sweep_train":
             return {"model": config["sweep"]["model"], "settings": run_settings(config, wildcards["run"])}
+        if kind == "import":
+            return {"model": wildcards["model"], "settings": train_settings(config, wildcards["model"])}
+        model = self.model_settings(wildcards["model"]) if "model" in wildcards else {}
         if kind == "evaluate":
-            return {"batch_size": train_settings(config, wildcards["model"])["eval_batch_size"]}
+            return {"batch_size": train_settings(config, wildcards["model"])["eval_batch_size"], **model}
         if kind == "directions":
-            return {"span": "random", "seed": landscape["seed"], **landscape["directions"]}
+            return {"span": "random", "seed": landscape["seed"], **landscape["directions"], **model}
         if kind == "trajectory_directions":
             directions = landscape["directions"]
             return {"span": "trajectory", "ignore": directions["ignore"], "type": directions["type"],
-                    "grid": config["trajectory"]["grid"], "margin": config["trajectory"]["margin"]}
+                    "grid": config["trajectory"]["grid"], "margin": config["trajectory"]["margin"], **model}
         if kind in ("chunk", "surface"):
             span = "trajectory" if wildcards["plane"] == "trajectory" else "plane"
             chunk = {"chunk": int(wildcards["chunk"])} if kind == "chunk" else {}
             return {"measure": "loss", "span": span, **self.grid(wildcards["plane"]), "cap": landscape["cap"],
-                    **self.evaluation_settings(), **chunk}
+                    **self.evaluation_settings(), **chunk, **model}
         if kind == "line":
-            return {"measure": "loss", "span": "line", "line": landscape["line"], **self.evaluation_settings()}
+            return {"measure": "loss", "span": "line", "line": landscape["line"], **self.evaluation_settings(), **model}
         if kind == "interpolation":
+            a = self.endpoints[self.pairs[wildcards["pair"]]["a"]]
+            custom = a[2].get("architecture")
             return {"measure": "loss", "span": "interpolation", "alpha": config["interpolation"]["alpha"],
-                    **self.evaluation_settings("interpolation")}
+                    **self.evaluation_settings("interpolation"), **({"architecture": custom} if custom else {})}
         if kind in ("eigen_chunk", "eigen_map"):
             chunk = {"chunk": int(wildcards["chunk"])} if kind == "eigen_chunk" else {}
             grid = self.config["geometry"]["grid"]
             return {"measure": "hessian", "span": "plane", "x": grid, "y": grid, **self.geometry_settings("eigen_chunk"),
-                    **chunk}
+                    **chunk, **model}
         if kind == "hessian":
-            return {"measure": "spectrum", "span": "point", **self.geometry_settings("hessian")}
+            return {"measure": "spectrum", "span": "point", **self.geometry_settings("hessian"), **model}
         if kind == "flatness":
             return {"measure": "loss", "span": "random", "options": copy.deepcopy(landscape["directions"]),
-                    **self.geometry_settings("flatness")}
+                    **self.geometry_settings("flatness"), **model}
         if kind in ("plot_landscape", "plot_eigen", "plot_trajectory", "plot_line"):
-            return {"model": wildcards["model"]}
+            return {"model": wildcards["model"], **self.labelled(wildcards["model"])}
         if kind == "plot_interpolation":
             pair = self.pairs[wildcards["pair"]]
             return {"title": f"{pair['a']} (A) to {pair['b']} (B)"}
         if kind in ("paraview",):
             return {"log_height": False}
-        if kind in ("report", "geometry_table"):
-            return {"models": self.models}
+        if kind == "report":
+            return {"models": self.models, "trained": self.trained, **self.labels()}
+        if kind == "geometry_table":
+            return {"models": self.models, **self.labels()}
         if kind == "sweep_table":
             return {"runs": self.sweep_runs, "epochs": config["sweep"]["epochs"], "lrs": self.sweep_lrs,
                     "scheduled": self.scheduled}
         if kind == "ablation":
             return {"baseline": config["sweep"]["baseline"], "images": sweep_images(config)}
         raise KeyError(f"unknown job kind {kind!r}")
+
+    def labelled(self, model: str) -> dict:
+        """{"label": ...} where a model's label is not its name (so the built-in models' specs stay as they were)."""
+        return {"label": self.label(model)} if self.label(model) != model else {}
+
+    def labels(self) -> dict:
+        labels = {m: self.label(m) for m in self.models if self.label(m) != m}
+        return {"labels": labels} if labels else {}
 
     def spec(self, kind: str, wildcards: dict, inputs: dict, outputs: dict, scratch: dict | None = None) -> dict:
         """The whole job, as `python -m lossland <JOBS[kind]> --spec` reads it."""
@@ -331,6 +427,11 @@ class Plan:
         minutes = self.point_seconds(model, self.config["landscape"]["samples"]) * self.evaluations(
             "chunk", {"plane": plane}) / 60
         return "landscape" if minutes < self.config["chunk_batch_minutes"] else None
+
+
+def alternatives(names: list[str]) -> str:
+    """A wildcard regex matching exactly these names (none: nothing)."""
+    return "|".join(map(re.escape, names)) or "(?!)"
 
 
 def sweep_images(config: dict) -> dict[str, int]:

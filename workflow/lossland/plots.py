@@ -1,6 +1,7 @@
 """Figures: one model's landscape (contour + 3D), training curves, all contours on one colour scale."""
 
 import math
+import re
 
 import matplotlib
 
@@ -11,6 +12,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
+from .config import MODEL_NAMES  # noqa: E402
 from .io import atomic_write  # noqa: E402
 
 LEVELS = np.logspace(-1, 1, 21)  # 0.1 … 10, as Li et al.'s contour plots
@@ -97,13 +99,14 @@ def plot_landscapes(surfaces: dict[str, dict], dest: str) -> None:
 
 
 def plot_training_curves(histories: dict[str, pd.DataFrame], dest: str) -> None:
-    families = {"Net": ["net"], "ResNet": [], "PlainNet": []}
+    """Train (solid) and test (dashed) accuracy and loss per epoch, a row per family (Net, ResNet, PlainNet, and
+    other models, keyed by their labels)."""
+    families = {"Net": [], "ResNet": [], "PlainNet": [], "Other models": []}
     for model in histories:
-        if model.startswith("resnet"):
-            families["ResNet"].append(model)
-        elif model.startswith("plainnet"):
-            families["PlainNet"].append(model)
-    families = {name: models for name, models in families.items() if any(m in histories for m in models)}
+        family = ("Other models" if model not in MODEL_NAMES else "Net" if model == "net"
+                  else "ResNet" if model.startswith("resnet") else "PlainNet")
+        families[family].append(model)
+    families = {name: models for name, models in families.items() if models}
     figure, axes = plt.subplots(len(families), 2, figsize=(12, 4 * len(families)), squeeze=False, layout="constrained")
     for row, (family, models) in enumerate(families.items()):
         for col, metric in enumerate(("acc", "loss")):
@@ -187,9 +190,19 @@ def plot_eigen_map(eigen: dict, surface: dict, model: str, dest: str) -> None:
     save_figure(figure, dest)
 
 
-def plot_geometry(table: pd.DataFrame, dest: str) -> None:
-    """Each geometry metric against depth: ResNet and PlainNet as lines, Net as a point; bars are ± sd across image
-    subsets (Hessian numbers) or across directions (flatness)."""
+def depth_categories(models: list[str]) -> list[str]:
+    """The geometry figure's x axis: Net, the ResNet/PlainNet depths present (20, 56, 110: categories, not a
+    linear axis), then every other model by its label."""
+    built_in = [m for m in models if m in MODEL_NAMES and m != "net"]
+    depths = sorted({int(re.sub(r"\D", "", m)) for m in built_in})
+    others = [m for m in models if m not in MODEL_NAMES]
+    return (["Net"] if "net" in models else []) + [str(d) for d in depths] + others
+
+
+def plot_geometry(table: pd.DataFrame, dest: str, labels: dict[str, str] | None = None) -> None:
+    """Each geometry metric by depth (categories 20/56/110): ResNet and PlainNet as lines, Net and any other model
+    as a labelled point; bars are ± sd across image subsets (Hessian numbers) or across directions (flatness)."""
+    labels = labels or {}
     n = int(table["subsets"].iloc[0]) if len(table) else 0
     metrics = [("lambda_max", "lambda_max_sd", f"λmax ± sd (n={n} subsets)"),
                ("ratio", "ratio_sd", f"|λmin / λmax| ± sd (n={n} subsets)"),
@@ -202,17 +215,27 @@ def plot_geometry(table: pd.DataFrame, dest: str) -> None:
     params = " / ".join(PARAMETER_SETS[p] for p in sorted(set(table["params"])))
     samples = int(table["samples"].iloc[0]) if len(table) else 0
     figure.suptitle(f"Hessian over {params}, on {samples:,} images per subset")
-    depth = table["model"].map(lambda m: int("".join(ch for ch in m if ch.isdigit()) or 0))
+    models = list(table["model"])
+    categories = depth_categories(models)
+    position = {}
+    for model in models:
+        category = model if model not in MODEL_NAMES else "Net" if model == "net" else re.sub(r"\D", "", model)
+        position[model] = categories.index(category)
+    series = [("ResNet", [m for m in models if m in MODEL_NAMES and m.startswith("resnet")], "tab:blue", "o", "-"),
+              ("PlainNet", [m for m in models if m in MODEL_NAMES and m.startswith("plainnet")], "tab:orange", "s", "-"),
+              ("Net", [m for m in models if m == "net"], "k", "*", "none")]
+    named = {m for _, ms, *_ in series for m in ms}
+    series += [(labels.get(m, m), [m], f"C{2 + i}", "D", "none") for i, m in enumerate(m for m in models if m not in named)]
     for ax, (column, error, title) in zip(axes.flat, metrics):
-        for family, colour, marker in (("resnet", "tab:blue", "o"), ("plainnet", "tab:orange", "s"), ("net", "k", "*")):
-            rows = table["model"].str.startswith(family) if family != "net" else table["model"].eq("net")
-            if not rows.any():
+        for label, members, colour, marker, style in series:
+            if not members:
                 continue
-            x = depth[rows].replace(0, 4)  # Net: 4 conv layers
-            ax.errorbar(x, table.loc[rows, column], yerr=None if error is None else table.loc[rows, error],
-                        color=colour, marker=marker, capsize=3, linestyle="-" if family != "net" else "none",
-                        label={"resnet": "ResNet", "plainnet": "PlainNet", "net": "Net"}[family])
-        ax.set(title=title, xlabel="depth (layers)")
+            rows = table.set_index("model").loc[members]
+            ax.errorbar([position[m] for m in members], rows[column], yerr=None if error is None else rows[error],
+                        color=colour, marker=marker, capsize=3, linestyle=style, label=label)
+        ax.set(title=title, xlabel="depth (layers), or model")
+        ax.set_xticks(range(len(categories)), [labels.get(c, c) for c in categories])
+        ax.set_xlim(-0.5, len(categories) - 0.5)
         values = table[column].abs()
         if column not in ("ratio", "half_width", "test_acc") and values.max() > 100 * max(values.min(), 1e-12):
             ax.set_yscale("symlog", linthresh=max(values.min(), 1e-3))  # decades apart (and maybe negative)

@@ -44,14 +44,14 @@ class PlaneEvaluator:
 
     def __init__(self, model: nn.Module, first: dict, second: dict | None, data: Dataset, prepare,
                  batch_size: int | str = "auto", fold_bn: bool = True, precision: str = "fp32",
-                 compile: bool = False, cap: float | None = None, bn_data: Dataset | None = None):
+                 compile: bool = False, cap: float | None = None, bn_data: Dataset | None = None, log=None):
         directions = [first] if second is None else [first, second]
         self.bn_data = bn_data
         if bn_data is not None:
             fold_bn = False
             directions = [{k: v for k, v in d.items() if not k.endswith(BN_STATISTICS)} for d in directions]
         if fold_bn:
-            model, directions = fold_batchnorm(model, directions)
+            model, directions = fold_batchnorm(model, directions, log)
         self.data, self.prepare, self.batch_size, self.precision = data, prepare, batch_size, precision
         self.cap = cap  # a point's loss certainly above it stops early: (lower bound, NaN accuracy)
         # weights are graph inputs, not constants, so the in-place updates below reach the compiled model

@@ -17,11 +17,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from .data import Dataset, augment, load_split, normalizer, stratified_indices
+from .data import Dataset, augment, load_split, normalizer, split_info, stratified_indices
 from .errors import UserError
 from .evaluate import autocast, evaluate
 from .io import atomic_write, load_torch, save_torch, sha256
-from .models import build_model, variant
+from .models import build, count_parameters, layer_list, variant
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds")
 VALIDATION_COLUMNS = ("val_loss", "val_acc")  # runs that hold out a validation split (the sweep's) also record these
@@ -167,6 +167,21 @@ def check_finite(model_name: str, epoch: int, loss: float, settings: dict) -> No
                         "lower the lr for this model (train.models.<model>.lr) and rerun")
 
 
+def measured_normalization(settings: dict, info: dict) -> dict:
+    """Settings that normalize without giving mean/std take the training split's measured ones (recorded with it)."""
+    if settings.get("normalize") and "mean" not in settings and "mean" in info:
+        return {**settings, "mean": info["mean"], "std": info["std"]}
+    return settings
+
+
+def model_record(model: torch.nn.Module, shape: dict, classes: list[str], builder: str | None = None) -> dict:
+    """What a checkpoint says about the network and the data it expects: input shape, classes, parameter count,
+    layer list and (a user's model) the sha256 of its builder's source file."""
+    record = {"input": shape, "classes": list(classes), "parameters": count_parameters(model),
+              "layers": layer_list(model)}
+    return {**record, "builder_sha256": sha256(builder)} if builder else record
+
+
 def train_model(
     model_name: str,
     settings: dict[str, Any],
@@ -177,12 +192,18 @@ def train_model(
     resume_path: str,
     device: torch.device,
     log: Callable[[str], None] = print,
+    builder: str | None = None,
 ) -> dict[str, Any]:
+    """Train `model_name` as `settings` say on the prepared splits; `builder`: the source file of a user's model,
+    whose sha256 the checkpoint records."""
     data_sha256 = {"train": sha256(train_path), "test": sha256(test_path)}
+    info = split_info(train_path)
+    settings = measured_normalization(settings, info)
     train_data, val_data = split_validation(load_split(train_path).to(device), settings)
     test_data = load_split(test_path).to(device)
     torch.manual_seed(settings["seed"])
-    model = build_model(model_name, **variant(model_name, settings)).to(device, memory_format=torch.channels_last)
+    shape = {"classes": len(info["classes"]), "channels": info["channels"], "size": info["size"]}
+    model = build(model_name, settings, shape).to(device, memory_format=torch.channels_last)
     optimizer = make_optimizer(settings, model.parameters())
     steps_per_epoch = math.ceil(len(train_data) / settings["batch_size"])
     factor = lr_factor(settings["schedule"], steps_per_epoch, steps_per_epoch * settings["epochs"])
@@ -253,7 +274,7 @@ def train_model(
     write_history(history, history_path)
     recorded = {**variant(model_name, settings), **settings}  # the architecture it trained, defaults included
     checkpoint = dict(model=model_name, state_dict=model.state_dict(), config=recorded, epochs=len(history),
-                      metrics=metrics, data_sha256=data_sha256)
+                      metrics=metrics, data_sha256=data_sha256, **model_record(model, shape, info["classes"], builder))
     if snapshot_epochs:
         checkpoint["snapshots"] = _collect_snapshots(snapshot_dir, snapshot_epochs)
     save_torch(checkpoint, checkpoint_path)

@@ -8,11 +8,14 @@ from snakemake.utils import validate
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 PACKAGE_DIR = Path(workflow.basedir) / "workflow"
-sys.path.insert(0, str(PACKAGE_DIR))
+# a user's model builder (architectures.<model>.builder) is imported from the working directory, the repository
+# root, or PYTHONPATH: here to find its source file, in the jobs to build it
+USER_PATHS = [os.getcwd(), workflow.basedir]
+sys.path[:0] = [str(PACKAGE_DIR), *USER_PATHS]
 
 import pandas as pd  # noqa: E402
 from lossland.gpus import visible_gpu_count  # noqa: E402
-from lossland.plan import Plan, problems, spec_json  # noqa: E402
+from lossland.plan import Plan, alternatives, problems, spec_json  # noqa: E402
 from lossland.sweep import best_row, run_name  # noqa: E402
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
@@ -49,7 +52,8 @@ PYTHON_PATH = (
     else (f"export PATH={Path(sys.executable).parent}:$PATH; ")
 )
 shell.prefix(
-    f"set -euo pipefail; {PYTHON_PATH}export PYTHONPATH={PACKAGE_DIR}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
+    f"set -euo pipefail; {PYTHON_PATH}export PYTHONPATH={PACKAGE_DIR}:{':'.join(USER_PATHS)}"
+    "${{PYTHONPATH:+:$PYTHONPATH}}; "
     f"export LOSSLAND_DEVICE={config['device']}; "
 )
 
@@ -84,15 +88,20 @@ def named(files) -> dict:
     return {name: list(value) if isinstance(value, list) else str(value) for name, value in files.items()}
 
 
-def job_spec(kind: str, **scratch: str):
-    """The `spec` param of a rule: the job as `python -m lossland` reads it (plan.Plan.spec)."""
+def job_params(kind: str, **scratch: str) -> dict:
+    """A rule's params: `spec`, the job as `python -m lossland` reads it (plan.Plan.spec), and `settings`, what
+    defines its result. Snakemake leaves params computed from a job's input or output (as `spec` is) out of its
+    rerun trigger; `settings`, computed from the wildcards alone, is what makes a changed setting rerun the job."""
+
+    def settings(wildcards) -> str:
+        return spec_json(PLAN.settings(kind, dict(wildcards.items())))
 
     def spec(wildcards, input, output) -> str:
         values = dict(wildcards.items())
         extra = {name: path.format(**values) for name, path in scratch.items()}
         return spec_json(PLAN.spec(kind, values, named(input), named(output), extra))
 
-    return spec
+    return {"settings": settings, "spec": spec}
 
 
 def job_inputs(kind: str):

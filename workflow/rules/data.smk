@@ -11,6 +11,6 @@ rule prepare_data:
         ENV
     threads: config["threads"]["data"]
     params:
-        spec=job_spec("data"),
+        **job_params("data"),
     shell:
         "python -m lossland --threads {threads} prepare-data --spec {params.spec:q} > {log} 2>&1"

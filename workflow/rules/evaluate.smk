@@ -13,6 +13,6 @@ rule evaluate:
     resources:
         **PLAN.gpu(),
     params:
-        spec=job_spec("evaluate"),
+        **job_params("evaluate"),
     shell:
         "python -m lossland --threads {threads} evaluate --spec {params.spec:q} > {log} 2>&1"

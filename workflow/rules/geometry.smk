@@ -17,7 +17,7 @@ rule hessian:
     resources:
         **job_resources("hessian"),
     params:
-        spec=job_spec("hessian"),
+        **job_params("hessian"),
     shell:
         "python -m lossland --threads {threads} measure --spec {params.spec:q} > {log} 2>&1"
 
@@ -35,7 +35,7 @@ rule eigen_chunk:
     resources:
         **job_resources("eigen_chunk"),
     params:
-        spec=job_spec("eigen_chunk"),
+        **job_params("eigen_chunk"),
     shell:
         "python -m lossland --threads {threads} measure --spec {params.spec:q} > {log} 2>&1"
 
@@ -51,7 +51,7 @@ rule eigen_map:
     conda:
         ENV
     params:
-        spec=job_spec("eigen_map"),
+        **job_params("eigen_map"),
     shell:
         "python -m lossland --threads 1 merge --spec {params.spec:q} > {log} 2>&1"
 
@@ -72,7 +72,7 @@ rule plot_eigen:
     conda:
         ENV
     params:
-        spec=job_spec("plot_eigen"),
+        **job_params("plot_eigen"),
     shell:
         "python -m lossland --threads 1 plot --spec {params.spec:q} > {log} 2>&1"
 
@@ -91,7 +91,7 @@ rule flatness:
     resources:
         **job_resources("flatness"),
     params:
-        spec=job_spec("flatness"),
+        **job_params("flatness"),
     shell:
         "python -m lossland --threads {threads} measure --spec {params.spec:q} > {log} 2>&1"
 
@@ -113,6 +113,6 @@ rule geometry_table:
     conda:
         ENV
     params:
-        spec=job_spec("geometry_table"),
+        **job_params("geometry_table"),
     shell:
         "python -m lossland --threads 1 table --spec {params.spec:q} > {log} 2>&1"

@@ -16,7 +16,7 @@ rule interpolate:
     resources:
         **job_resources("interpolation"),
     params:
-        spec=job_spec("interpolation"),
+        **job_params("interpolation"),
     shell:
         "python -m lossland --threads {threads} measure --spec {params.spec:q} > {log} 2>&1"
 
@@ -36,6 +36,6 @@ rule plot_interpolation:
     conda:
         ENV
     params:
-        spec=job_spec("plot_interpolation"),
+        **job_params("plot_interpolation"),
     shell:
         "python -m lossland --threads 1 plot --spec {params.spec:q} > {log} 2>&1"

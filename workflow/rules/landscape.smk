@@ -17,7 +17,7 @@ rule directions:
     conda:
         ENV
     params:
-        spec=job_spec("directions"),
+        **job_params("directions"),
     shell:
         "python -m lossland --threads 1 --device cpu directions --spec {params.spec:q} > {log} 2>&1"
 
@@ -37,7 +37,7 @@ rule landscape_chunk:
     resources:
         **job_resources("chunk"),
     params:
-        spec=job_spec("chunk"),
+        **job_params("chunk"),
     shell:
         "python -m lossland --threads {threads} measure --spec {params.spec:q} > {log} 2>&1"
 
@@ -53,7 +53,7 @@ rule surface:
     conda:
         ENV
     params:
-        spec=job_spec("surface"),
+        **job_params("surface"),
     shell:
         "python -m lossland --threads 1 merge --spec {params.spec:q} > {log} 2>&1"
 
@@ -74,7 +74,7 @@ rule plot_landscape:
     conda:
         ENV
     params:
-        spec=job_spec("plot_landscape"),
+        **job_params("plot_landscape"),
     shell:
         "python -m lossland --threads 1 plot --spec {params.spec:q} > {log} 2>&1"
 
@@ -93,7 +93,7 @@ rule line:
     resources:
         **job_resources("line"),
     params:
-        spec=job_spec("line"),
+        **job_params("line"),
     shell:
         "python -m lossland --threads {threads} measure --spec {params.spec:q} > {log} 2>&1"
 
@@ -113,7 +113,7 @@ rule plot_line:
     conda:
         ENV
     params:
-        spec=job_spec("plot_line"),
+        **job_params("plot_line"),
     shell:
         "python -m lossland --threads 1 plot --spec {params.spec:q} > {log} 2>&1"
 
@@ -128,6 +128,6 @@ rule export_paraview:
     conda:
         ENV
     params:
-        spec=job_spec("paraview"),
+        **job_params("paraview"),
     shell:
         "python -m lossland --threads 1 plot --spec {params.spec:q} > {log} 2>&1"

@@ -20,6 +20,6 @@ rule report:
     conda:
         ENV
     params:
-        spec=job_spec("report"),
+        **job_params("report"),
     shell:
         "python -m lossland --threads 1 table --spec {params.spec:q} > {log} 2>&1"

@@ -18,7 +18,7 @@ rule sweep_train:
     resources:
         **job_resources("sweep_train"),
     params:
-        spec=job_spec("sweep_train", resume="results/sweep/runs/{run}/resume.pt"),
+        **job_params("sweep_train", resume="results/sweep/runs/{run}/resume.pt"),
     shell:
         "python -m lossland --threads {threads} train --spec {params.spec:q} > {log} 2>&1"
 
@@ -39,7 +39,7 @@ checkpoint sweep_table:
     conda:
         ENV
     params:
-        spec=job_spec("sweep_table"),
+        **job_params("sweep_table"),
     shell:
         "python -m lossland table --spec {params.spec:q} > {log} 2>&1"
 
@@ -55,6 +55,6 @@ rule ablation:
     conda:
         ENV
     params:
-        spec=job_spec("ablation"),
+        **job_params("ablation"),
     shell:
         "python -m lossland table --spec {params.spec:q} > {log} 2>&1"

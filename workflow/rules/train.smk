@@ -1,18 +1,36 @@
 rule train:
     input:
-        train="results/data/train.pt",
-        test="results/data/test.pt",
+        unpack(job_inputs("train")),
     output:
         checkpoint="results/models/{model}.pt",
         history="results/train/{model}/history.csv",
     log:
         "results/logs/train/{model}.log",
+    wildcard_constraints:
+        model=alternatives(PLAN.trained),
     conda:
         ENV
     threads: config["threads"]["train"]
     resources:
         **job_resources("train"),
     params:
-        spec=job_spec("train", resume="results/train/{model}/resume.pt"),
+        **job_params("train", resume="results/train/{model}/resume.pt"),
     shell:
         "python -m lossland --threads {threads} train --spec {params.spec:q} > {log} 2>&1"
+
+
+rule import_checkpoint:
+    input:
+        unpack(job_inputs("import")),
+    output:
+        checkpoint="results/models/{model}.pt",
+    log:
+        "results/logs/import/{model}.log",
+    wildcard_constraints:
+        model=alternatives(PLAN.imported),
+    conda:
+        ENV
+    params:
+        **job_params("import"),
+    shell:
+        "python -m lossland --threads 1 import --spec {params.spec:q} > {log} 2>&1"

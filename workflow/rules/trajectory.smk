@@ -14,7 +14,7 @@ rule trajectory_directions:
     conda:
         ENV
     params:
-        spec=job_spec("trajectory_directions"),
+        **job_params("trajectory_directions"),
     shell:
         "python -m lossland --threads 1 --device cpu directions --spec {params.spec:q} > {log} 2>&1"
 
@@ -36,6 +36,6 @@ rule plot_trajectory:
     conda:
         ENV
     params:
-        spec=job_spec("plot_trajectory"),
+        **job_params("plot_trajectory"),
     shell:
         "python -m lossland --threads 1 plot --spec {params.spec:q} > {log} 2>&1"
