@@ -41,17 +41,20 @@ def test_stratified_subset_is_balanced_seeded_and_ordered():
 
 @pytest.mark.parametrize(
     "problem,message",
-    [("missing", "data folder {root}/train not found"), ("nine", "has 9 class folders"),
-     ("empty", "class folder {root}/train/truck holds no images"), ("size", "is 40x40, CIFAR-10 images are 32x32"),
+    [("missing", "data folder {root}/train not found"), ("one", "has 1 class folder(s): a classifier needs at least"),
+     ("empty", "class folder {root}/train/truck holds no images"),
+     ("size", "is 40x40 with 3 channels, the data set's first image 32x32 with 3 channels: every image"),
      ("not-images", "class folder {root}/train/truck holds no images (.jpg"),
      ("classes-differ", "the class folders of {root}/train and {root}/test differ (lorry, truck)")],
 )
 def test_malformed_imagefolder_gives_one_line_naming_the_path(tmp_path, problem, message):
     root = tmp_path / "src"
-    if problem == "nine":
-        make_imagefolder(root, classes=CLASSES[:9])
-    elif problem == "size":
-        make_imagefolder(root, size=40)
+    if problem == "one":
+        make_imagefolder(root, classes=CLASSES[:1])
+    elif problem == "size":  # one image of another size than the rest
+        make_imagefolder(root)
+        odd = root / "train" / "truck" / "0003.png"
+        Image.fromarray(np.zeros((40, 40, 3), dtype=np.uint8)).save(odd)
     elif problem in ("empty", "not-images"):
         make_imagefolder(root)
         for file in (root / "train" / "truck").iterdir():

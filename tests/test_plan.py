@@ -115,8 +115,10 @@ def test_every_job_kind_has_a_command_and_settings(config):
                  "pair": "net_batch64_vs_batch128"}
     for kind in JOBS:
         json.dumps(plan.settings(kind, wildcards))  # JSON all the way down
-    assert set(JOBS.values()) == {"prepare-data", "train", "evaluate", "directions", "measure", "merge", "plot",
-                                  "table"}
+    from lossland.cli import COMMANDS
+
+    assert set(JOBS.values()) == set(COMMANDS) == {"prepare-data", "train", "import", "evaluate", "directions",
+                                                   "measure", "merge", "plot", "table"}
 
 
 def test_interpolation_endpoints_are_checked_by_the_plan(config):

@@ -40,9 +40,10 @@ def test_every_output_exists_and_is_valid(smoke_run):
     summary = pd.read_csv(results / "summary.csv")
     assert list(summary["model"]) == ["net", "plainnet20", "plainnet56", "plainnet110", "resnet20", "resnet56",
                                       "resnet110"]
-    assert np.isfinite(summary.drop(columns="model").to_numpy(dtype=float)).all()
-    assert summary.set_index("model").loc["net", "params"] == 655_882
-    assert (results / "summary.md").read_text().count("\n") == 9
+    means = summary[["params", "seeds", "train_loss", "train_acc", "test_loss", "test_acc"]].to_numpy(dtype=float)
+    assert np.isfinite(means).all() and summary["test_acc_sd"].isna().all()  # one seed: no spread
+    assert summary.set_index("model").loc["net", "params"] == 655_882 and (summary["seeds"] == 1).all()
+    assert (results / "summary.md").read_text().count("\n") == 11  # note, blank, header, rule, 7 models
     metrics = json.loads((results / "metrics/resnet20.json").read_text())
     assert metrics["params"] == 270_410 and 0 <= metrics["test_acc"] <= 1  # the study's variant (config.yaml)
     assert (metrics["shortcut"], metrics["conv_bias"]) == ("avgpool", True)
@@ -100,7 +101,10 @@ def test_geometry_table_maps_and_figure(smoke_run):
             assert row["rise@1"] == pytest.approx((flatness["loss"][:, [0, -1]].mean(1) - flatness["base"]).mean())
     markdown = (results / "geometry.md").read_text()
     assert markdown.count("\n") == 11
-    assert "Hessian over the >1-D weights (conv, linear; geometry.params: weights), mean ± sd across 2 disjoint" in markdown
+    assert ("Hessian over the >1-D weights (conv, linear; geometry.params: weights), on 2 disjoint subsets of 16 "
+            "images") in markdown and "One training seed: ± is the sd across those subsets" in markdown
+    claims = (results / "claims.md").read_text()
+    assert "| resnet56 | plainnet56 | λmax |" in claims and "one seed: no interval" in claims
     for model in ("resnet20", "plainnet20"):
         with np.load(results / f"geometry/{model}/eigen.npz") as eigen:
             assert eigen["ratio"].shape == (3, 3) and np.isfinite(eigen["ratio"]).all()

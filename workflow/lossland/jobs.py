@@ -155,33 +155,58 @@ def table(spec: dict, device_name: str) -> None:
     """A table (and its figures) across models or sweep runs."""
     kind, settings, inputs, outputs = spec["kind"], spec["settings"], spec["inputs"], spec["outputs"]
     if kind == "report":
-        from .plots import plot_landscapes, plot_training_curves
-        from .report import write_summary
-
-        names, labels = settings["models"], settings.get("labels", {})
-        label = lambda model: labels.get(model, model)  # noqa: E731
-        write_summary({m: read_json(p) for m, p in zip(names, inputs["metrics"])}, outputs["summary_csv"],
-                      outputs["summary_md"], labels)
-        trained = settings.get("trained", names)
-        plot_training_curves({label(m): pd.read_csv(p) for m, p in zip(trained, inputs["histories"])},
-                             outputs["curves"])
-        plot_landscapes({label(m): read_arrays(p) for m, p in zip(names, inputs["surfaces"])}, outputs["landscapes"])
+        report_tables(settings, inputs, outputs)
     elif kind == "geometry_table":
-        from .plots import plot_geometry
-        from .report import geometry_table, write_table
-
-        rows = {m: (read_json(h), read_json(f), read_json(e)) for m, h, f, e in
-                zip(settings["models"], inputs["hessians"], inputs["flatness"], inputs["metrics"])}
-        frame = geometry_table(rows, settings.get("labels"))
-        write_table(frame, outputs["csv"], outputs["md"])
-        plot_geometry(frame, outputs["figure"], settings.get("labels"))
-        log(f"geometry of {len(frame)} models")
+        geometry_tables(settings, inputs, outputs)
     elif kind == "sweep_table":
         sweep_tables(settings, inputs, outputs)
     elif kind == "ablation":
         ablation(settings, inputs, outputs)
     else:
         raise UserError(f"table does not make {kind!r} jobs")
+
+
+def runs_of(settings: dict, key: str, paths: list[str]) -> dict[tuple[str, int], str]:
+    """{(model, seed): path} of a table job's per-run inputs (`settings[key]`: [model, seed] of each, in order)."""
+    return {(model, seed): path for (model, seed), path in zip(settings[key], paths, strict=True)}
+
+
+def report_tables(settings: dict, inputs: dict, outputs: dict) -> None:
+    """The summary table over seeds, the training curves (mean and band over seeds), the first runs' contours."""
+    from .plots import plot_landscapes, plot_training_curves
+    from .report import write_summary
+
+    labels = settings.get("labels", {})
+    metrics = {run: read_json(path) for run, path in runs_of(settings, "runs", inputs["metrics"]).items()}
+    write_summary(metrics, outputs["summary_csv"], outputs["summary_md"], labels)
+    histories: dict[str, list[pd.DataFrame]] = {}
+    for (model, _), path in runs_of(settings, "trained", inputs["histories"]).items():
+        histories.setdefault(labels.get(model, model), []).append(pd.read_csv(path))
+    plot_training_curves(histories, outputs["curves"])
+    plot_landscapes({labels.get(m, m): read_arrays(p) for m, p in zip(settings["models"], inputs["surfaces"])},
+                    outputs["landscapes"])
+
+
+def geometry_tables(settings: dict, inputs: dict, outputs: dict) -> None:
+    """The geometry table and figure over seeds, and the claims table."""
+    from .claims import claims_markdown, claims_table
+    from .plots import plot_geometry
+    from .report import geometry_rows, geometry_table, write_table
+
+    runs = list(runs_of(settings, "runs", inputs["hessians"]))
+    rows = {run: (read_json(h), read_json(f), read_json(m))
+            for run, h, f, m in zip(runs, inputs["hessians"], inputs["flatness"], inputs["metrics"])}
+    frame = geometry_table(rows, settings.get("labels"))
+    write_table(frame, outputs["csv"], outputs["md"])
+    plot_geometry(frame, outputs["figure"], settings.get("labels"))
+    accuracy = pd.DataFrame([{"model": model, "seed": seed, "test_acc": read_json(path)["test_acc"]}
+                             for (model, seed), path in runs_of(settings, "all_runs", inputs["all_metrics"]).items()])
+    curvature = geometry_rows(rows)[["model", "seed", "lambda_max", "trace", "half_width"]]
+    claims = claims_table(accuracy.merge(curvature, on=["model", "seed"], how="left"))
+    with atomic_write(outputs["claims_csv"], "w") as handle:
+        claims.to_csv(handle, index=False)
+    save_text(claims_markdown(claims), outputs["claims_md"])
+    log(f"geometry of {len(frame)} models over {len(rows)} runs; {len(claims)} claims")
 
 
 def sweep_tables(settings: dict, inputs: dict, outputs: dict) -> None:

@@ -128,6 +128,9 @@ class Plan:
         self.imported = [m for m in self.models if m in config.get("checkpoints", {})]  # trained elsewhere
         self.trained = [m for m in self.models if m not in self.imported]
         self.trajectory_models = [m for m in trajectory_models(config) if m in self.trained]
+        self.seeds = list(config["train"].get("seeds", [0]))
+        # every training of a model: one per seed (train.seeds); a checkpoint from elsewhere is one
+        self.runs = {m: [m] if m in self.imported else [replicate(m, s) for s in self.seeds] for m in self.models}
         self.pairs = {pair["name"]: pair for pair in config["interpolation"]["pairs"]}
         self.endpoints = endpoints(config)
         self.scheduled = is_scheduled(config)
@@ -138,9 +141,23 @@ class Plan:
 
     # ---- names Snakemake's wildcards may take
     def wildcard_constraints(self) -> dict[str, str]:
-        return {"model": alternatives(self.models), "plane": "landscape|trajectory",
+        return {"model": alternatives([run for runs in self.runs.values() for run in runs]),
+                "plane": "landscape|trajectory",
                 "pair": "|".join(map(re.escape, self.pairs)) or "(?!)", "run": RUN_PATTERN_PLAIN,
                 "split": "train|test", "chunk": r"\d+"}
+
+    # ---- runs: a model's trainings, one per seed ("resnet56" for seed 0, "resnet56/seed1", ...)
+    def views_of(self, section: str) -> list[str]:
+        """The runs that get `section`'s views: landscape (surfaces) or geometry, `<section>.seeds` first | all."""
+        first = self.config[section].get("seeds", "first" if section == "landscape" else "all") == "first"
+        return [run for runs in self.runs.values() for run in (runs[:1] if first else runs)]
+
+    def all_runs(self, trained_only: bool = False) -> list[str]:
+        return [run for model, runs in self.runs.items() for run in runs if not trained_only or model in self.trained]
+
+    def run_index(self, runs: list[str]) -> list[list]:
+        """[model, seed] of each run, for the jobs that group runs by model."""
+        return [list(base(run)) for run in runs]
 
     # ---- targets
     def eigen_map_models(self) -> list[str]:
@@ -149,14 +166,16 @@ class Plan:
         return self.models if maps is None else [model for model in maps if model in self.models]
 
     def report_inputs(self) -> dict[str, list[str]]:
-        """Every model's metrics and surface; the training histories of those trained here."""
-        return {"metrics": [f"results/metrics/{m}.json" for m in self.models],
-                "histories": [f"results/train/{m}/history.csv" for m in self.trained],
-                "surfaces": [f"results/landscape/{m}/surface.npz" for m in self.models]}
+        """Every run's metrics, every trained run's history; the first run's surface of every model."""
+        return {"metrics": [f"results/metrics/{m}.json" for m in self.all_runs()],
+                "histories": [f"results/train/{m}/history.csv" for m in self.all_runs(trained_only=True)],
+                "surfaces": [f"results/landscape/{runs[0]}/surface.npz" for runs in self.runs.values()]}
 
     def label(self, model: str) -> str:
-        """How figures and tables name a model: architectures.<model>.label, else its name."""
-        return self.config.get("architectures", {}).get(model, {}).get("label") or model
+        """How figures and tables name a model: architectures.<model>.label, else its name (a run: and its seed)."""
+        name, seed = base(model)
+        label = self.config.get("architectures", {}).get(name, {}).get("label") or name
+        return f"{label} (seed {seed})" if seed else label
 
     def model_settings(self, model: str) -> dict:
         """What a job that rebuilds `model` from its checkpoint needs from the config: a user's architecture."""
@@ -179,22 +198,22 @@ class Plan:
         return [spec.origin] if spec and spec.origin and spec.origin.endswith(".py") else []
 
     def geometry_targets(self) -> list[str]:
-        return ["results/geometry.csv", "results/geometry.md", "results/figures/geometry.png",
-                *[f"results/geometry/{m}_eigen.png" for m in self.eigen_map_models()]]
+        return ["results/geometry.csv", "results/geometry.md", "results/figures/geometry.png", "results/claims.csv",
+                "results/claims.md", *[f"results/geometry/{self.runs[m][0]}_eigen.png" for m in self.eigen_map_models()]]
 
     def paraview_targets(self) -> list[str]:
-        return [f"results/landscape/{m}.vts" for m in self.models]
+        return [f"results/landscape/{m}.vts" for m in self.views_of("landscape")]
 
     def view_targets(self, sweep: bool = True) -> list[str]:
-        """loss-landscape's other views: 1-D curves, interpolations, optimizer trajectories, ParaView files."""
+        """loss-landscape's other views: 1-D curves (every run), interpolations, optimizer trajectories, ParaView."""
         pairs = [pair for pair in self.pairs if sweep or pair not in self.sweep_pairs]
-        return [*[f"results/landscape/{m}_1d.png" for m in self.models],
+        return [*[f"results/landscape/{m}_1d.png" for m in self.all_runs()],
                 *[f"results/interpolation/{pair}.png" for pair in pairs],
-                *[f"results/trajectory/{m}.png" for m in self.trajectory_models], *self.paraview_targets()]
+                *[f"results/trajectory/{self.runs[m][0]}.png" for m in self.trajectory_models], *self.paraview_targets()]
 
     def study_targets(self) -> list[str]:
         """Everything of the study's models (training, surfaces, views, geometry, reports), without the Net sweep."""
-        return [*[f"results/landscape/{m}.png" for m in self.models], *self.report_inputs()["metrics"],
+        return [*[f"results/landscape/{m}.png" for m in self.views_of("landscape")], *self.report_inputs()["metrics"],
                 "results/summary.csv", "results/summary.md", "results/figures/training_curves.png",
                 "results/figures/landscapes.png", *self.view_targets(sweep=False), *self.geometry_targets()]
 
@@ -211,11 +230,12 @@ class Plan:
         landscape = self.config["landscape"]
         split = f"results/data/{landscape['split']}.pt"
         if kind == "train":
-            builder = self.builder_file(wildcards["model"])
+            builder = self.builder_file(base(wildcards["model"])[0])
             return {"train": "results/data/train.pt", "test": "results/data/test.pt",
                     **({"builder": builder[0]} if builder else {})}
         if kind == "import":
-            return {"source": str(self.config["checkpoints"][wildcards["model"]]), "train": "results/data/train.pt"}
+            return {"source": str(self.config["checkpoints"][base(wildcards["model"])[0]]),
+                    "train": "results/data/train.pt"}
         if kind == "chunk":
             plane, model = wildcards["plane"], wildcards["model"]
             return {"checkpoint": f"results/models/{model}.pt", "directions": f"results/{plane}/{model}/directions.pt",
@@ -245,9 +265,11 @@ class Plan:
         if kind == "sweep_table":
             return {"histories": [f"results/sweep/runs/{run}/history.csv" for run in self.sweep_runs]}
         if kind == "geometry_table":
-            return {"hessians": [f"results/geometry/{m}/hessian.json" for m in self.models],
-                    "flatness": [f"results/geometry/{m}/flatness.json" for m in self.models],
-                    "metrics": [f"results/metrics/{m}.json" for m in self.models]}
+            runs = self.views_of("geometry")
+            return {"hessians": [f"results/geometry/{m}/hessian.json" for m in runs],
+                    "flatness": [f"results/geometry/{m}/flatness.json" for m in runs],
+                    "metrics": [f"results/metrics/{m}.json" for m in runs],
+                    "all_metrics": [f"results/metrics/{m}.json" for m in self.all_runs()]}
         if kind == "report":
             return self.report_inputs()
         raise KeyError(f"no planned inputs for a {kind} job")
@@ -293,15 +315,17 @@ class Plan:
             return {"source": data["source"], "root": str(data["root"]), "download": bool(data.get("download")),
                     "size": data["subset"].get(wildcards["split"]), "seed": data["seed"], "split": wildcards["split"],
                     **name}
+        name, seed = base(wildcards.get("model", ""))
         if kind == "train":
-            return {"model": wildcards["model"], "settings": train_settings(config, wildcards["model"])}
+            settings = train_settings(config, name)
+            return {"model": name, "settings": {**settings, "seed": settings["seed"] + seed} if seed else settings}
         if kind == "sweep_train":
             return {"model": config["sweep"]["model"], "settings": run_settings(config, wildcards["run"])}
         if kind == "import":
-            return {"model": wildcards["model"], "settings": train_settings(config, wildcards["model"])}
-        model = self.model_settings(wildcards["model"]) if "model" in wildcards else {}
+            return {"model": name, "settings": train_settings(config, name)}
+        model = self.model_settings(name) if name else {}
         if kind == "evaluate":
-            return {"batch_size": train_settings(config, wildcards["model"])["eval_batch_size"], **model}
+            return {"batch_size": train_settings(config, name)["eval_batch_size"], **model}
         if kind == "directions":
             return {"span": "random", "seed": landscape["seed"], **landscape["directions"], **model}
         if kind == "trajectory_directions":
@@ -338,9 +362,11 @@ class Plan:
         if kind in ("paraview",):
             return {"log_height": False}
         if kind == "report":
-            return {"models": self.models, "trained": self.trained, **self.labels()}
+            return {"models": self.models, "runs": self.run_index(self.all_runs()),
+                    "trained": self.run_index(self.all_runs(trained_only=True)), **self.labels()}
         if kind == "geometry_table":
-            return {"models": self.models, **self.labels()}
+            return {"models": self.models, "runs": self.run_index(self.views_of("geometry")),
+                    "all_runs": self.run_index(self.all_runs()), **self.labels()}
         if kind == "sweep_table":
             return {"runs": self.sweep_runs, "epochs": config["sweep"]["epochs"], "lrs": self.sweep_lrs,
                     "scheduled": self.scheduled}
@@ -353,7 +379,7 @@ class Plan:
         return {"label": self.label(model)} if self.label(model) != model else {}
 
     def labels(self) -> dict:
-        labels = {m: self.label(m) for m in self.models if self.label(m) != m}
+        labels = {m: self.label(m) for m in self.models if self.label(m) != m}  # of the models, not their runs
         return {"labels": labels} if labels else {}
 
     def spec(self, kind: str, wildcards: dict, inputs: dict, outputs: dict, scratch: dict | None = None) -> dict:
@@ -389,13 +415,13 @@ class Plan:
             return self.config["sweep"]["model"]
         if kind == "interpolation":
             return self.endpoints[self.pairs[wildcards["pair"]]["a"]][0]
-        return wildcards["model"]
+        return base(wildcards["model"])[0]
 
     def runtime(self, kind: str, wildcards: dict, attempt: int = 1) -> int:
         """Minutes a job may run (twice the cost model plus 10), growing with each retry."""
         if kind in ("train", "sweep_train"):
-            name = "model" if kind == "train" else "run"
-            settings = self.settings(kind, {name: wildcards[name]})["settings"]
+            key = "model" if kind == "train" else "run"
+            settings = self.settings(kind, {key: wildcards[key]})["settings"]
             per_epoch = (self.config["resources"]["train"]["minutes_per_epoch"].get(self.model_of(kind, wildcards), 1.0)
                          * max(1.0, 128 / settings["batch_size"]))
             return math.ceil(10 + 2 * per_epoch * settings["epochs"]) * attempt
@@ -424,9 +450,20 @@ class Plan:
     def group(self, plane: str, model: str) -> str | None:
         """Cluster batching (ignored locally): chunks expected to take under `chunk_batch_minutes` go into one
         submission per model and plane, with its directions job; longer ones are each their own job."""
-        minutes = self.point_seconds(model, self.config["landscape"]["samples"]) * self.evaluations(
+        minutes = self.point_seconds(base(model)[0], self.config["landscape"]["samples"]) * self.evaluations(
             "chunk", {"plane": plane}) / 60
         return "landscape" if minutes < self.config["chunk_batch_minutes"] else None
+
+
+def replicate(model: str, seed: int) -> str:
+    """The run of `model` trained with seed offset `seed`: its own name for 0 (today's paths), else model/seed<s>."""
+    return model if seed == 0 else f"{model}/seed{seed}"
+
+
+def base(run: str) -> tuple[str, int]:
+    """(model, seed) of a run name made by `replicate`."""
+    model, _, seed = run.partition("/seed")
+    return model, int(seed or 0)
 
 
 def alternatives(names: list[str]) -> str:

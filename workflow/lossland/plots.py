@@ -98,9 +98,9 @@ def plot_landscapes(surfaces: dict[str, dict], dest: str) -> None:
     save_figure(figure, dest)
 
 
-def plot_training_curves(histories: dict[str, pd.DataFrame], dest: str) -> None:
+def plot_training_curves(histories: dict[str, list[pd.DataFrame]], dest: str) -> None:
     """Train (solid) and test (dashed) accuracy and loss per epoch, a row per family (Net, ResNet, PlainNet, and
-    other models, keyed by their labels)."""
+    other models, keyed by their labels); with several seeds, the mean over seeds and a band of ± one sd."""
     families = {"Net": [], "ResNet": [], "PlainNet": [], "Other models": []}
     for model in histories:
         family = ("Other models" if model not in MODEL_NAMES else "Net" if model == "net"
@@ -112,10 +112,22 @@ def plot_training_curves(histories: dict[str, pd.DataFrame], dest: str) -> None:
         for col, metric in enumerate(("acc", "loss")):
             ax = axes[row, col]
             for model in models:
-                history = histories[model]
-                line = ax.plot(history["epoch"], history[f"train_{metric}"], marker=".", label=f"{model} train")
-                ax.plot(history["epoch"], history[f"test_{metric}"], marker=".", linestyle="--",
-                        color=line[0].get_color(), label=f"{model} test")
+                runs = histories[model]
+                seeds = f" (mean of {len(runs)} seeds)" if len(runs) > 1 else ""
+                colour = None
+                for split, style in (("train", "-"), ("test", "--")):
+                    values = pd.concat([h.set_index("epoch")[f"{split}_{metric}"] for h in runs], axis=1)
+                    mean = values.mean(axis=1)
+                    line = ax.plot(mean.index, mean, marker=".", linestyle=style, color=colour,
+                                   label=f"{model} {split}{seeds}")
+                    colour = line[0].get_color()
+                    if len(runs) > 1:
+                        sd = values.std(axis=1, ddof=1)
+                        ax.fill_between(mean.index, mean - sd, mean + sd, color=colour, alpha=0.2, linewidth=0)
+                        if len(mean) < 3:  # a band over one or two epochs hardly shows: bars too
+                            ax.errorbar(mean.index, mean, yerr=sd, color=colour, linestyle="none", capsize=3)
+                    if len(mean) <= 10:
+                        ax.set_xticks(list(mean.index))
             ax.set(title=f"{family}: {'accuracy' if metric == 'acc' else 'loss'}", xlabel="epoch", ylabel=metric)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.legend(fontsize=7)
@@ -226,12 +238,20 @@ def plot_geometry(table: pd.DataFrame, dest: str, labels: dict[str, str] | None 
               ("Net", [m for m in models if m == "net"], "k", "*", "none")]
     named = {m for _, ms, *_ in series for m in ms}
     series += [(labels.get(m, m), [m], f"C{2 + i}", "D", "none") for i, m in enumerate(m for m in models if m not in named)]
+    across_seeds = "seeds" in table and table["seeds"].max() > 1
+    if across_seeds:  # bars: the sd across training seeds, for every number
+        metrics = [(column, f"{column}_seed_sd", re.sub(r"± sd \(.*\)", f"± sd (n={table['seeds'].max()} seeds)",
+                                                         title) if error else f"{title} ± sd (seeds)")
+                   for column, error, title in metrics]
+        metrics[-1] = ("test_acc", "test_acc_seed_sd", f"test accuracy ± sd (n={table['seeds'].max()} seeds)")
     for ax, (column, error, title) in zip(axes.flat, metrics):
         for label, members, colour, marker, style in series:
             if not members:
                 continue
             rows = table.set_index("model").loc[members]
-            ax.errorbar([position[m] for m in members], rows[column], yerr=None if error is None else rows[error],
+            dodge = {"ResNet": -0.08, "PlainNet": 0.08}.get(label, 0.0)  # both at each depth: side by side
+            ax.errorbar([position[m] + dodge for m in members], rows[column],
+                        yerr=None if error is None else rows[error],
                         color=colour, marker=marker, capsize=3, linestyle=style, label=label)
         ax.set(title=title, xlabel="depth (layers), or model")
         ax.set_xticks(range(len(categories)), [labels.get(c, c) for c in categories])

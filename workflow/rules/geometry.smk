@@ -108,6 +108,8 @@ rule geometry_table:
             category="geometry",
             labels={"model": "all", "figure": "geometry against depth"},
         ),
+        claims_csv="results/claims.csv",
+        claims_md=report("results/claims.md", caption="../report/claims.rst", category="geometry"),
     log:
         "results/logs/geometry/table.log",
     conda:

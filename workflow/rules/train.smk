@@ -7,7 +7,7 @@ rule train:
     log:
         "results/logs/train/{model}.log",
     wildcard_constraints:
-        model=alternatives(PLAN.trained),
+        model=alternatives(PLAN.all_runs(trained_only=True)),
     conda:
         ENV
     threads: config["threads"]["train"]

@@ -1,0 +1,115 @@
+"""Replicate trainings over seeds: per-seed paths (seed 0 keeps today's), tables with mean ± sd and n, a claims table
+whose intervals are Welch's t on the per-seed numbers, and adding a seed schedules only that seed."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import planned_outputs, run_snakemake, smoke_workdir
+from lossland.claims import claim_pairs, claims_table
+from lossland.plan import Plan, base, replicate
+from scipy import stats
+from test_plan import config  # noqa: F401 - the merged smoke config fixture
+
+MODELS = ["resnet20", "plainnet20"]
+
+
+def test_runs_paths_and_training_seeds(config):  # noqa: F811
+    config["train"]["seeds"] = [0, 1, 2]
+    plan = Plan(config)
+    assert plan.runs["resnet20"] == ["resnet20", "resnet20/seed1", "resnet20/seed2"]
+    assert base("resnet20/seed2") == ("resnet20", 2) and replicate("net", 0) == "net"
+    seed = config["train"]["defaults"]["seed"]
+    assert plan.settings("train", {"model": "resnet20/seed2"})["settings"]["seed"] == seed + 2
+    assert plan.settings("train", {"model": "resnet20"}) == Plan({**config, "train": {**config["train"], "seeds": [0]}}
+                                                                 ).settings("train", {"model": "resnet20"})
+    targets = plan.study_targets()
+    assert "results/landscape/resnet20.png" in targets and "results/landscape/resnet20/seed1.png" not in targets
+    assert "results/landscape/resnet20/seed1_1d.png" in targets and "results/metrics/resnet20/seed2.json" in targets
+    assert "results/geometry/resnet20/seed2/hessian.json" in plan.inputs("geometry_table", {})["hessians"]
+    config["landscape"]["seeds"], config["geometry"]["seeds"] = "all", "first"
+    plan = Plan(config)
+    assert "results/landscape/resnet20/seed1.png" in plan.study_targets()
+    assert plan.inputs("geometry_table", {})["hessians"][:1] == ["results/geometry/net/hessian.json"]
+    assert len(plan.inputs("geometry_table", {})["hessians"]) == len(config["models"])
+
+
+def test_claim_intervals_are_welchs_t_from_scipy():
+    rng = np.random.default_rng(0)
+    per_seed = pd.DataFrame([{"model": m, "seed": s, "test_acc": 0.9 - 0.1 * ("plain" in m) + rng.normal(0, 0.01),
+                              "lambda_max": 10 + rng.normal(0, 1), "trace": np.nan, "half_width": 0.5}
+                             for m in ("resnet20", "plainnet20", "resnet56") for s in range(3)])
+    table = claims_table(per_seed)
+    assert claim_pairs(["resnet56", "resnet20", "plainnet20"]) == [("resnet20", "plainnet20"), ("resnet20", "resnet56")]
+    row = table[(table["first"] == "resnet20") & (table["second"] == "plainnet20") & (table["number"] == "test_acc")]
+    a = per_seed.loc[per_seed["model"] == "resnet20", "test_acc"]
+    b = per_seed.loc[per_seed["model"] == "plainnet20", "test_acc"]
+    expected = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert row["ci_low"].item() == pytest.approx(expected.low) and row["ci_high"].item() == pytest.approx(expected.high)
+    assert row["excludes_zero"].item() is True and row["difference"].item() == pytest.approx(a.mean() - b.mean())
+    assert "trace" not in set(table["number"])  # no run has it
+    flat = table[table["number"] == "half_width"]
+    assert (flat["note"] == "no spread across seeds: no interval").all()
+    one = claims_table(per_seed[per_seed["seed"] == 0])
+    assert (one["note"] == "one seed: no interval").all() and one["ci_low"].isna().all()
+
+
+def seeds_workdir(path, seeds):
+    workdir = smoke_workdir(path, models=MODELS)
+    smoke = yaml.safe_load((workdir / "smoke.yaml").read_text())
+    smoke["train"]["seeds"] = seeds
+    smoke["train"]["models"] = {"resnet20": {"epochs": 1}}  # no trajectory: the seeds are the point here
+    smoke["landscape"].update(x=[-1.0, 1.0, 3], y=[-1.0, 1.0, 3], chunks=1, line=[-1.0, 1.0, 3])
+    smoke["geometry"].update(maps=[], directions=2, line=[-1.0, 1.0, 5])
+    (workdir / "smoke.yaml").write_text(yaml.safe_dump(smoke))
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def two_seeds(tmp_path_factory):
+    workdir = seeds_workdir(tmp_path_factory.mktemp("seeds"), [0, 1])
+    run_snakemake(workdir, "--cores", "2", "study", "--configfile", "smoke.yaml")
+    return workdir
+
+
+def test_two_seeds_give_per_seed_runs_and_tables_with_n_2(two_seeds):
+    results = two_seeds / "results"
+    for model in MODELS:
+        for run in (model, f"{model}/seed1"):
+            assert (results / f"models/{run}.pt").is_file() and (results / f"metrics/{run}.json").is_file()
+            assert (results / f"landscape/{run}/line.npz").is_file()
+            assert (results / f"geometry/{run}/hessian.json").is_file()
+        assert (results / f"landscape/{model}.png").is_file()  # seed 0: today's paths
+        assert not (results / f"landscape/{model}/seed1/surface.npz").exists()  # landscape.seeds: first
+    summary = pd.read_csv(results / "summary.csv").set_index("model")
+    for model in MODELS:
+        accs = [json.loads((results / f"metrics/{run}.json").read_text())["test_acc"] for run in (model, f"{model}/seed1")]
+        assert summary.loc[model, "seeds"] == 2 and summary.loc[model, "test_acc"] == pytest.approx(np.mean(accs))
+        assert summary.loc[model, "test_acc_sd"] == pytest.approx(np.std(accs, ddof=1))
+    geometry = pd.read_csv(results / "geometry.csv").set_index("model")
+    lmax = [json.loads((results / f"geometry/{run}/hessian.json").read_text())["lambda_max"]
+            for run in ("resnet20", "resnet20/seed1")]
+    assert geometry.loc["resnet20", "seeds"] == 2 and geometry.loc["resnet20", "lambda_max"] == pytest.approx(np.mean(lmax))
+    assert geometry.loc["resnet20", "lambda_max_seed_sd"] == pytest.approx(np.std(lmax, ddof=1))
+    claims = pd.read_csv(results / "claims.csv")
+    row = claims[(claims["number"] == "lambda_max")].iloc[0]
+    plain = [json.loads((results / f"geometry/{run}/hessian.json").read_text())["lambda_max"]
+             for run in ("plainnet20", "plainnet20/seed1")]
+    expected = stats.ttest_ind(lmax, plain, equal_var=False).confidence_interval(0.95)
+    assert (row["first"], row["second"], row["n_first"]) == ("resnet20", "plainnet20", 2)
+    assert row["ci_low"] == pytest.approx(expected.low) and row["ci_high"] == pytest.approx(expected.high)
+    assert "Welch" in (results / "claims.md").read_text()
+    assert "| 2 |" in (results / "summary.md").read_text()
+
+
+def test_adding_a_seed_schedules_only_that_seed_and_the_tables(two_seeds):
+    smoke = yaml.safe_load((two_seeds / "smoke.yaml").read_text())
+    smoke["train"]["seeds"] = [0, 1, 2]
+    (two_seeds / "three.yaml").write_text(yaml.safe_dump(smoke))
+    outputs = planned_outputs(run_snakemake(two_seeds, "-n", "study", "--configfile", "three.yaml").stdout)
+    trained = sorted(p for p in outputs if p.startswith("results/models/"))
+    assert trained == ["results/models/plainnet20/seed2.pt", "results/models/resnet20/seed2.pt"]
+    assert "results/summary.csv" in outputs and "results/claims.md" in outputs
+    assert not [p for p in outputs if "/seed1" in p or p.startswith("results/landscape/resnet20/chunks")]
