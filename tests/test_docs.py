@@ -11,7 +11,8 @@ import pytest
 from conftest import JPEG_DATA, REPO, run_snakemake
 
 SOURCES = ["README.md", "tests/smoke.yaml", "workflow/presets/paper.yaml", "workflow/presets/laptop.yaml",
-           "workflow/presets/jpeg.yaml", "workflow/presets/lietal.yaml", "workflow/presets/seeds.yaml"]
+           "workflow/presets/jpeg.yaml", "workflow/presets/lietal.yaml", "workflow/presets/seeds.yaml",
+           "workflow/presets/depth.yaml"]
 PYTHON_SOURCES = ["README.md", "benchmarks/RESULTS.md", "benchmarks/bench.py", "benchmarks/hessian_samples.py",
                   "benchmarks/subset_jpegs.py", *SOURCES[1:]]
 NOT_DRY_RUNNABLE = ("--report", "--profile", "--unlock", "--sdm")

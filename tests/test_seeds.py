@@ -2,12 +2,13 @@
 whose intervals are Welch's t on the per-seed numbers, and adding a seed schedules only that seed."""
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import planned_outputs, run_snakemake, smoke_workdir
+from conftest import planned_outputs, run_snakemake
 from lossland.claims import claim_pairs, claims_table
 from lossland.plan import Plan, base, replicate
 from scipy import stats
@@ -56,21 +57,21 @@ def test_claim_intervals_are_welchs_t_from_scipy():
     assert (one["note"] == "one seed: no interval").all() and one["ci_low"].isna().all()
 
 
-def seeds_workdir(path, seeds):
-    workdir = smoke_workdir(path, models=MODELS)
-    smoke = yaml.safe_load((workdir / "smoke.yaml").read_text())
-    smoke["train"]["seeds"] = seeds
-    smoke["train"]["models"] = {"resnet20": {"epochs": 1}}  # no trajectory: the seeds are the point here
-    smoke["landscape"].update(x=[-1.0, 1.0, 3], y=[-1.0, 1.0, 3], chunks=1, line=[-1.0, 1.0, 3])
-    smoke["geometry"].update(maps=[], directions=2, line=[-1.0, 1.0, 5])
-    (workdir / "smoke.yaml").write_text(yaml.safe_dump(smoke))
-    return workdir
-
-
 @pytest.fixture(scope="module")
-def two_seeds(tmp_path_factory):
-    workdir = seeds_workdir(tmp_path_factory.mktemp("seeds"), [0, 1])
+def two_seeds(smoke_run, tmp_path_factory):
+    """The smoke run's ResNet-20 and PlainNet-20 with a second seed: a copy of its results (seed 0, untouched) plus
+    what seed 1 adds, the way a user adds a seed to a finished run."""
+    workdir = tmp_path_factory.mktemp("seeds")
+    shutil.copytree(smoke_run / "results", workdir / "results", symlinks=True)
+    shutil.copytree(smoke_run / ".snakemake" / "metadata", workdir / ".snakemake" / "metadata")
+    shutil.copy(smoke_run / "config.yaml", workdir / "config.yaml")
+    smoke = yaml.safe_load((smoke_run / "smoke.yaml").read_text())
+    smoke.update(models=MODELS)
+    smoke["train"]["seeds"] = [0, 1]
+    (workdir / "smoke.yaml").write_text(yaml.safe_dump(smoke))
+    before = {p: p.stat().st_mtime_ns for p in (workdir / "results/models").glob("*.pt")}
     run_snakemake(workdir, "--cores", "2", "study", "--configfile", "smoke.yaml")
+    assert {p: p.stat().st_mtime_ns for p in before} == before  # seed 0's checkpoints reused, not retrained
     return workdir
 
 
@@ -112,4 +113,4 @@ def test_adding_a_seed_schedules_only_that_seed_and_the_tables(two_seeds):
     trained = sorted(p for p in outputs if p.startswith("results/models/"))
     assert trained == ["results/models/plainnet20/seed2.pt", "results/models/resnet20/seed2.pt"]
     assert "results/summary.csv" in outputs and "results/claims.md" in outputs
-    assert not [p for p in outputs if "/seed1" in p or p.startswith("results/landscape/resnet20/chunks")]
+    assert not [p for p in outputs if "/seed1" in p or "/chunks/" in p]

@@ -286,3 +286,27 @@ def test_trajectory_plane_does_not_mirror_when_the_svd_flips_signs(snapshotted, 
     assert torch.equal(plane["path"], again["path"]) and plane["grid"] == again["grid"]
     x = torch.cat([t.flatten() for t in plane["x"].values()])
     assert x[x.abs().argmax()] > 0  # scikit-learn's svd_flip convention
+
+
+def test_narrow_basins_are_zoomed_into_and_depth_pairs_laid_out_by_family(tmp_path):
+    from lossland.plots import basin_window, family_grid, plot_landscapes
+    from PIL import Image
+
+    x = y = np.linspace(-1, 1, 11)
+    xx, yy = np.meshgrid(x, y)
+
+    def surface(width, floor):
+        loss = floor + (xx**2 + yy**2) / width**2
+        return {"x": x, "y": y, "loss": loss, "acc": np.zeros_like(loss), "capped": loss > 10}
+
+    narrow, wide = surface(0.15, 2.0), surface(1.0, 0.3)
+    assert basin_window(wide) is None  # most of the grid below the top level: the whole grid is shown
+    low, high = basin_window(narrow)[0]  # below 10 within |x| <= 0.3: one grid step (0.2) beyond, at -0.6..0.6
+    assert (low, high) == pytest.approx((-0.6, 0.6)) and basin_window(narrow)[1] == basin_window(narrow)[0]
+    assert family_grid(["plainnet110", "resnet56", "resnet110", "plainnet56"]) == [["resnet56", "resnet110"],
+                                                                                  ["plainnet56", "plainnet110"]]
+    assert family_grid(["net", "resnet56", "plainnet56"]) is None
+    surfaces = {"resnet56": wide, "resnet110": wide, "plainnet56": wide, "plainnet110": narrow}
+    plot_landscapes(surfaces, tmp_path / "four.png")
+    with Image.open(tmp_path / "four.png") as image:
+        assert image.size[0] < 1.6 * image.size[1]  # two rows of two, not one row of four

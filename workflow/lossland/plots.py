@@ -1,6 +1,5 @@
 """Figures: one model's landscape (contour + 3D), training curves, all contours on one colour scale."""
 
-import math
 import re
 
 import matplotlib
@@ -41,13 +40,37 @@ def plotted_loss(surface: dict) -> np.ndarray:
     return np.clip(loss, LEVELS[0], LEVELS[-1])
 
 
+BASIN_FRACTION = 0.15  # a basin (points below the top level) covering less of the grid than this is zoomed into
+
+
+def basin_window(surface: dict) -> tuple[list[float], list[float]] | None:
+    """x and y limits around the points below the top contour level, one grid step beyond, when they cover less
+    than BASIN_FRACTION of the grid (else None: the whole grid is shown)."""
+    below = plotted_loss(surface) < LEVELS[-1]
+    if not below.any() or below.mean() >= BASIN_FRACTION or min(below.shape) < 2:
+        return None
+    rows, cols = np.nonzero(below)
+    x, y = np.asarray(surface["x"]), np.asarray(surface["y"])
+    dx, dy = x[1] - x[0], y[1] - y[0]
+    return ([max(x[0], x[cols.min()] - dx), min(x[-1], x[cols.max()] + dx)],
+            [max(y[0], y[rows.min()] - dy), min(y[-1], y[rows.max()] + dy)])
+
+
 def _contour(axes: plt.Axes, surface: dict, title: str):
+    """Filled log-scale contours; a basin narrower than BASIN_FRACTION of the grid is zoomed into, as the title says."""
     loss = plotted_loss(surface)
     if min(loss.shape) < 2:
         axes.text(0.5, 0.5, "grid too small for a contour", ha="center", transform=axes.transAxes)
         return None
     filled = axes.contourf(surface["x"], surface["y"], loss, levels=LEVELS, norm=NORM, cmap="viridis")
     axes.contour(surface["x"], surface["y"], loss, levels=LEVELS, colors="k", linewidths=0.3)
+    window = basin_window(surface)
+    if window:
+        axes.set_xlim(*window[0])
+        axes.set_ylim(*window[1])
+        title = f"{title}\n(zoomed to the basin: [{window[0][0]:g}, {window[0][1]:g}]²)" if window[0] == window[1] else (
+            f"{title}\n(zoomed to the basin: x [{window[0][0]:g}, {window[0][1]:g}], y [{window[1][0]:g}, "
+            f"{window[1][1]:g}])")
     axes.set(title=title, xlabel="direction 1", ylabel="direction 2", aspect="equal")
     return filled
 
@@ -73,26 +96,38 @@ def plot_landscape(surface: dict, model: str, test_acc: float, dest: str) -> Non
     save_figure(figure, dest)
 
 
+def family_grid(names: list[str]) -> list[list[str]] | None:
+    """ResNets in one row above PlainNets, depth by depth, when the models are exactly such pairs; else None."""
+    depths = sorted({int(n[6:]) for n in names if n in MODEL_NAMES and n.startswith("resnet")})
+    pairs = [[f"resnet{d}" for d in depths], [f"plainnet{d}" for d in depths]]
+    return pairs if depths and sorted(names) == sorted(pairs[0] + pairs[1]) else None
+
+
 def plot_landscapes(surfaces: dict[str, dict], dest: str) -> None:
-    columns = min(4, len(surfaces))
-    rows = math.ceil(len(surfaces) / columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(3.6 * columns + 1, 3.6 * rows), squeeze=False, sharex=True,
-                                sharey=True, layout="constrained")
+    """Every surface's contours on one shared colour scale: ResNet row above PlainNet row by depth when the models
+    are such pairs, else a grid of up to 4 columns; axes shared unless a panel is zoomed into its basin."""
+    layout = family_grid(list(surfaces))
+    if layout is None:
+        columns = min(4, len(surfaces))
+        names = list(surfaces)
+        layout = [names[i:i + columns] for i in range(0, len(names), columns)]
+    rows, columns = len(layout), max(len(row) for row in layout)
+    shared = not any(basin_window(surface) for surface in surfaces.values())
+    figure, axes = plt.subplots(rows, columns, figsize=(3.6 * columns + 1, 3.6 * rows + 0.4 * (not shared)),
+                                squeeze=False, sharex=shared, sharey=shared, layout="constrained")
     filled = None
-    for ax, (model, surface) in zip(axes.flat, surfaces.items()):
-        filled = _contour(ax, surface, model) or filled
-    for index, ax in enumerate(axes.flat):  # axis labels on the outer panels only
-        row, column = divmod(index, columns)
-        below_is_empty = index + columns >= len(surfaces)
-        if not below_is_empty:
-            ax.set_xlabel("")
-            ax.tick_params(labelbottom=False)
-        else:
-            ax.tick_params(labelbottom=True)
-        if column:
-            ax.set_ylabel("")
-    for ax in axes.flat[len(surfaces):]:
-        ax.axis("off")
+    for r, row in enumerate(layout):
+        for c in range(columns):
+            ax = axes[r, c]
+            if c >= len(row):
+                ax.axis("off")
+                continue
+            filled = _contour(ax, surfaces[row[c]], row[c]) or filled
+            if shared and r + 1 < rows and c < len(layout[r + 1]):  # axis labels on the outer panels only
+                ax.set_xlabel("")
+                ax.tick_params(labelbottom=False)
+            if shared and c:
+                ax.set_ylabel("")
     if filled is not None:
         _colorbar(figure, filled, axes, "loss (shared log scale)")
     save_figure(figure, dest)
