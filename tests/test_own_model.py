@@ -20,6 +20,7 @@ from lossland.models import build_custom, build_model
 from lossland.plan import problems
 from lossland.surface import PlaneEvaluator
 from PIL import Image
+from test_views import trained_bn
 from user_models import small_cnn, two_branches
 
 CLASSES = ["circle", "cross", "dots", "lines", "plain"]
@@ -39,17 +40,6 @@ def make_tree(root, per_class: dict, size: int = 16, classes=CLASSES):
     return root
 
 
-def with_bn_statistics(model: torch.nn.Module) -> torch.nn.Module:
-    torch.manual_seed(1)
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.5, 0.5)
-            module.running_var.uniform_(0.5, 2.0)
-            module.weight.data.uniform_(0.5, 1.5)
-            module.bias.data.uniform_(-0.2, 0.2)
-    return model.eval()
-
-
 def test_bn_folding_follows_the_graph_not_the_names():
     assert foldable_pairs(small_cnn(5)) == []  # conv -> ReLU -> BN: nothing follows a conv directly
     assert foldable_pairs(two_branches(5)) == [("conv", "bn")]  # the stem feeds its BN and the skip: not folded
@@ -59,7 +49,8 @@ def test_bn_folding_follows_the_graph_not_the_names():
 
 @pytest.mark.parametrize("builder", [small_cnn, two_branches])
 def test_folded_and_unfolded_surfaces_are_equal(builder):
-    model = with_bn_statistics(builder(5))
+    torch.manual_seed(1)
+    model = trained_bn(builder(5))
     generator = torch.Generator().manual_seed(0)
     data = Dataset(torch.randint(0, 256, (24, 3, 16, 16), dtype=torch.uint8, generator=generator),
                    torch.arange(24) % 5)

@@ -21,8 +21,12 @@ from test_surface import SETTINGS, random_split, trained_with_directions
 
 def bn_model(name="resnet20", seed=0, **variant):
     torch.manual_seed(seed)
-    model = build_model(name, **variant)
-    for module in model.modules():  # non-trivial BN, as after training
+    return trained_bn(build_model(name, **variant))
+
+
+def trained_bn(model: torch.nn.Module) -> torch.nn.Module:
+    """`model` in eval mode with non-trivial BN statistics and affine parameters, as after training."""
+    for module in model.modules():
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.uniform_(-0.5, 0.5)
             module.running_var.uniform_(0.5, 2.0)
