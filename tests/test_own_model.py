@@ -214,3 +214,26 @@ def test_the_readmes_own_model_config_passes_the_schema_and_names_only_its_missi
     jsonschema.Draft202012Validator(schema).validate(config)
     assert problems(config) == ("checkpoints.theirs = path/to/weights.pt: no such file: fix the path (relative to the "
                                 "working directory)")
+
+
+def test_labels_and_names_that_would_clash_stop_the_config():
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["models"] = ["resnet20", "mine", "yours"]
+    config["architectures"] = {"mine": {"builder": "user_models:small_cnn", "label": "resnet20"},
+                               "yours": {"builder": "user_models:small_cnn"}}
+    assert problems(config) == "architectures: the label 'resnet20' names two models: give each its own label"
+    config["architectures"] = {"mine_1d": {"builder": "user_models:small_cnn"}}
+    config["models"] = ["mine_1d"]
+    assert problems(config).startswith("architectures.mine_1d: a name ending in _1d or _eigen clashes")
+
+
+def test_normalization_constants_must_fit_the_channel_count():
+    from lossland.train import measured_normalization
+
+    grey = {"classes": ["a", "b"], "channels": 1, "size": [28, 28], "mean": [0.5], "std": [0.25]}
+    assert measured_normalization({"normalize": True}, grey)["mean"] == [0.5]
+    assert measured_normalization({"normalize": True, "mean": [0.1], "std": [0.2]}, grey)["std"] == [0.2]
+    with pytest.raises(UserError, match="mean has 3 values, the data 1 channel"):
+        measured_normalization({"normalize": True, "mean": [0.1, 0.2, 0.3], "std": [0.2]}, grey)
+    net = build_model("net", classes=2, channels=1, size=(16, 32))  # Net on non-square grey images
+    assert net(torch.zeros(2, 1, 16, 32)).shape == (2, 2)

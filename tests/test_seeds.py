@@ -114,3 +114,10 @@ def test_adding_a_seed_schedules_only_that_seed_and_the_tables(two_seeds):
     assert trained == ["results/models/plainnet20/seed2.pt", "results/models/resnet20/seed2.pt"]
     assert "results/summary.csv" in outputs and "results/claims.md" in outputs
     assert not [p for p in outputs if "/seed1" in p or "/chunks/" in p]
+
+
+def test_interpolation_endpoints_follow_the_first_seed(config):  # noqa: F811
+    config["train"]["seeds"] = [1, 2]
+    plan = Plan(config)
+    assert plan.endpoints["resnet20"][1] == "results/models/resnet20/seed1.pt"
+    assert plan.report_inputs()["surfaces"][0] == "results/landscape/net/seed1/surface.npz"

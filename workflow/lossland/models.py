@@ -24,7 +24,7 @@ SHORTCUTS = ("subsample", "avgpool", "projection")
 class Net(nn.Module):
     """conv5x5(3→32) then conv3x3 32→64→128→256, each followed by maxpool2, ReLU, BN; dropout; fc 256; fc 10."""
 
-    def __init__(self, num_classes: int = 10, channels: int = 3, size: int = 32):
+    def __init__(self, num_classes: int = 10, channels: int = 3, size: tuple[int, int] = (32, 32)):
         super().__init__()
         widths = [channels, 32, 64, 128, 256]
         layers = []
@@ -33,7 +33,8 @@ class Net(nn.Module):
             layers += [nn.Conv2d(c_in, c_out, kernel, padding="same"), nn.MaxPool2d(2), nn.ReLU(), nn.BatchNorm2d(c_out)]
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Sequential(
-            nn.Flatten(), nn.Dropout(0.5), nn.Linear(256 * (size // 16) ** 2, 256), nn.ReLU(), nn.Linear(256, num_classes)
+            nn.Flatten(), nn.Dropout(0.5), nn.Linear(256 * (size[0] // 16) * (size[1] // 16), 256), nn.ReLU(),
+            nn.Linear(256, num_classes),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -122,7 +123,7 @@ CIFAR10_INPUT = {"classes": 10, "channels": 3, "size": [32, 32]}  # what a check
 
 
 def build_model(name: str, shortcut: str = "subsample", conv_bias: bool = False, classes: int = 10, channels: int = 3,
-                size: int = 32) -> nn.Module:
+                size: tuple[int, int] = (32, 32)) -> nn.Module:
     family, depth = model_family(name)
     if family == "net":
         return Net(classes, channels, size)
@@ -160,7 +161,7 @@ def build(name: str, settings: dict, shape: dict) -> nn.Module:
     if settings.get("architecture"):
         return build_custom(settings["architecture"], shape["classes"])
     return build_model(name, **variant(name, settings), classes=shape["classes"], channels=shape["channels"],
-                       size=shape["size"][0])
+                       size=tuple(shape["size"]))
 
 
 def count_parameters(model: nn.Module) -> int:

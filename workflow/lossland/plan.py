@@ -50,7 +50,9 @@ RUN_PATTERN_PLAIN = re.sub(r"\(\?P<\w+>", "(", RUN_PATTERN)  # Snakemake wildcar
 
 def endpoints(config: dict) -> dict[str, tuple[str, str, dict]]:
     """Every trained model a name can refer to: study models and sweep runs -> (architecture, checkpoint, settings)."""
-    found = {m: (m, f"results/models/{m}.pt", train_settings(config, m)) for m in config["models"]}
+    first = config["train"].get("seeds", [0])[0]  # a study model's first training (seed 0: its plain path)
+    found = {m: (m, f"results/models/{replicate(m, 0 if m in config.get('checkpoints', {}) else first)}.pt",
+                 train_settings(config, m)) for m in config["models"]}
     for run in grid_runs(config["sweep"], is_scheduled(config)):
         found[run] = (config["sweep"]["model"], f"results/sweep/runs/{run}/model.pt", run_settings(config, run))
     return found
@@ -66,6 +68,14 @@ def model_problem(config: dict) -> str | None:
     clash = [name for name in custom if name in MODEL_NAMES]
     if clash:
         return f"architectures.{clash[0]}: {clash[0]} is a built-in model: give yours another name"
+    suffixed = [name for name in custom if re.search(r"_(1d|eigen)$", name)]
+    if suffixed:  # results/landscape/<name>.png would be another model's 1-D curve or eigenvalue map
+        return f"architectures.{suffixed[0]}: a name ending in _1d or _eigen clashes with figure names: rename it"
+    labels = [entry.get("label") or name for name, entry in custom.items()] + [
+        m for m in config["models"] if m not in custom]
+    twice = sorted({label for label in labels if labels.count(label) > 1})
+    if twice:
+        return f"architectures: the label {twice[0]!r} names two models: give each its own label"
     named = [("models", m) for m in config["models"]] + [("train.models", m) for m in config["train"].get("models", {})]
     for key, model in named:
         if model not in MODEL_NAMES and model not in custom:
@@ -234,8 +244,10 @@ class Plan:
             return {"train": "results/data/train.pt", "test": "results/data/test.pt",
                     **({"builder": builder[0]} if builder else {})}
         if kind == "import":
-            return {"source": str(self.config["checkpoints"][base(wildcards["model"])[0]]),
-                    "train": "results/data/train.pt"}
+            name = base(wildcards["model"])[0]
+            builder = self.builder_file(name)
+            return {"source": str(self.config["checkpoints"][name]), "train": "results/data/train.pt",
+                    **({"builder": builder[0]} if builder else {})}
         if kind == "chunk":
             plane, model = wildcards["plane"], wildcards["model"]
             return {"checkpoint": f"results/models/{model}.pt", "directions": f"results/{plane}/{model}/directions.pt",
@@ -321,8 +333,10 @@ class Plan:
             return {"model": name, "settings": {**settings, "seed": settings["seed"] + seed} if seed else settings}
         if kind == "sweep_train":
             return {"model": config["sweep"]["model"], "settings": run_settings(config, wildcards["run"])}
-        if kind == "import":
-            return {"model": name, "settings": train_settings(config, name)}
+        if kind == "import":  # what evaluating it depends on: its input normalization and architecture
+            settings = train_settings(config, name)
+            kept = ("normalize", "mean", "std", "shortcut", "conv_bias", "architecture")
+            return {"model": name, "settings": {key: settings[key] for key in kept if key in settings}}
         model = self.model_settings(name) if name else {}
         if kind == "evaluate":
             return {"batch_size": train_settings(config, name)["eval_batch_size"], **model}

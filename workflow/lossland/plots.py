@@ -142,6 +142,12 @@ def plot_training_curves(histories: dict[str, list[pd.DataFrame]], dest: str) ->
                   else "ResNet" if model.startswith("resnet") else "PlainNet")
         families[family].append(model)
     families = {name: models for name, models in families.items() if models}
+    if not families:  # every model was trained elsewhere (checkpoints): nothing to draw
+        figure, axes = plt.subplots(figsize=(6, 2))
+        axes.axis("off")
+        axes.text(0.5, 0.5, "no training curves: every model came from a checkpoint", ha="center", va="center")
+        save_figure(figure, dest)
+        return
     figure, axes = plt.subplots(len(families), 2, figsize=(12, 4 * len(families)), squeeze=False, layout="constrained")
     for row, (family, models) in enumerate(families.items()):
         for col, metric in enumerate(("acc", "loss")):

@@ -168,9 +168,14 @@ def check_finite(model_name: str, epoch: int, loss: float, settings: dict) -> No
 
 
 def measured_normalization(settings: dict, info: dict) -> dict:
-    """Settings that normalize without giving mean/std take the training split's measured ones (recorded with it)."""
+    """Settings that normalize without giving mean/std take the training split's measured ones (recorded with it);
+    given ones need one value, or one per channel of the data."""
     if settings.get("normalize") and "mean" not in settings and "mean" in info:
         return {**settings, "mean": info["mean"], "std": info["std"]}
+    for key in ("mean", "std"):
+        if settings.get("normalize") and key in settings and len(settings[key]) not in (1, info["channels"]):
+            raise UserError(f"{key} has {len(settings[key])} values, the data {info['channels']} channel(s): give one "
+                            f"value per channel in data.{key} (or null to measure them)")
     return settings
 
 
