@@ -145,7 +145,7 @@ def own_workdir(path, tree):
         "landscape": {"x": [-1.0, 1.0, 3], "y": [-1.0, 1.0, 3], "chunks": 2, "samples": 32, "line": [-1.0, 1.0, 3],
                       "bn_samples": 16},
         "interpolation": {"pairs": [], "bn_samples": 16},
-        "geometry": {"samples": 8, "repeats": 2, "top_k": 1, "probes": 2, "tol": 0.05, "grid": [-0.5, 0.5, 2],
+        "geometry": {"samples": 8, "repeats": 2, "top_k": 1, "probes": 2, "tol": 0.1, "grid": [-0.5, 0.5, 2],
                      "chunks": 1, "maps": ["mynet"], "directions": 2, "line": [-1.0, 1.0, 5]},
         "sweep": {"batch_sizes": [16], "epochs": [1], "lrs": [0.001], "baseline": {"batch_size": 16, "lr": 0.001,
                                                                               "epochs": 1}},

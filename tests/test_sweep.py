@@ -100,7 +100,7 @@ def test_each_model_gets_only_the_settings_it_uses():
     assert "shortcut" not in train_settings(config, "plainnet56") and train_settings(config, "plainnet56")["conv_bias"]
     assert normalization(train_settings(config, "net")) == ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
     config["train"]["models"]["net"] = {"normalize": False}
-    assert normalization(train_settings(config, "net")) == ((0, 0, 0), (1, 1, 1))
+    assert normalization(train_settings(config, "net")) == ((0.0,), (1.0,))  # [0, 1] scaling, any channel count
     assert normalization({"normalize": True}) == ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))  # older files
 
 
