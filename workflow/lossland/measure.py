@@ -140,15 +140,14 @@ MERGED_COLUMNS = {"loss": ("loss", "acc", "capped"), "hessian": ("loss", "lambda
 
 def merge(spec: dict, device_name: str = "auto") -> None:
     """Assemble a grid from its chunks (`merge --spec`): a surface, or an eigenvalue-ratio map."""
-    from .surface import merge_chunks, read_chunk, save_surface
+    from .surface import merge_chunks, save_surface
 
     settings, inputs = spec["settings"], dict(spec["inputs"])
     chunks = inputs.pop("chunks")
     expected = record(settings, inputs)
-    for path in chunks:
-        check(path, read_chunk(path)[1], expected)
     directions = load_torch(inputs["directions"], "directions file")
-    merged = merge_chunks(chunks, grid_of(settings, directions), MERGED_COLUMNS[settings["measure"]])
+    merged = merge_chunks(chunks, grid_of(settings, directions), MERGED_COLUMNS[settings["measure"]],
+                          accept=lambda path, record: check(path, record, expected))
     summary = {**expected, "chunks": len(chunks), "versions": versions()}
     if settings["measure"] == "hessian":
         merged["ratio"] = np.abs(merged["lambda_min"] / merged["lambda_max"])
@@ -268,6 +267,7 @@ def spectrum(spec: dict, device_name: str) -> None:
     """At θ: the top eigenvalues, the most negative one and the trace of the Hessian, on `repeats` disjoint subsets."""
     from .evaluate import batch_size_for
     from .geometry import HessianOperator, across_subsets, hessian_summary
+    from .surface import evaluation_subset
 
     ctx = Context.load(spec, device_name)
     settings = ctx.settings
@@ -275,8 +275,6 @@ def spectrum(spec: dict, device_name: str) -> None:
     split = load_split(spec["inputs"]["data"])  # loaded once for every subset
     started, summaries = time.monotonic(), []
     for block in range(settings["repeats"]):
-        from .surface import evaluation_subset
-
         data = evaluation_subset(split, settings["samples"], settings["seed"], "geometry.samples", block).to(ctx.device)
         op = HessianOperator(ctx.model, data, ctx.prepare, batch, settings["params"])  # BN affine after the first
         log(f"{ctx.checkpoint['model']}: subset {block + 1}/{settings['repeats']}, Hessian of the mean loss over "

@@ -147,13 +147,16 @@ def read_chunk(path: str | Path) -> tuple[pd.DataFrame, dict]:
         return pd.read_csv(handle), json.loads(first[2:])
 
 
-def merge_chunks(paths: list[str], landscape: dict, columns: tuple[str, ...] = ("loss", "acc")) -> dict[str, np.ndarray]:
-    """Assemble the full grid from chunk files (whose records the caller has checked: provenance.check)."""
+def merge_chunks(paths: list[str], landscape: dict, columns: tuple[str, ...] = ("loss", "acc"),
+                 accept: Callable[[str, dict], None] = lambda path, record: None) -> dict[str, np.ndarray]:
+    """Assemble the full grid from chunk files, each read once; `accept(path, record)` raises for a chunk whose
+    provenance record is not the caller's (provenance.check)."""
     x, y = grid_axes(landscape)
     grids = {column: np.full((y.size, x.size), np.nan) for column in columns}
     filled = np.zeros((y.size, x.size), dtype=bool)  # not NaN: a diverged point (e.g. negative variance) is NaN
     for path in paths:
-        frame, _ = read_chunk(path)
+        frame, record = read_chunk(path)
+        accept(path, record)
         for column, grid in grids.items():
             grid[frame["iy"], frame["ix"]] = frame[column]
         filled[frame["iy"], frame["ix"]] = True
