@@ -79,10 +79,12 @@ def result_files(root: Path) -> set[Path]:
             and not path.name.startswith(".") and path.relative_to(root).parts[0] not in SKIPPED_DIRS}
 
 
-def compare(a: Path, b: Path, common: bool = False, strict: bool = False, out=None) -> tuple[int, int]:
-    """Print every difference (to `out`, stdout by default); return (files compared, files that differ)."""
+def compare(a: Path, b: Path, common: bool = False, strict: bool = False, out=None,
+            skip: tuple[str, ...] = ()) -> tuple[int, int]:
+    """Print every difference (to `out`, stdout by default); return (files compared, files that differ). `skip`:
+    paths (relative to the trees) left out."""
     out = out or sys.stdout
-    in_a, in_b = result_files(a), result_files(b)
+    in_a, in_b = ({path for path in result_files(root) if str(path) not in skip} for root in (a, b))
     differing = 0
     if not common:
         for path in sorted(in_a ^ in_b):

@@ -2,9 +2,12 @@
 No GPU needed: GPUs are names (UUIDs) here, and the locks are real files locked by real processes."""
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -111,3 +114,83 @@ def test_each_cuda_job_of_a_process_takes_the_next_free_gpu(monkeypatch, tmp_pat
     finally:
         gpus.release_all()
         torch.use_deterministic_algorithms(False)
+
+
+def test_the_shared_lock_directory_is_world_writable_with_the_sticky_bit_and_its_files_open_to_all(tmp_path):
+    try:
+        assert gpus.try_claim(["GPU-aaaa"], tmp_path / "locks") == 0
+    finally:
+        gpus.release_all()
+    assert (tmp_path / "locks").stat().st_mode & 0o7777 == 0o1777
+    assert (tmp_path / "locks" / "GPU-aaaa.lock").stat().st_mode & 0o777 == 0o666
+
+
+def test_another_users_lock_files_never_raise(tmp_path, monkeypatch):
+    """Read-only for us: opened read-only and locked; not even readable: that GPU counts as taken, said once."""
+    (tmp_path / "GPU-aaaa.lock").write_text("pid 1 on elsewhere\n")
+    (tmp_path / "GPU-bbbb.lock").write_text("pid 1 on elsewhere\n")
+    real_open = os.open
+
+    def as_another_user(path, flags, *mode):
+        name = os.path.basename(path)
+        if name == "GPU-aaaa.lock" or (name == "GPU-bbbb.lock" and flags & (os.O_RDWR | os.O_WRONLY)):
+            raise PermissionError(13, "Permission denied", path)
+        return real_open(path, flags, *mode)
+
+    monkeypatch.setattr(gpus.os, "open", as_another_user)
+    lines = []
+    try:
+        assert gpus.try_claim(["GPU-aaaa", "GPU-bbbb"], tmp_path, lines.append) == 1
+        assert gpus.try_claim(["GPU-aaaa", "GPU-bbbb"], tmp_path, lines.append) is None
+    finally:
+        gpus.release_all()
+    assert len(lines) == 1 and "GPU-aaaa.lock" in lines[0] and lines[0].endswith("treating that GPU as taken")
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("flock"),
+                    reason="needs root (to act as user nobody) and util-linux's flock")
+def test_a_lock_held_by_another_user_is_skipped_not_a_traceback():
+    shared = Path(tempfile.mkdtemp(prefix="lossland-locks-"))  # pytest's tmp_path is private to root
+    shared.chmod(0o1777)
+    holder = subprocess.Popen(  # user nobody holds GPU-aaaa: its lock file is rw-r--r--, owned by nobody
+        ["flock", "-x", str(shared / "GPU-aaaa.lock"), "sh", "-c", "echo held; exec sleep 60"],
+        stdout=subprocess.PIPE, text=True, user=65534, group=65534, umask=0o022)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert (shared / "GPU-aaaa.lock").stat().st_uid == 65534
+        try:
+            assert gpus.try_claim(["GPU-aaaa", "GPU-bbbb"], shared) == 1
+        finally:
+            gpus.release_all()
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+        shutil.rmtree(shared)
+
+
+def test_without_flock_claim_files_take_over_with_one_log_line(tmp_path, monkeypatch):
+    def no_flock(fd, operation):
+        raise OSError(37, "No locks available")
+
+    monkeypatch.setattr(gpus.fcntl, "flock", no_flock)
+    (tmp_path / "GPU-cccc.claim").write_text(f"{os.uname().nodename} 999999999\n")  # a job killed with -9: stale
+    lines = []
+    keys = ["GPU-aaaa", "GPU-bbbb", "GPU-cccc"]
+    assert [gpus.try_claim(keys, tmp_path, lines.append) for _ in range(4)] == [0, 1, 2, None]
+    assert len(lines) == 1 and "does not support flock (No locks available): falling back" in lines[0]
+    assert (tmp_path / "GPU-cccc.claim").read_text().split() == [os.uname().nodename, str(os.getpid())]
+    for key in keys:
+        (tmp_path / f"{key}.claim").unlink()
+
+
+def test_a_job_waiting_longer_than_the_limit_stops_with_one_line(tmp_path, monkeypatch):
+    try:
+        assert gpus.try_claim(["GPU-aaaa"], tmp_path) == 0  # another job holds the only GPU
+        monkeypatch.setenv(gpus.WAIT_ENV, "0.005")  # 0.3 s
+        started = time.monotonic()
+        with pytest.raises(gpus.UserError, match=r"waited 0.005 min for one of the 1 GPUs .*set "
+                                                 r"LOSSLAND_GPU_WAIT_MINUTES higher"):
+            gpus.claim(["GPU-aaaa"], tmp_path, poll_seconds=0.05, log=lambda line: None)
+        assert 0.3 <= time.monotonic() - started < 5
+    finally:
+        gpus.release_all()

@@ -121,6 +121,61 @@ def test_stale_chunk_is_refused(trained, capsys):
     assert set(provenance["inputs"]) == {"checkpoint", "directions", "data"}
 
 
+
+def test_a_chunk_or_surface_damaged_after_writing_is_refused_in_one_line(trained, capsys):
+    """The chunk's provenance line holds its rows' sha256, every .npz its arrays' sha256: truncating or editing
+    either after it was written stops the job that reads it, naming the file."""
+    compute_surface(trained, 2, "sealed")
+    chunk = trained / "sealed-chunk1.csv"
+    inputs = {"checkpoint": trained / "model.pt", "directions": trained / "directions.pt", "data": trained / "train.pt",
+              "chunks": [trained / "sealed-chunk0.csv", chunk]}
+    outputs = {"npz": trained / "merged.npz", "json": trained / "merged.json"}
+    lines = chunk.read_text().splitlines(keepends=True)
+    for damaged in ("".join(lines[:-1]), "".join(lines).replace(",0.", ",1.", 1)):  # truncated; one value edited
+        chunk.write_text(damaged)
+        assert run_job("merge", "surface", landscape(2), inputs, outputs) == 2
+        error = capsys.readouterr().err.strip()
+        assert error == (f"error: chunk {chunk} does not match the content hash in its provenance line (truncated "
+                         "or edited after it was written): delete it and rerun the workflow")
+        assert not (trained / "merged.npz").exists()
+    surface = trained / "sealed.npz"
+    plot = {"surface": surface, "metrics": trained / "metrics.json"}
+    (trained / "metrics.json").write_text('{"test_acc": 0.5}')
+    good = dict(np.load(surface))
+    np.savez(surface, **{**good, "loss": good["loss"] + 1e-9})  # edited by hand, old hash kept
+    assert run_job("plot", "plot_landscape", {"model": "resnet20"}, plot, {"png": trained / "s.png"}) == 2
+    assert capsys.readouterr().err.strip() == (f"error: {surface} does not match the content hash written with it "
+                                               "(edited or damaged after it was written): delete it and rerun the "
+                                               "workflow")
+    surface.write_bytes(surface.read_bytes()[:300])
+    assert run_job("plot", "plot_landscape", {"model": "resnet20"}, plot, {"png": trained / "s.png"}) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith(f"error: {surface} is unreadable (") and error.endswith("delete it and rerun the workflow")
+    assert "\n" not in error and not (trained / "s.png").exists()
+
+
+def test_a_full_disk_leaves_no_partial_output_and_the_rerun_completes(trained, capsys, monkeypatch):
+    import errno
+    import os
+
+    settings = {**landscape(1), "chunk": 0}
+    inputs = {"checkpoint": trained / "model.pt", "directions": trained / "directions.pt", "data": trained / "train.pt"}
+    dest = trained / "full" / "chunk0.csv"
+
+    def disk_full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "fsync", disk_full)  # where a full disk shows up for buffered writes
+        assert run_job("measure", "chunk", settings, inputs, {"csv": dest}) == 2
+    assert capsys.readouterr().err.strip() == (f"error: no space left to write {dest} (No space left on device); "
+                                               "nothing was written: free space on its file system and rerun")
+    assert list(dest.parent.iterdir()) == []
+    assert run_job("measure", "chunk", settings, inputs, {"csv": dest}) == 0
+    compute_surface(trained, 1, "clean")
+    assert dest.read_text() == (trained / "clean-chunk0.csv").read_text()
+
+
 VARIANTS = [("resnet20", {}), ("plainnet20", {}), ("net", {}), ("resnet20", {"shortcut": "avgpool", "conv_bias": True}),
             ("resnet20", {"shortcut": "projection"}), ("plainnet20", {"conv_bias": True})]
 

@@ -167,15 +167,17 @@ def snapshotted(tmp_path_factory):
     save_torch(random_split(20, 1), root / "test.pt")
     settings = dict(SETTINGS, epochs=4, snapshots=1)
     train_model("resnet20", settings, root / "train.pt", root / "test.pt", root / "model.pt", root / "history.csv",
-                root / "resume.pt", torch.device("cpu"), log=lambda _: None)
+                root / "resume.pt", torch.device("cpu"), log=lambda _: None, snapshots_path=root / "snapshots.pt")
     return root, settings
 
 
-def test_snapshots_are_kept_and_survive_an_interrupted_run(snapshotted, tmp_path):
+def test_snapshots_are_kept_in_their_own_file_and_survive_an_interrupted_run(snapshotted, tmp_path):
     root, settings = snapshotted
     blob = torch.load(root / "model.pt", weights_only=True)
-    assert blob["snapshots"]["epochs"] == [0, 1, 2, 3, 4] and not (root / "snapshots").exists()
-    final = blob["snapshots"]["states"][-1]
+    snapshots = torch.load(root / "snapshots.pt", weights_only=True)
+    assert "snapshots" not in blob  # every job that loads the checkpoint would read them
+    assert snapshots["epochs"] == [0, 1, 2, 3, 4] and not (root / "snapshots").exists()
+    final = snapshots["states"][-1]
     assert all(torch.equal(final[k], blob["state_dict"][k]) for k in final)
 
     class Stop(Exception):
@@ -188,20 +190,20 @@ def test_snapshots_are_kept_and_survive_an_interrupted_run(snapshotted, tmp_path
     paths = [tmp_path / name for name in ("model.pt", "history.csv", "resume.pt")]
     with pytest.raises(Stop):
         train_model("resnet20", settings, root / "train.pt", root / "test.pt", *paths, torch.device("cpu"),
-                    log=stop_after_epoch_2)
+                    log=stop_after_epoch_2, snapshots_path=tmp_path / "snapshots.pt")
     assert sorted(p.name for p in (tmp_path / "snapshots").iterdir()) == [f"epoch000{e}.pt" for e in range(3)]
     train_model("resnet20", settings, root / "train.pt", root / "test.pt", *paths, torch.device("cpu"),
-                log=lambda _: None)
-    resumed = torch.load(tmp_path / "model.pt", weights_only=True)["snapshots"]
-    assert resumed["epochs"] == blob["snapshots"]["epochs"]
-    for a, b in zip(resumed["states"], blob["snapshots"]["states"]):
+                log=lambda _: None, snapshots_path=tmp_path / "snapshots.pt")
+    resumed = torch.load(tmp_path / "snapshots.pt", weights_only=True)
+    assert resumed["epochs"] == snapshots["epochs"]
+    for a, b in zip(resumed["states"], snapshots["states"]):
         assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_pca_directions_are_orthonormal_and_match_numpys_svd(snapshotted):
     root, _ = snapshotted
     model, blob = load_checkpoint(str(root / "model.pt"), torch.device("cpu"))
-    states = blob["snapshots"]["states"]
+    states = torch.load(root / "snapshots.pt", weights_only=True)["states"]
     plane = trajectory_directions(model, states, "biasbn", "weights", [7, 5], 0.2)
     names = [n for n, p in model.named_parameters()]
     x = torch.cat([plane["x"][n].flatten() for n in names]).double()
@@ -275,7 +277,8 @@ def test_trajectory_plane_does_not_mirror_when_the_svd_flips_signs(snapshotted, 
 
     root, _ = snapshotted
     model, blob = load_checkpoint(str(root / "model.pt"), torch.device("cpu"))
-    plane = trajectory_directions(model, blob["snapshots"]["states"], "biasbn", "weights", [5, 5], 0.2)
+    states = torch.load(root / "snapshots.pt", weights_only=True)["states"]
+    plane = trajectory_directions(model, states, "biasbn", "weights", [5, 5], 0.2)
     svd = torch.linalg.svd
 
     def flipped(matrix, full_matrices=True):
@@ -284,7 +287,7 @@ def test_trajectory_plane_does_not_mirror_when_the_svd_flips_signs(snapshotted, 
         return u * signs, s, vt * signs[:, None]
 
     monkeypatch.setattr(trajectory.torch.linalg, "svd", flipped)
-    again = trajectory_directions(model, blob["snapshots"]["states"], "biasbn", "weights", [5, 5], 0.2)
+    again = trajectory_directions(model, states, "biasbn", "weights", [5, 5], 0.2)
     for axis in ("x", "y"):
         assert all(torch.equal(plane[axis][n], again[axis][n]) for n in plane[axis])
     assert torch.equal(plane["path"], again["path"]) and plane["grid"] == again["grid"]

@@ -117,6 +117,15 @@ def test_geometry_table_maps_and_figure(smoke_run):
     assert not (results / "geometry/resnet56_eigen.png").exists()  # geometry.maps leaves it out
     with Image.open(results / "figures/geometry.png") as image:
         assert image.format == "PNG" and image.size[0] > 800
+    for model in table["model"]:  # the eigenvalue density (SLQ; its numerics: test_geometry) on the first subset
+        with np.load(results / f"geometry/{model}/density.npz") as blob:
+            assert blob["nodes"].shape == (2, 8) and np.nansum(blob["weights"], axis=1) == pytest.approx([1, 1])
+            assert np.trapezoid(blob["density"], blob["eigenvalue"]) == pytest.approx(1, abs=1e-3)
+        summary = json.loads((results / f"geometry/{model}/density.json").read_text())
+        first = json.loads((results / f"geometry/{model}/hessian.json").read_text())["per_subset"][0]
+        assert summary["support"][1] <= first["lambda_max"] * 1.25 and summary["hessian_vector_products"] == 16
+    with Image.open(results / "figures/density.png") as image:
+        assert image.format == "PNG" and image.size[0] > 1000
 
 
 def test_changing_geometry_reruns_no_training_and_no_surface(smoke_run):

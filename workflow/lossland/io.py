@@ -1,9 +1,11 @@
-"""Files that appear complete or not at all, checkpoints loaded safely, and the user-facing error type."""
+"""Files that appear complete or not at all, arrays that carry the hash of their content, checkpoints loaded safely."""
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -16,8 +18,10 @@ def atomic_write(dest: str | Path, mode: str = "wb") -> Iterator[IO]:
     """Write to a temporary file beside `dest`, fsync it, then rename it into place."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    for leftover in dest.parent.glob(f".{dest.name}.tmp*"):  # from a writer killed mid-write (one job per output)
-        leftover.unlink(missing_ok=True)
+    for leftover in dest.parent.glob(f".{dest.name}.tmp*"):  # from a writer killed mid-write
+        pid = leftover.name.rsplit(".tmp", 1)[1]
+        if not (pid.isdigit() and int(pid) != os.getpid() and process_alive(int(pid))):  # not still writing
+            leftover.unlink(missing_ok=True)
     tmp = dest.with_name(f".{dest.name}.tmp{os.getpid()}")
     try:
         with open(tmp, mode) as handle:
@@ -25,8 +29,24 @@ def atomic_write(dest: str | Path, mode: str = "wb") -> Iterator[IO]:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, dest)
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise UserError(f"no space left to write {dest} ({error.strerror}); nothing was written: free space on "
+                        "its file system and rerun") from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` runs on this machine (e.g. an orphaned job of a killed Snakemake still writing)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def save_torch(obj: Any, dest: str | Path) -> None:
@@ -45,6 +65,50 @@ def save_json(obj: Any, dest: str | Path) -> None:
     with atomic_write(dest, "w") as handle:
         json.dump(obj, handle, indent=2, sort_keys=True)
         handle.write("\n")
+
+
+CONTENT_KEY = "content_sha256"  # the array every .npz this workflow writes carries: the hash of all the others
+
+
+def content_hash(arrays: dict) -> str:
+    """sha256 over every array's name, dtype, shape and bytes, in name order."""
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        if name != CONTENT_KEY:
+            array = np.ascontiguousarray(arrays[name])
+            digest.update(f"{name}|{array.dtype.str}|{array.shape}|".encode())
+            digest.update(array.tobytes() if array.dtype != object else repr(array.tolist()).encode())
+    return digest.hexdigest()
+
+
+def save_arrays(arrays: dict, dest: str | Path) -> None:
+    """An .npz of `arrays` plus their content hash, so a reader detects a file edited or damaged after writing."""
+    import numpy as np
+
+    arrays = {name: np.asarray(value) for name, value in arrays.items()}
+    with atomic_write(dest) as handle:
+        np.savez(handle, **arrays, **{CONTENT_KEY: np.asarray(content_hash(arrays))})
+
+
+def read_arrays(path: str | Path) -> dict:
+    """The arrays `save_arrays` wrote; a truncated file or one whose arrays no longer match their hash is a
+    UserError naming it (files from before content hashes, without the key, are read as they are)."""
+    import numpy as np
+
+    try:
+        with np.load(path) as blob:
+            arrays = {name: blob[name] for name in blob.files}
+    except (zipfile.BadZipFile, EOFError, ValueError, OSError) as error:
+        if isinstance(error, FileNotFoundError):
+            raise UserError(f"{path} does not exist: run the workflow step that makes it") from None
+        raise UserError(f"{path} is unreadable ({error}): delete it and rerun the workflow") from None
+    written = arrays.pop(CONTENT_KEY, None)
+    if written is not None and str(written) != content_hash(arrays):
+        raise UserError(f"{path} does not match the content hash written with it (edited or damaged after it was "
+                        "written): delete it and rerun the workflow")
+    return arrays
 
 
 def load_torch(path: str | Path, what: str) -> Any:

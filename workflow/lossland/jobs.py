@@ -12,7 +12,7 @@ from .config import select_device
 from .data import load_split, normalizer, prepare_split, split_info
 from .errors import UserError
 from .evaluate import evaluate
-from .io import atomic_write, load_torch, save_json, save_text, save_torch, sha256
+from .io import atomic_write, load_torch, read_arrays, save_arrays, save_json, save_text, save_torch, sha256
 from .measure import log
 from .models import count_parameters, load_checkpoint, variant
 
@@ -31,7 +31,7 @@ def train(spec: dict, device_name: str) -> None:
     log(f"training {settings['model']} on {device} with {json.dumps(settings['settings'], sort_keys=True)}")
     metrics = train_model(settings["model"], settings["settings"], inputs["train"], inputs["test"],
                           outputs["checkpoint"], outputs["history"], spec["scratch"]["resume"], device, log,
-                          builder=inputs.get("builder"))
+                          builder=inputs.get("builder"), snapshots_path=outputs.get("snapshots"))
     log(f"done: {metrics}")
 
 
@@ -76,7 +76,7 @@ def directions(spec: dict, device_name: str) -> None:
     settings, path = spec["settings"], spec["inputs"]["checkpoint"]
     model, checkpoint = load_checkpoint(path, torch.device("cpu"), settings.get("architecture"))
     if settings["span"] == "trajectory":
-        blob = trajectory_directions(model, checkpoint, path, settings)
+        blob = trajectory_directions(model, checkpoint, path, spec["inputs"]["snapshots"], settings)
     else:
         from .directions import cosine, direction_seed, random_directions
 
@@ -89,12 +89,16 @@ def directions(spec: dict, device_name: str) -> None:
     save_torch(blob, spec["outputs"]["directions"])
 
 
-def trajectory_directions(model, checkpoint: dict, path: str, settings: dict) -> dict:
+def trajectory_directions(model, checkpoint: dict, path: str, snapshots_path: str, settings: dict) -> dict:
     from .trajectory import trajectory_directions as pca_plane
 
-    snapshots = checkpoint.get("snapshots")
-    if not snapshots or len(snapshots["epochs"]) < 3:
-        raise UserError(f"checkpoint {path} holds fewer than 3 weight snapshots: set "
+    snapshots = load_torch(snapshots_path, "weight snapshots")
+    final = snapshots["states"][-1]
+    if any(not torch.equal(final[name], value.cpu()) for name, value in checkpoint["state_dict"].items()):
+        raise UserError(f"{snapshots_path} is not from the training of {path} (its last snapshot differs from the "
+                        "checkpoint's weights): delete both and rerun the workflow")
+    if len(snapshots["epochs"]) < 3:
+        raise UserError(f"{snapshots_path} holds fewer than 3 weight snapshots: set "
                         f"train.models.{checkpoint['model']}.snapshots to N <= epochs / 2 and retrain")
     blob = pca_plane(model, snapshots["states"], settings["ignore"], settings["type"], settings["grid"],
                      settings["margin"])
@@ -104,11 +108,6 @@ def trajectory_directions(model, checkpoint: dict, path: str, settings: dict) ->
     log(f"trajectory of {checkpoint['model']}: {len(snapshots['epochs'])} snapshots, explained variance {explained}"
         f" (Li et al. report 40-90% in two components); grid {blob['grid']}")
     return blob
-
-
-def read_arrays(path: str) -> dict:
-    with np.load(path) as blob:
-        return {key: blob[key] for key in blob.files}
 
 
 def read_json(path: str) -> dict:
@@ -139,8 +138,8 @@ def plot(spec: dict, device_name: str) -> None:
         blob = load_torch(inputs["directions"], "trajectory directions")
         path, explained = blob["path"].numpy(), blob["explained"].numpy()
         plots.plot_trajectory(surface, path, blob["epochs"], explained, label, outputs["png"])
-        with atomic_write(outputs["npz"]) as handle:
-            np.savez(handle, **surface, path=path, epochs=np.asarray(blob["epochs"]), explained=explained)
+        save_arrays({**surface, "path": path, "epochs": np.asarray(blob["epochs"]), "explained": explained},
+                    outputs["npz"])
         log(f"{settings['model']}: explained variance {explained[0]:.3f} + {explained[1]:.3f} = {explained.sum():.3f}")
     elif kind == "paraview":
         from .paraview import write_vts
@@ -162,6 +161,12 @@ def table(spec: dict, device_name: str) -> None:
         sweep_tables(settings, inputs, outputs)
     elif kind == "ablation":
         ablation(settings, inputs, outputs)
+    elif kind == "density_figure":
+        from .plots import plot_densities
+
+        labels = settings.get("labels", {})
+        plot_densities({(model, seed): read_arrays(path) for (model, seed), path
+                        in runs_of(settings, "runs", inputs["densities"]).items()}, labels, outputs["png"])
     else:
         raise UserError(f"table does not make {kind!r} jobs")
 

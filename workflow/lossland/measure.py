@@ -8,7 +8,7 @@ A measure (the loss and accuracy; the Hessian's extreme eigenvalues; its spectru
 - `line`: the first direction of a directions file, on the train subset and the test split;
 - `interpolation`: d = θ_B − θ_A between two checkpoints, on both splits;
 - `random`: many seeded random directions, one line each (the flatness statistics);
-- `point`: θ itself (the Hessian's top eigenvalues and trace on disjoint image subsets).
+- `point`: θ itself (the Hessian's top eigenvalues and trace on disjoint image subsets; or its eigenvalue density).
 
 Every job shares one `Context` (device, model, input transform, evaluation subset, BN data), and writes
 `provenance.record` of its spec; `merge` assembles a grid from its chunks, refusing any whose record differs.
@@ -25,7 +25,7 @@ from .config import select_device
 from .data import Dataset, load_split, normalizer
 from .errors import UserError
 from .evaluate import evaluate
-from .io import atomic_write, load_torch, save_json
+from .io import load_torch, save_arrays, save_json
 from .models import describe, load_checkpoint
 from .provenance import check, record
 
@@ -170,8 +170,7 @@ def curve_splits(ctx: Context) -> dict:
 def save_curve(curve: dict, summary: dict, npz_path: str) -> None:
     from pathlib import Path
 
-    with atomic_write(npz_path) as handle:
-        np.savez(handle, **{key: np.asarray(value) for key, value in curve.items()})
+    save_arrays(curve, npz_path)
     save_json({**summary, "versions": versions()}, Path(npz_path).with_suffix(".json"))
     at_zero = int(np.argmin(np.abs(curve["alpha"])))
     log(f"wrote {npz_path}: train loss {np.nanmin(curve['train_loss']):.4f}..{np.nanmax(curve['train_loss']):.4f}, "
@@ -256,8 +255,7 @@ def random_lines(spec: dict, device_name: str) -> None:
     stats = flatness_stats(alphas, losses, base, settings["delta"])
     stats.update(model=ctx.checkpoint["model"], loss=base, delta=settings["delta"], line=settings["line"], seed=seed,
                  samples=settings["samples"], **record(settings, spec["inputs"]), versions=versions())
-    with atomic_write(spec["outputs"]["npz"]) as handle:
-        np.savez(handle, alpha=alphas, loss=losses, base=base)
+    save_arrays({"alpha": alphas, "loss": losses, "base": base}, spec["outputs"]["npz"])
     save_json(stats, spec["outputs"]["json"])
     log(f"rise@0.5 {stats['rise@0.5']:.4g} ± {stats['rise@0.5_sd']:.3g}, half-width {stats['half_width']:.3f}"
         f" ± {stats['half_width_sd']:.3f} over {len(directions)} directions")
@@ -291,5 +289,44 @@ def spectrum(spec: dict, device_name: str) -> None:
         f"{spec['outputs']['json']} in {summary['seconds']:.0f}s")
 
 
+def density(spec: dict, device_name: str) -> None:
+    """At θ: the Hessian's eigenvalue density by stochastic Lanczos quadrature, on the first geometry subset."""
+    from pathlib import Path
+
+    from .evaluate import batch_size_for
+    from .geometry import HessianOperator, spectral_density
+    from .io import save_arrays
+    from .surface import evaluation_subset
+
+    ctx = Context.load(spec, device_name)
+    settings, options = ctx.settings, ctx.settings["density"]
+    data = evaluation_subset(load_split(spec["inputs"]["data"]), settings["samples"], settings["seed"],
+                             "geometry.samples").to(ctx.device)
+    op = HessianOperator(ctx.model, data, ctx.prepare, batch_size_for(ctx.device, settings["batch_size"]),
+                         settings["params"])
+    log(f"{ctx.checkpoint['model']}: eigenvalue density of the Hessian over {len(data)} images, {op.size:,} "
+        f"parameters ({settings['params']}): {options['runs']} runs x {options['steps']} Lanczos steps")
+    started = time.monotonic()
+    blob = spectral_density(op.matvec, op.size, options["runs"], options["steps"], options["grid"], options["sigma"],
+                            settings["seed"])
+    moments = np.nansum(blob["weights"] * blob["nodes"], axis=1)  # vᵀHv per run: trace / n in expectation
+    summary = {"model": ctx.checkpoint["model"], "parameters": op.size, "hessian_vector_products": op.products,
+               "seconds": time.monotonic() - started, "support": [float(np.nanmin(blob["nodes"])),
+                                                                  float(np.nanmax(blob["nodes"]))],
+               "trace_per_parameter": float(moments.mean()),
+               "trace_per_parameter_sd": float(moments.std(ddof=1)) if len(moments) > 1 else float("nan"),
+               **record(settings, spec["inputs"]), "versions": versions()}
+    save_arrays(blob, spec["outputs"]["npz"])
+    save_json(summary, Path(spec["outputs"]["npz"]).with_suffix(".json"))
+    log(f"support [{summary['support'][0]:.4g}, {summary['support'][1]:.4g}], trace/n "
+        f"{summary['trace_per_parameter']:.4g} ± {summary['trace_per_parameter_sd']:.2g}; wrote "
+        f"{spec['outputs']['npz']} in {summary['seconds']:.0f}s ({op.products} products)")
+
+
+def point(spec: dict, device_name: str) -> None:
+    """θ itself: the Hessian's spectrum summary (measure spectrum) or its eigenvalue density (measure density)."""
+    (density if spec["settings"]["measure"] == "density" else spectrum)(spec, device_name)
+
+
 SPANS = {"plane": plane_chunk, "trajectory": plane_chunk, "line": line, "interpolation": interpolation,
-         "random": random_lines, "point": spectrum}
+         "random": random_lines, "point": point}

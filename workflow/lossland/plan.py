@@ -30,7 +30,7 @@ JOBS = {
     "data": "prepare-data", "train": "train", "sweep_train": "train", "import": "import", "evaluate": "evaluate",
     "directions": "directions", "trajectory_directions": "directions",
     "chunk": "measure", "line": "measure", "interpolation": "measure", "eigen_chunk": "measure",
-    "flatness": "measure", "hessian": "measure",
+    "flatness": "measure", "hessian": "measure", "density": "measure", "density_figure": "table",
     "surface": "merge", "eigen_map": "merge",
     "plot_landscape": "plot", "plot_line": "plot", "plot_interpolation": "plot", "plot_eigen": "plot",
     "plot_trajectory": "plot", "paraview": "plot",
@@ -42,6 +42,7 @@ GEOMETRY_KEYS = {
     "hessian": ("top_k", "probes", "tol", "params", "maxiter", "repeats"),
     "eigen_chunk": ("tol", "chunks", "params", "maxiter"),  # and its grid as x, y
     "flatness": ("directions", "line", "delta"),
+    "density": ("params", "density"),
 }
 HVP_EVALUATIONS = 6  # one Hessian-vector product ~ two forward+backward passes ~ six loss evaluations
 EIGSH_PRODUCTS = 100  # Hessian-vector products one eigsh call (both ends) takes at tol 1e-3 (a generous estimate)
@@ -165,6 +166,11 @@ class Plan:
     def all_runs(self, trained_only: bool = False) -> list[str]:
         return [run for model, runs in self.runs.items() for run in runs if not trained_only or model in self.trained]
 
+    def snapshot_runs(self, snapshots: bool = True) -> list[str]:
+        """Trained runs whose weight snapshots are kept (a file of their own), or (False) the other trained runs."""
+        return [run for run in self.all_runs(trained_only=True)
+                if (base(run)[0] in self.trajectory_models) == snapshots]
+
     def run_index(self, runs: list[str]) -> list[list]:
         """[model, seed] of each run, for the jobs that group runs by model."""
         return [list(base(run)) for run in runs]
@@ -209,7 +215,12 @@ class Plan:
 
     def geometry_targets(self) -> list[str]:
         return ["results/geometry.csv", "results/geometry.md", "results/figures/geometry.png", "results/claims.csv",
-                "results/claims.md", *[f"results/geometry/{self.runs[m][0]}_eigen.png" for m in self.eigen_map_models()]]
+                "results/claims.md", *[f"results/geometry/{self.runs[m][0]}_eigen.png" for m in self.eigen_map_models()],
+                *(["results/figures/density.png"] if self.density_runs() else [])]
+
+    def density_runs(self) -> list[str]:
+        """The runs that get a Hessian eigenvalue density (geometry.density set): those of the geometry table."""
+        return self.views_of("geometry") if self.config["geometry"].get("density") else []
 
     def paraview_targets(self) -> list[str]:
         return [f"results/landscape/{m}.vts" for m in self.views_of("landscape")]
@@ -272,8 +283,10 @@ class Plan:
             chunks = [f"results/geometry/{wildcards['model']}/chunks/{k}.csv"
                       for k in range(self.config["geometry"]["chunks"])]
             return {**self.inputs("eigen_chunk", wildcards), "chunks": chunks}
-        if kind in ("hessian", "flatness"):
+        if kind in ("hessian", "flatness", "density"):
             return {"checkpoint": f"results/models/{wildcards['model']}.pt", "data": split}
+        if kind == "density_figure":
+            return {"densities": [f"results/geometry/{m}/density.npz" for m in self.density_runs()]}
         if kind == "sweep_table":
             return {"histories": [f"results/sweep/runs/{run}/history.csv" for run in self.sweep_runs]}
         if kind == "geometry_table":
@@ -365,6 +378,10 @@ class Plan:
                     **chunk, **model}
         if kind == "hessian":
             return {"measure": "spectrum", "span": "point", **self.geometry_settings("hessian"), **model}
+        if kind == "density":
+            return {"measure": "density", "span": "point", **self.geometry_settings("density"), **model}
+        if kind == "density_figure":
+            return {"runs": self.run_index(self.density_runs()), **self.labels()}
         if kind == "flatness":
             return {"measure": "loss", "span": "random", "options": copy.deepcopy(landscape["directions"]),
                     **self.geometry_settings("flatness"), **model}
@@ -418,6 +435,8 @@ class Plan:
             return 2 * int(self.config["interpolation"]["alpha"][2])
         if kind == "hessian":
             return HVP_EVALUATIONS * (EIGSH_PRODUCTS + geometry["probes"]) * geometry["repeats"]
+        if kind == "density":
+            return HVP_EVALUATIONS * geometry["density"]["runs"] * geometry["density"]["steps"]
         if kind == "eigen_chunk":
             return HVP_EVALUATIONS * EIGSH_PRODUCTS * math.ceil(geometry["grid"][2] ** 2 / geometry["chunks"])
         if kind == "flatness":

@@ -302,3 +302,27 @@ def plot_geometry(table: pd.DataFrame, dest: str, labels: dict[str, str] | None 
             ax.set_yscale("symlog", linthresh=max(values.min(), 1e-3))  # decades apart (and maybe negative)
     axes.flat[0].legend(fontsize=8)
     save_figure(figure, dest)
+
+
+def plot_densities(densities: dict[tuple[str, int], dict], labels: dict[str, str], dest: str) -> None:
+    """The Hessian eigenvalue densities (stochastic Lanczos quadrature), log density against eigenvalue: one panel
+    per family (ResNet, PlainNet, then Net and other models), one colour per depth or model, seeds > 0 fainter."""
+    families = {"ResNet": [], "PlainNet": [], "other": []}
+    for model, seed in densities:
+        family = ("ResNet" if model.startswith("resnet") else "PlainNet" if model.startswith("plainnet") else "other")
+        families[family if model in MODEL_NAMES else "other"].append((model, seed))
+    panels = [(name, members) for name, members in families.items() if members]
+    figure, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4), squeeze=False, layout="constrained")
+    for ax, (name, members) in zip(axes.flat, panels):
+        colours = {model: f"C{i}" for i, model in enumerate(dict.fromkeys(m for m, _ in members))}
+        for model, seed in members:
+            blob = densities[(model, seed)]
+            density = np.maximum(blob["density"], blob["density"].max() * 1e-7)  # log axis: floor far below the mass
+            ax.plot(blob["eigenvalue"], density, color=colours[model], alpha=1.0 if seed == 0 else 0.4, lw=1.2,
+                    label=labels.get(model, model) if seed == 0 or (model, 0) not in densities else None)
+        ax.set(yscale="log", xlabel="eigenvalue", ylabel="density (log; floor 1e-7 × peak)",
+               title=f"{name}: Hessian eigenvalue density" if name != "other" else "Net and other models")
+        ax.legend(fontsize=8)
+    runs = {int(np.asarray(blob["nodes"]).shape[0]) for blob in densities.values()}
+    figure.suptitle(f"stochastic Lanczos quadrature, {'/'.join(map(str, sorted(runs)))} random vectors per model")
+    save_figure(figure, dest)

@@ -1,5 +1,6 @@
 """Loss/accuracy over the grid θ + a·d₁ + b·d₂: chunks evaluated independently, then merged."""
 
+import hashlib
 import io
 import json
 import time
@@ -16,7 +17,7 @@ from .data import Dataset
 from .errors import UserError
 from .evaluate import evaluate, recompute_bn
 from .fold import fold_batchnorm
-from .io import atomic_write, save_json
+from .io import atomic_write, save_arrays, save_json
 
 
 def evaluation_subset(data: Dataset, samples: int, seed: int, key: str = "landscape.samples", block: int = 0) -> Dataset:
@@ -132,19 +133,29 @@ def grid_chunk(measure: Callable[[float, float], tuple], landscape: dict, chunk:
 
 
 def write_chunk(frame: pd.DataFrame, provenance: dict, dest: str | Path) -> None:
-    text = io.StringIO()
-    text.write("# " + json.dumps(provenance, sort_keys=True) + "\n")
-    frame.to_csv(text, index=False, float_format="%.17g")
+    """A `# <provenance record>` line, then the CSV; the record holds the sha256 of the CSV text (`content`)."""
+    body = frame.to_csv(index=False, float_format="%.17g")
+    record = {**provenance, "content": hashlib.sha256(body.encode()).hexdigest()}
     with atomic_write(dest, "w") as handle:
-        handle.write(text.getvalue())
+        handle.write("# " + json.dumps(record, sort_keys=True) + "\n" + body)
 
 
 def read_chunk(path: str | Path) -> tuple[pd.DataFrame, dict]:
+    """The chunk's rows and record; a chunk whose rows no longer match the record's `content` hash (truncated or
+    edited after it was written) is a UserError naming it."""
     with open(path) as handle:
-        first = handle.readline()
-        if not first.startswith("# "):
-            raise UserError(f"chunk {path} has no provenance line: delete it and rerun the workflow")
-        return pd.read_csv(handle), json.loads(first[2:])
+        first, body = handle.readline(), handle.read()
+    try:
+        record = json.loads(first[2:]) if first.startswith("# ") else None
+    except json.JSONDecodeError:
+        record = None
+    if not isinstance(record, dict):
+        raise UserError(f"chunk {path} has no provenance line: delete it and rerun the workflow")
+    content = record.pop("content", None)
+    if content is not None and content != hashlib.sha256(body.encode()).hexdigest():
+        raise UserError(f"chunk {path} does not match the content hash in its provenance line (truncated or edited "
+                        "after it was written): delete it and rerun the workflow")
+    return pd.read_csv(io.StringIO(body)), record
 
 
 def merge_chunks(paths: list[str], landscape: dict, columns: tuple[str, ...] = ("loss", "acc"),
@@ -166,6 +177,5 @@ def merge_chunks(paths: list[str], landscape: dict, columns: tuple[str, ...] = (
 
 
 def save_surface(surface: dict[str, np.ndarray], provenance: dict, npz_path: str, json_path: str) -> None:
-    with atomic_write(npz_path) as handle:
-        np.savez(handle, **surface)
+    save_arrays(surface, npz_path)
     save_json(provenance, json_path)

@@ -198,6 +198,7 @@ def train_model(
     device: torch.device,
     log: Callable[[str], None] = print,
     builder: str | None = None,
+    snapshots_path: str | None = None,
 ) -> dict[str, Any]:
     """Train `model_name` as `settings` say on the prepared splits; `builder`: the source file of a user's model,
     whose sha256 the checkpoint records."""
@@ -280,8 +281,11 @@ def train_model(
     recorded = {**variant(model_name, settings), **settings}  # the architecture it trained, defaults included
     checkpoint = dict(model=model_name, state_dict=model.state_dict(), config=recorded, epochs=len(history),
                       metrics=metrics, data_sha256=data_sha256, **model_record(model, shape, info["classes"], builder))
-    if snapshot_epochs:
-        checkpoint["snapshots"] = _collect_snapshots(snapshot_dir, snapshot_epochs)
+    if snapshot_epochs:  # their own file: every job that loads the checkpoint would otherwise read them all
+        if snapshots_path is None:
+            raise UserError(f"{model_name} keeps weight snapshots (snapshots: {settings['snapshots']}) but its job "
+                            "names no file for them")
+        save_torch(_collect_snapshots(snapshot_dir, snapshot_epochs), snapshots_path)
     save_torch(checkpoint, checkpoint_path)
     resume_file.unlink(missing_ok=True)
     if snapshot_dir.is_dir():

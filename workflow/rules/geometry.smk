@@ -2,6 +2,7 @@ localrules:
     eigen_map,
     plot_eigen,
     geometry_table,
+    density_figure,
 
 
 rule hessian:
@@ -94,6 +95,45 @@ rule flatness:
         **job_params("flatness"),
     shell:
         "python -m lossland --threads {threads} measure --spec {params.spec:q} > {log} 2>&1"
+
+
+rule density:
+    input:
+        unpack(job_inputs("density")),
+    output:
+        npz="results/geometry/{model}/density.npz",
+        json="results/geometry/{model}/density.json",
+    log:
+        "results/logs/geometry/{model}/density.log",
+    conda:
+        ENV
+    threads: config["threads"]["chunk"]
+    resources:
+        **job_resources("density"),
+    params:
+        **job_params("density"),
+    shell:
+        "python -m lossland --threads {threads} measure --spec {params.spec:q} > {log} 2>&1"
+
+
+rule density_figure:
+    input:
+        **PLAN.inputs("density_figure", {}),
+    output:
+        png=report(
+            "results/figures/density.png",
+            caption="../report/density.rst",
+            category="geometry",
+            labels={"model": "all", "figure": "Hessian eigenvalue density"},
+        ),
+    log:
+        "results/logs/geometry/density.log",
+    conda:
+        ENV
+    params:
+        **job_params("density_figure"),
+    shell:
+        "python -m lossland --threads 1 table --spec {params.spec:q} > {log} 2>&1"
 
 
 rule geometry_table:

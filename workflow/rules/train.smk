@@ -7,7 +7,7 @@ rule train:
     log:
         "results/logs/train/{model}.log",
     wildcard_constraints:
-        model=alternatives(PLAN.all_runs(trained_only=True)),
+        model=alternatives(PLAN.snapshot_runs(False)),
     conda:
         ENV
     threads: config["threads"]["train"]
@@ -17,6 +17,15 @@ rule train:
         **job_params("train", resume="results/train/{model}/resume.pt"),
     shell:
         "python -m lossland --threads {threads} train --spec {params.spec:q} > {log} 2>&1"
+
+
+use rule train as train_with_snapshots with:
+    output:
+        checkpoint="results/models/{model}.pt",
+        history="results/train/{model}/history.csv",
+        snapshots="results/train/{model}/snapshots.pt",
+    wildcard_constraints:
+        model=alternatives(PLAN.snapshot_runs()),
 
 
 rule import_checkpoint:

@@ -5,6 +5,7 @@ localrules:
 rule trajectory_directions:
     input:
         checkpoint="results/models/{model}.pt",
+        snapshots="results/train/{model}/snapshots.pt",
     output:
         directions="results/trajectory/{model}/directions.pt",
     log:

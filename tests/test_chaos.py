@@ -1,0 +1,130 @@
+"""Faults survived, in a number: the workflow run while faults drawn from a seed hit it at random moments (SIGKILL of
+Snakemake itself, SIGKILL or SIGTERM of a random running job), each followed by what the README tells a user to do
+(`--unlock`, rerun with `--rerun-incomplete`); at the end every number it wrote equals an uninterrupted run's.
+
+The run is the smoke preset with ResNet-20 and PlainNet-20 (training with snapshots, the Net sweep, surface chunks,
+1-D curves, interpolation, trajectory, Hessian, eigenvalue maps, flatness, tables, report: every rule kind). The
+uninterrupted run is the suite's smoke run, which has the same settings and more models: every per-model file is
+compared bit for bit, and each row of the tables across models (summary, geometry, claims) must equal its row there.
+
+LOSSLAND_CHAOS_FAULTS sets the number of faults (20 by default; the README's figure is from a run with 100) and
+LOSSLAND_CHAOS_SEED their seed.
+"""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import REPO, run_snakemake, smoke_workdir
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+from compare_results import compare  # noqa: E402
+
+FAULTS = int(os.environ.get("LOSSLAND_CHAOS_FAULTS", "20"))
+SEED = int(os.environ.get("LOSSLAND_CHAOS_SEED", "0"))
+KINDS = ("SIGKILL snakemake", "SIGKILL job", "SIGTERM job")
+TABLES = ("summary.csv", "geometry.csv", "claims.csv")  # rows across models: compared row by row
+
+
+def start(workdir: Path) -> subprocess.Popen:
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--cores", "2", "all",
+               "--configfile", "smoke.yaml", "--rerun-incomplete"]
+    return subprocess.Popen(command, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def running_jobs(group: int) -> list[int]:
+    """Pids of the workflow's jobs (`python -m lossland ...`) in a Snakemake run's process group."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and os.getpgid(int(entry.name)) == group and \
+                    b"-m\0lossland\0" in (entry / "cmdline").read_bytes():
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+def alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def deliver(kind: str, snakemake: subprocess.Popen, rng: random.Random) -> bool:
+    """One fault of `kind` at a moment drawn from `rng`; False when the run ended before it could land."""
+    if kind == "SIGKILL snakemake":
+        deadline = time.monotonic() + rng.uniform(0.5, 6.0)
+        while time.monotonic() < deadline and snakemake.poll() is None:
+            time.sleep(0.05)
+        if snakemake.poll() is not None:
+            return False
+        snakemake.kill()  # its jobs live on as orphans, as after a kill -9 of the terminal's Snakemake
+        snakemake.wait()
+        return True
+    while not (jobs := running_jobs(snakemake.pid)):
+        if snakemake.poll() is not None:
+            return False
+        time.sleep(0.05)
+    time.sleep(rng.uniform(0.0, 3.0))
+    jobs = running_jobs(snakemake.pid)
+    if not jobs:
+        return False
+    try:
+        os.kill(rng.choice(sorted(jobs)), signal.SIGKILL if kind == "SIGKILL job" else signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    snakemake.wait()
+    return True
+
+
+def chaos_run(workdir: Path, faults: int, seed: int) -> list[str]:
+    """Run the workflow to the end while delivering `faults` faults; the kinds delivered, in order."""
+    rng, delivered, groups = random.Random(seed), [], []
+    while True:
+        run_snakemake(workdir, "--unlock", "--configfile", "smoke.yaml")
+        snakemake = start(workdir)
+        groups.append(snakemake.pid)
+        if len(delivered) < faults:
+            kind = rng.choice(KINDS)
+            if deliver(kind, snakemake, rng):
+                delivered.append(kind)
+                continue
+        assert snakemake.wait() == 0 or len(delivered) < faults, "the run after the last fault failed"
+        if snakemake.returncode == 0:
+            assert len(delivered) >= faults, (f"the workflow finished after {len(delivered)} of {faults} faults: "
+                                              "draw them sooner")
+            break
+    while any(alive(group) for group in groups):  # orphans of killed Snakemakes finish or fail on their own
+        time.sleep(0.1)
+    return delivered
+
+
+def rows(path: Path) -> tuple[str, list[str]]:
+    header, *body = path.read_text().splitlines()
+    return header, body
+
+
+def test_chaos_run_survives_faults_bit_identical(smoke_run, tmp_path, capsys):
+    workdir = smoke_workdir(tmp_path / "chaos", models=["resnet20", "plainnet20"])
+    started = time.monotonic()
+    delivered = chaos_run(workdir, FAULTS, SEED)
+    minutes = (time.monotonic() - started) / 60
+    assert "Nothing to be done" in run_snakemake(workdir, "-n", "all", "--configfile", "smoke.yaml").stdout
+    ours, reference = workdir / "results", smoke_run / "results"
+    compared, differing = compare(ours, reference, common=True, skip=TABLES)
+    for table in TABLES:  # each model's (or pair's) row equals the uninterrupted run's row
+        header, body = rows(ours / table)
+        assert (header, [row for row in body if row in rows(reference / table)[1]]) == (header, body), table
+    kinds = ", ".join(f"{delivered.count(kind)} {kind}" for kind in KINDS)
+    with capsys.disabled():
+        print(f"\nchaos run (seed {SEED}): {len(delivered)} faults survived ({kinds}), {compared} files compared, "
+              f"{differing} differ, {minutes:.1f} min")
+    assert len(delivered) >= FAULTS and compared > 100 and differing == 0
