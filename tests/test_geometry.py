@@ -230,3 +230,36 @@ def test_spectral_density_against_the_exact_spectrum_of_a_real_model(exact):
     width = float(blob["width"])
     smoothed = np.exp(-0.5 * ((grid[None, :] - eigenvalues[:, None]) / width) ** 2).sum(0) / (n * width * np.sqrt(2 * np.pi))
     assert np.trapezoid(np.abs(density - smoothed), grid) < 0.1  # L1 distance of two densities (at most 2): 0.034
+
+
+def relu_cnn() -> nn.Module:
+    """No BatchNorm: conv 3→4, ReLU, conv 4→6, ReLU, 2×2 pool, linear 24→10 (positively homogeneous layers)."""
+    torch.manual_seed(1)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, stride=2), nn.ReLU(), nn.Conv2d(4, 6, 3, stride=2), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(24, 10)).eval()
+
+
+def test_adaptive_sharpness_is_unchanged_by_rescaling_a_relu_layer_while_lambda_max_changes():
+    """Multiply the first conv (weights and bias) by c and the second conv's weights by 1/c: the function is the
+    same (ReLU is positively homogeneous), adaptive sharpness is too (float error), λmax is not."""
+    from lossland.geometry import adaptive_sharpness
+
+    data = jpeg_images(2)
+    prepare = normalizer({"normalize": True}, torch.device("cpu"))
+    model, rescaled = relu_cnn(), relu_cnn()
+    with torch.no_grad():
+        rescaled[0].weight.mul_(4.0)
+        rescaled[0].bias.mul_(4.0)
+        rescaled[2].weight.div_(4.0)
+    options = {"batch_size": 8, "rho_average": 0.05, "rho_worst": 0.01, "draws": 3, "steps": 3, "seed": 0}
+    ours, theirs = adaptive_sharpness(model, data, prepare, **options), adaptive_sharpness(rescaled, data, prepare,
+                                                                                            **options)
+    assert ours["loss"] == pytest.approx(theirs["loss"], rel=1e-5)
+    for key in ("adaptive_average", "adaptive_worst"):
+        assert ours[key] > 0 and ours[key] == pytest.approx(theirs[key], rel=1e-3), key
+    assert ours["adaptive_average_sd"] > 0 and np.isfinite(ours["adaptive_worst_sd"])
+    lambda_max = [extreme_eigenvalues(HessianOperator(m, data, prepare, 8, "all").linear_operator(), 1e-6, 0)[0][0]
+                  for m in (relu_cnn(), rescaled)]
+    assert abs(lambda_max[0] / lambda_max[1] - 1) > 0.3  # the raw curvature is not invariant (1.25 vs 2.20)
+    restored = relu_cnn()
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), restored.parameters()))  # θ put back

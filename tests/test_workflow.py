@@ -97,6 +97,7 @@ def test_geometry_table_maps_and_figure(smoke_run):
         assert row["lambda_max"] == pytest.approx(np.mean(per_subset))
         assert row["lambda_max_sd"] == pytest.approx(np.std(per_subset, ddof=1)) and row["lambda_max_sd"] > 0
         assert row["directions"] == 3 and row["half_width"] > 0 and np.isfinite(row["rise@0.5_sd"])
+        assert row["adaptive_worst"] > 0 and np.isfinite([row["adaptive_average"], row["adaptive_worst_sd"]]).all()
         with np.load(results / f"geometry/{row['model']}/flatness.npz") as flatness:
             assert flatness["loss"].shape == (3, 9)
             assert row["rise@1"] == pytest.approx((flatness["loss"][:, [0, -1]].mean(1) - flatness["base"]).mean())

@@ -270,3 +270,72 @@ def spectral_density(matvec: Callable[[np.ndarray], np.ndarray], size: int, runs
     return {"eigenvalue": grid, "density": density, "width": np.asarray(width),
             "nodes": np.array([np.pad(q[0], (0, padded - len(q[0])), constant_values=np.nan) for q in quadratures]),
             "weights": np.array([np.pad(q[1], (0, padded - len(q[1])), constant_values=np.nan) for q in quadratures])}
+
+
+def adaptive_sharpness(model: nn.Module, data: Dataset, prepare, batch_size: int, rho_average: float,
+                       rho_worst: float, draws: int, steps: int, seed: int) -> dict:
+    """Adaptive sharpness (Kwon et al. 2021; Andriushchenko et al. 2023), over every parameter, each perturbation
+    scaled elementwise by |θ|, so that rescaling a ReLU layer by c and the next by 1/c changes nothing:
+
+    - average-case: E[L(θ + ρ·|θ|⊙z)] − L(θ), z ~ N(0, I), over `draws` seeded draws (mean, sd across draws);
+    - worst-case: max L(θ + |θ|⊙ε) − L(θ) over ‖ε‖∞ ≤ ρ, by `steps` steps of projected sign-gradient ascent from
+      each of `draws` seeded random starts in the ball (mean, sd across starts).
+
+    L is the mean cross-entropy over `data` in eval mode; the model's weights are restored afterwards."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    theta = [p.detach().clone() for p in params]
+    scale = [t.abs() for t in theta]
+    model.eval()
+
+    def loss(with_grad: bool = False) -> float:
+        total = 0.0
+        for start in range(0, len(data), batch_size):
+            images = prepare(data.images[start : start + batch_size])
+            with torch.set_grad_enabled(with_grad):
+                batch = nn.functional.cross_entropy(model(images), data.labels[start : start + batch_size],
+                                                    reduction="sum") / len(data)
+            if with_grad:
+                batch.backward()
+            total += float(batch.detach())
+        return total
+
+    def move_to(epsilon: list[torch.Tensor]) -> None:
+        with torch.no_grad():
+            for p, t, s, e in zip(params, theta, scale, epsilon):
+                p.copy_(t + s * e)
+
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+
+    def draw(kind: str) -> list[torch.Tensor]:
+        return [(torch.randn(t.shape, generator=generator) if kind == "normal"
+                 else torch.rand(t.shape, generator=generator) * 2 - 1).to(t.device) for t in theta]
+
+    try:
+        base = loss()
+        average = []
+        for _ in range(draws):
+            move_to([rho_average * z for z in draw("normal")])
+            average.append(loss() - base)
+        worst, step_size = [], 2.5 * rho_worst / steps
+        for _ in range(draws):
+            epsilon, best = [rho_worst * u for u in draw("uniform")], -np.inf
+            for _ in range(steps + 1):
+                move_to(epsilon)
+                for p in params:
+                    p.grad = None
+                best = max(best, loss(with_grad=True) - base)
+                with torch.no_grad():  # dL/dε = |θ| ⊙ dL/dθ; a sign step, then back into the ball
+                    epsilon = [(e + step_size * torch.sign(s * p.grad)).clamp(-rho_worst, rho_worst)
+                               for e, s, p in zip(epsilon, scale, params)]
+            worst.append(best)
+    finally:
+        move_to([torch.zeros_like(t) for t in theta])
+        for p in params:
+            p.grad = None
+    return {"loss": base, "adaptive_average": float(np.mean(average)), "adaptive_average_sd": _sd(average),
+            "adaptive_worst": float(np.mean(worst)), "adaptive_worst_sd": _sd(worst), "draws": draws,
+            "rho_average": rho_average, "rho_worst": rho_worst, "ascent_steps": steps}
+
+
+def _sd(values: list[float]) -> float:
+    return float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")

@@ -231,9 +231,11 @@ def interpolation(spec: dict, device_name: str) -> None:
 
 
 def random_lines(spec: dict, device_name: str) -> None:
-    """The loss along many seeded random directions through θ, and the flatness statistics of those lines."""
+    """The loss along many seeded random directions through θ, the flatness statistics of those lines, and the
+    adaptive sharpness on the same images."""
     from .directions import direction_seed, direction_set
-    from .geometry import flatness_stats
+    from .evaluate import batch_size_for
+    from .geometry import adaptive_sharpness, flatness_stats
     from .surface import PlaneEvaluator, evaluate_curve
 
     ctx = Context.load(spec, device_name)
@@ -253,6 +255,12 @@ def random_lines(spec: dict, device_name: str) -> None:
     losses = np.array(losses)
     base = evaluate(ctx.model, data, ctx.prepare, settings["batch_size"])[0]
     stats = flatness_stats(alphas, losses, base, settings["delta"])
+    sharpness = settings["sharpness"]
+    stats.update(adaptive_sharpness(ctx.model, data, ctx.prepare, batch_size_for(ctx.device, settings["batch_size"]),
+                                    sharpness["rho_average"], sharpness["rho_worst"], sharpness["draws"],
+                                    sharpness["steps"], seed))
+    log(f"adaptive sharpness: average {stats['adaptive_average']:.4g} ± {stats['adaptive_average_sd']:.2g}, worst "
+        f"{stats['adaptive_worst']:.4g} ± {stats['adaptive_worst_sd']:.2g} over {sharpness['draws']} draws")
     stats.update(model=ctx.checkpoint["model"], loss=base, delta=settings["delta"], line=settings["line"], seed=seed,
                  samples=settings["samples"], **record(settings, spec["inputs"]), versions=versions())
     save_arrays({"alpha": alphas, "loss": losses, "base": base}, spec["outputs"]["npz"])

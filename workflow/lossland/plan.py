@@ -41,7 +41,7 @@ BN_KEYS = ("bn", "bn_samples")
 GEOMETRY_KEYS = {
     "hessian": ("top_k", "probes", "tol", "params", "maxiter", "repeats"),
     "eigen_chunk": ("tol", "chunks", "params", "maxiter"),  # and its grid as x, y
-    "flatness": ("directions", "line", "delta"),
+    "flatness": ("directions", "line", "delta", "sharpness"),
     "density": ("params", "density"),
 }
 HVP_EVALUATIONS = 6  # one Hessian-vector product ~ two forward+backward passes ~ six loss evaluations
@@ -440,7 +440,8 @@ class Plan:
         if kind == "eigen_chunk":
             return HVP_EVALUATIONS * EIGSH_PRODUCTS * math.ceil(geometry["grid"][2] ** 2 / geometry["chunks"])
         if kind == "flatness":
-            return geometry["directions"] * geometry["line"][2]
+            sharpness = geometry["sharpness"]  # a gradient ~ 3 evaluations
+            return geometry["directions"] * geometry["line"][2] + sharpness["draws"] * (2 + 3 * sharpness["steps"])
         raise KeyError(f"no cost model for a {kind} job")
 
     def model_of(self, kind: str, wildcards: dict) -> str:

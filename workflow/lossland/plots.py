@@ -261,8 +261,11 @@ def plot_geometry(table: pd.DataFrame, dest: str, labels: dict[str, str] | None 
                ("ratio", "ratio_sd", f"|λmin / λmax| ± sd (n={n} subsets)"),
                ("trace", "trace_sd", f"Hessian trace ± sd (n={n} subsets)"),
                ("rise@0.5", "rise@0.5_sd", "loss rise at 0.5 ± sd (directions)"),
-               ("half_width", "half_width_sd", "basin half-width ± sd (directions)"), ("test_acc", None, "test accuracy")]
-    figure, axes = plt.subplots(2, 3, figsize=(13, 7), layout="constrained")
+               ("half_width", "half_width_sd", "basin half-width ± sd (directions)"),
+               ("adaptive_average", "adaptive_average_sd", "adaptive sharpness, average ± sd (draws)"),
+               ("adaptive_worst", "adaptive_worst_sd", "adaptive sharpness, worst ± sd (starts)"),
+               ("test_acc", None, "test accuracy")]
+    figure, axes = plt.subplots(2, 4, figsize=(17, 7), layout="constrained")
     from .geometry import PARAMETER_SETS
 
     params = " / ".join(PARAMETER_SETS[p] for p in sorted(set(table["params"])))

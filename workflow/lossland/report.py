@@ -72,11 +72,12 @@ HESSIAN_COLUMNS = ["lambda_max", "lambda_max_sd", "lambda_min", "lambda_min_sd",
                    "trace_sd", "trace_se", "subsets", "samples", "params"]
 GEOMETRY_COLUMNS = ["model", "params_count", "test_acc", *HESSIAN_COLUMNS,
                     "rise@0.25", "rise@0.25_sd", "rise@0.5", "rise@0.5_sd", "rise@1", "rise@1_sd", "half_width",
-                    "half_width_sd", "directions"]
+                    "half_width_sd", "directions", "adaptive_average", "adaptive_average_sd", "adaptive_worst",
+                    "adaptive_worst_sd"]
 
 
 GEOMETRY_NUMBERS = ["test_acc", "lambda_max", "lambda_min", "ratio", "trace", "rise@0.25", "rise@0.5", "rise@1",
-                    "half_width"]
+                    "half_width", "adaptive_average", "adaptive_worst"]
 
 
 def geometry_rows(rows: dict[tuple[str, int], tuple[dict, dict, dict]]) -> pd.DataFrame:
@@ -123,13 +124,15 @@ def geometry_markdown(frame: pd.DataFrame) -> str:
                  if frame["seeds"].max() > 1 else "One training seed: ± is the sd across those subsets and "
                  "directions.\n\n")
     lines = ["| model | params | n | test acc | λmax ± sd | λmin ± sd | \\|λmin/λmax\\| ± sd | trace ± sd "
-             "| rise@0.5 ± sd | half-width ± sd |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| rise@0.5 ± sd | half-width ± sd | adaptive avg ± sd | adaptive worst ± sd |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in frame.to_dict("records"):
         cells = [mean_sd(row["test_acc"], row["test_acc_seed_sd"])]
         cells += [f"{row[c]:.4g} ± {spread(row, c):.2g}" for c in ("lambda_max", "lambda_min")]
         cells += [f"{row['ratio']:.4f} ± {spread(row, 'ratio'):.2g}", f"{row['trace']:.4g} ± {spread(row, 'trace'):.2g}",
                   f"{row['rise@0.5']:.4g} ± {spread(row, 'rise@0.5'):.2g}",
-                  f"{row['half_width']:.3f} ± {spread(row, 'half_width'):.3f}"]
+                  f"{row['half_width']:.3f} ± {spread(row, 'half_width'):.3f}",
+                  *[f"{row[c]:.3g} ± {spread(row, c):.2g}" for c in ("adaptive_average", "adaptive_worst")]]
         lines.append(f"| {named(row)} | {row['params_count']:,} | {row['seeds']} | " + " | ".join(cells) + " |")
     return note + "\n".join(lines) + "\n"
 
