@@ -263,3 +263,15 @@ def test_adaptive_sharpness_is_unchanged_by_rescaling_a_relu_layer_while_lambda_
     assert abs(lambda_max[0] / lambda_max[1] - 1) > 0.3  # the raw curvature is not invariant (1.25 vs 2.20)
     restored = relu_cnn()
     assert all(torch.equal(a, b) for a, b in zip(model.parameters(), restored.parameters()))  # θ put back
+
+
+def test_top_eigenvectors_are_the_exact_hessians_with_a_fixed_sign(exact):
+    from lossland.geometry import top_eigenvectors
+
+    op, hessian = exact
+    values, vectors = np.linalg.eigh((hessian + hessian.T) / 2)
+    ours, rows = top_eigenvectors(op, 2, tol=1e-8, seed=0)
+    np.testing.assert_allclose(ours, values[::-1][:2], rtol=1e-4)
+    for row, exact_vector in zip(rows, vectors[:, ::-1].T):
+        assert abs(row @ exact_vector) == pytest.approx(1, abs=1e-4)  # the same line
+        assert row[np.abs(row).argmax()] > 0  # and the same sign whatever eigsh returns

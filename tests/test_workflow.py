@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 from conftest import planned_outputs, run_snakemake, smoke_workdir
 from PIL import Image
@@ -127,6 +128,14 @@ def test_geometry_table_maps_and_figure(smoke_run):
         assert summary["support"][1] <= first["lambda_max"] * 1.25 and summary["hessian_vector_products"] == 16
     with Image.open(results / "figures/density.png") as image:
         assert image.format == "PNG" and image.size[0] > 1000
+    planes = torch.load(results / "hessian/resnet20/directions.pt", weights_only=True)  # geometry.hessian_planes
+    first = json.loads((results / "geometry/resnet20/hessian.json").read_text())["per_subset"][0]
+    assert planes["eigenvalues"][0] == pytest.approx(first["lambda_max"], rel=0.1)  # same Hessian, same subset
+    assert abs(planes["cosine"]) < 1e-5 and planes["eigenvalues"][0] >= planes["eigenvalues"][1]
+    with np.load(results / "hessian/resnet20/surface.npz") as surface:
+        reach = np.sqrt(10 / planes["eigenvalues"][0])
+        assert surface["x"][-1] == pytest.approx(reach) and np.isfinite(surface["loss"]).all()
+    assert (results / "hessian/resnet20.png").stat().st_size > 10_000 and not (results / "hessian/net.png").exists()
 
 
 def test_changing_geometry_reruns_no_training_and_no_surface(smoke_run):

@@ -133,6 +133,22 @@ def extreme_eigenvalues(operator: LinearOperator, tol: float, seed: int, top_k: 
     return values[::-1][:top_k], float(values[0])
 
 
+def top_eigenvectors(op: "HessianOperator", k: int, tol: float, seed: int,
+                     maxiter: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The k largest eigenvalues (largest first) and their unit eigenvectors as rows, each signed so that its
+    largest-magnitude entry is positive (eigsh's signs are arbitrary)."""
+    try:
+        values, vectors = eigsh(op.linear_operator(), k=k, which="LA", tol=tol, maxiter=maxiter,
+                                v0=start_vector(op.size, seed))
+    except ArpackNoConvergence as error:
+        raise UserError(f"Lanczos did not converge to tol {tol:g} in {maxiter} restarts ({len(error.eigenvalues)} "
+                        f"of {k} eigenvalues): raise geometry.maxiter or geometry.tol") from None
+    order = np.argsort(values)[::-1]
+    rows = vectors[:, order].T
+    rows *= np.sign(rows[np.arange(k), np.abs(rows).argmax(1)])[:, None]
+    return values[order], rows
+
+
 def largest_eigenvalue(operator: LinearOperator, tol: float, seed: int, maxiter: int | None = None) -> float:
     """λmax alone (`eigsh(which="LA")`): cheaper than `extreme_eigenvalues` where λmin is not wanted."""
     return float(lanczos(operator, 1, "LA", tol, seed, maxiter)[0])

@@ -74,6 +74,9 @@ def evaluate_model(spec: dict, device_name: str) -> None:
 def directions(spec: dict, device_name: str) -> None:
     """The two directions of a plane: seeded random ones (span random) or the optimizer path's PCA (trajectory)."""
     settings, path = spec["settings"], spec["inputs"]["checkpoint"]
+    if settings["span"] == "hessian":
+        save_torch(hessian_directions(spec, device_name), spec["outputs"]["directions"])
+        return
     model, checkpoint = load_checkpoint(path, torch.device("cpu"), settings.get("architecture"))
     if settings["span"] == "trajectory":
         blob = trajectory_directions(model, checkpoint, path, spec["inputs"]["snapshots"], settings)
@@ -87,6 +90,43 @@ def directions(spec: dict, device_name: str) -> None:
                 "checkpoint_sha256": sha256(path)}
         log(f"directions for {checkpoint['model']}: seed {seed}, {options}, cosine {blob['cosine']:.6f}")
     save_torch(blob, spec["outputs"]["directions"])
+
+
+def hessian_directions(spec: dict, device_name: str) -> dict:
+    """The plane of the Hessian's top two eigenvectors (unit vectors over `geometry.params`, zero elsewhere), on the
+    geometry's first image subset; its range ±r with ½·λ1·r² = `rise` (the quadratic model's rise along v1)."""
+    from .directions import cosine
+    from .evaluate import batch_size_for
+    from .geometry import HessianOperator, top_eigenvectors
+    from .surface import evaluation_subset
+
+    settings, path = spec["settings"], spec["inputs"]["checkpoint"]
+    device = select_device(device_name)
+    model, checkpoint = load_checkpoint(path, device, settings.get("architecture"))
+    names = {id(p): name for name, p in model.named_parameters()}
+    shapes = {name: p.shape for name, p in model.named_parameters()}
+    data = evaluation_subset(load_split(spec["inputs"]["data"]), settings["samples"], settings["seed"],
+                             "geometry.samples").to(device)
+    op = HessianOperator(model, data, normalizer(checkpoint["config"], device),
+                         batch_size_for(device, settings["batch_size"]), settings["params"])
+    values, vectors = top_eigenvectors(op, 2, settings["tol"], settings["seed"], settings["maxiter"])
+    planes = []
+    for vector in vectors:
+        direction, start = {name: torch.zeros(shape) for name, shape in shapes.items()}, 0
+        for p in op.params:
+            direction[names[id(p)]] = torch.as_tensor(vector[start : start + p.numel()], dtype=torch.float32
+                                                      ).view_as(p).clone()
+            start += p.numel()
+        planes.append(direction)
+    if values[0] <= 0:
+        raise UserError(f"the Hessian of {path} has no positive eigenvalue ({values[0]:.4g}): no Hessian plane")
+    reach = float(np.sqrt(2 * settings["rise"] / values[0]))
+    (nx, ny) = settings["points"]
+    log(f"Hessian plane of {checkpoint['model']}: λ1 {values[0]:.6g}, λ2 {values[1]:.6g} over {len(data)} images, "
+        f"{op.size:,} parameters ({settings['params']}); range ±{reach:.4g} ({op.products} products)")
+    return {"x": planes[0], "y": planes[1], "seed": None, "cosine": cosine(planes[0], planes[1]),
+            "eigenvalues": values.tolist(), "grid": {"x": [-reach, reach, nx], "y": [-reach, reach, ny]},
+            "options": {"span": "hessian", "params": settings["params"]}, "checkpoint_sha256": sha256(path)}
 
 
 def trajectory_directions(model, checkpoint: dict, path: str, snapshots_path: str, settings: dict) -> dict:
@@ -141,6 +181,12 @@ def plot(spec: dict, device_name: str) -> None:
         save_arrays({**surface, "path": path, "epochs": np.asarray(blob["epochs"]), "explained": explained},
                     outputs["npz"])
         log(f"{settings['model']}: explained variance {explained[0]:.3f} + {explained[1]:.3f} = {explained.sum():.3f}")
+    elif kind == "plot_hessian_plane":
+        blob = load_torch(inputs["directions"], "Hessian plane directions")
+        first, second = blob["eigenvalues"]
+        plots.plot_landscapes({f"{label}: random plane": read_arrays(inputs["random"]),
+                               f"{label}: Hessian plane\n(λ1 {first:.4g}, λ2 {second:.4g})": read_arrays(inputs["hessian"])},
+                              outputs["png"], shared_axes=False)
     elif kind == "paraview":
         from .paraview import write_vts
 

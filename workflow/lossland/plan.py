@@ -31,6 +31,7 @@ JOBS = {
     "directions": "directions", "trajectory_directions": "directions",
     "chunk": "measure", "line": "measure", "interpolation": "measure", "eigen_chunk": "measure",
     "flatness": "measure", "hessian": "measure", "density": "measure", "density_figure": "table",
+    "hessian_directions": "directions", "plot_hessian_plane": "plot",
     "surface": "merge", "eigen_map": "merge",
     "plot_landscape": "plot", "plot_line": "plot", "plot_interpolation": "plot", "plot_eigen": "plot",
     "plot_trajectory": "plot", "paraview": "plot",
@@ -43,7 +44,9 @@ GEOMETRY_KEYS = {
     "eigen_chunk": ("tol", "chunks", "params", "maxiter"),  # and its grid as x, y
     "flatness": ("directions", "line", "delta", "sharpness"),
     "density": ("params", "density"),
+    "hessian_directions": ("params", "tol", "maxiter"),
 }
+HESSIAN_PLANE_RISE = 5.0  # a Hessian plane spans ±r, r where ½·λ1·r² = this (the quadratic model's rise, loss units)
 HVP_EVALUATIONS = 6  # one Hessian-vector product ~ two forward+backward passes ~ six loss evaluations
 EIGSH_PRODUCTS = 100  # Hessian-vector products one eigsh call (both ends) takes at tol 1e-3 (a generous estimate)
 RUN_PATTERN_PLAIN = re.sub(r"\(\?P<\w+>", "(", RUN_PATTERN)  # Snakemake wildcard regexes take no named groups
@@ -153,7 +156,7 @@ class Plan:
     # ---- names Snakemake's wildcards may take
     def wildcard_constraints(self) -> dict[str, str]:
         return {"model": alternatives([run for runs in self.runs.values() for run in runs]),
-                "plane": "landscape|trajectory",
+                "plane": "landscape|trajectory|hessian",
                 "pair": "|".join(map(re.escape, self.pairs)) or "(?!)", "run": RUN_PATTERN_PLAIN,
                 "split": "train|test", "chunk": r"\d+"}
 
@@ -176,9 +179,10 @@ class Plan:
         return [list(base(run)) for run in runs]
 
     # ---- targets
-    def eigen_map_models(self) -> list[str]:
-        """`geometry.maps`: null = every model, [] = none; models not in `models` are skipped."""
-        maps = self.config["geometry"]["maps"]
+    def eigen_map_models(self, key: str = "maps") -> list[str]:
+        """`geometry.maps` (or `geometry.hessian_planes`): null = every model, [] = none; models not in `models` are
+        skipped."""
+        maps = self.config["geometry"].get(key, [])
         return self.models if maps is None else [model for model in maps if model in self.models]
 
     def report_inputs(self) -> dict[str, list[str]]:
@@ -230,7 +234,8 @@ class Plan:
         pairs = [pair for pair in self.pairs if sweep or pair not in self.sweep_pairs]
         return [*[f"results/landscape/{m}_1d.png" for m in self.all_runs()],
                 *[f"results/interpolation/{pair}.png" for pair in pairs],
-                *[f"results/trajectory/{self.runs[m][0]}.png" for m in self.trajectory_models], *self.paraview_targets()]
+                *[f"results/trajectory/{self.runs[m][0]}.png" for m in self.trajectory_models], *self.paraview_targets(),
+                *[f"results/hessian/{self.runs[m][0]}.png" for m in self.eigen_map_models("hessian_planes")]]
 
     def study_targets(self) -> list[str]:
         """Everything of the study's models (training, surfaces, views, geometry, reports), without the Net sweep."""
@@ -283,7 +288,7 @@ class Plan:
             chunks = [f"results/geometry/{wildcards['model']}/chunks/{k}.csv"
                       for k in range(self.config["geometry"]["chunks"])]
             return {**self.inputs("eigen_chunk", wildcards), "chunks": chunks}
-        if kind in ("hessian", "flatness", "density"):
+        if kind in ("hessian", "flatness", "density", "hessian_directions"):
             return {"checkpoint": f"results/models/{wildcards['model']}.pt", "data": split}
         if kind == "density_figure":
             return {"densities": [f"results/geometry/{m}/density.npz" for m in self.density_runs()]}
@@ -380,12 +385,15 @@ class Plan:
             return {"measure": "spectrum", "span": "point", **self.geometry_settings("hessian"), **model}
         if kind == "density":
             return {"measure": "density", "span": "point", **self.geometry_settings("density"), **model}
+        if kind == "hessian_directions":
+            return {"span": "hessian", "rise": HESSIAN_PLANE_RISE, "points": [landscape["x"][2], landscape["y"][2]],
+                    **self.geometry_settings("hessian_directions"), **model}
         if kind == "density_figure":
             return {"runs": self.run_index(self.density_runs()), **self.labels()}
         if kind == "flatness":
             return {"measure": "loss", "span": "random", "options": copy.deepcopy(landscape["directions"]),
                     **self.geometry_settings("flatness"), **model}
-        if kind in ("plot_landscape", "plot_eigen", "plot_trajectory", "plot_line"):
+        if kind in ("plot_landscape", "plot_eigen", "plot_trajectory", "plot_line", "plot_hessian_plane"):
             return {"model": wildcards["model"], **self.labelled(wildcards["model"])}
         if kind == "plot_interpolation":
             pair = self.pairs[wildcards["pair"]]
@@ -437,6 +445,8 @@ class Plan:
             return HVP_EVALUATIONS * (EIGSH_PRODUCTS + geometry["probes"]) * geometry["repeats"]
         if kind == "density":
             return HVP_EVALUATIONS * geometry["density"]["runs"] * geometry["density"]["steps"]
+        if kind == "hessian_directions":
+            return HVP_EVALUATIONS * EIGSH_PRODUCTS
         if kind == "eigen_chunk":
             return HVP_EVALUATIONS * EIGSH_PRODUCTS * math.ceil(geometry["grid"][2] ** 2 / geometry["chunks"])
         if kind == "flatness":

@@ -103,7 +103,7 @@ def family_grid(names: list[str]) -> list[list[str]] | None:
     return pairs if depths and sorted(names) == sorted(pairs[0] + pairs[1]) else None
 
 
-def plot_landscapes(surfaces: dict[str, dict], dest: str) -> None:
+def plot_landscapes(surfaces: dict[str, dict], dest: str, shared_axes: bool = True) -> None:
     """Every surface's contours on one shared colour scale: ResNet row above PlainNet row by depth when the models
     are such pairs, else a grid of up to 4 columns; axes shared unless a panel is zoomed into its basin."""
     layout = family_grid(list(surfaces))
@@ -112,7 +112,7 @@ def plot_landscapes(surfaces: dict[str, dict], dest: str) -> None:
         names = list(surfaces)
         layout = [names[i:i + columns] for i in range(0, len(names), columns)]
     rows, columns = len(layout), max(len(row) for row in layout)
-    shared = not any(basin_window(surface) for surface in surfaces.values())
+    shared = shared_axes and not any(basin_window(surface) for surface in surfaces.values())
     figure, axes = plt.subplots(rows, columns, figsize=(3.6 * columns + 1, 3.6 * rows + 0.4 * (not shared)),
                                 squeeze=False, sharex=shared, sharey=shared, layout="constrained")
     filled = None

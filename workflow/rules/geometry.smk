@@ -3,6 +3,7 @@ localrules:
     plot_eigen,
     geometry_table,
     density_figure,
+    plot_hessian_plane,
 
 
 rule hessian:
@@ -95,6 +96,46 @@ rule flatness:
         **job_params("flatness"),
     shell:
         "python -m lossland --threads {threads} measure --spec {params.spec:q} > {log} 2>&1"
+
+
+rule hessian_directions:
+    input:
+        unpack(job_inputs("hessian_directions")),
+    output:
+        directions="results/hessian/{model}/directions.pt",
+    log:
+        "results/logs/hessian/{model}/directions.log",
+    conda:
+        ENV
+    threads: config["threads"]["chunk"]
+    resources:
+        **job_resources("hessian_directions"),
+    params:
+        **job_params("hessian_directions"),
+    shell:
+        "python -m lossland --threads {threads} directions --spec {params.spec:q} > {log} 2>&1"
+
+
+rule plot_hessian_plane:
+    input:
+        random="results/landscape/{model}/surface.npz",
+        hessian="results/hessian/{model}/surface.npz",
+        directions="results/hessian/{model}/directions.pt",
+    output:
+        png=report(
+            "results/hessian/{model}.png",
+            caption="../report/hessian_plane.rst",
+            category="landscapes",
+            labels={"model": "{model}", "figure": "random and Hessian planes"},
+        ),
+    log:
+        "results/logs/hessian/{model}/plot.log",
+    conda:
+        ENV
+    params:
+        **job_params("plot_hessian_plane"),
+    shell:
+        "python -m lossland --threads 1 plot --spec {params.spec:q} > {log} 2>&1"
 
 
 rule density:
