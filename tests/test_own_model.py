@@ -146,7 +146,9 @@ def own_workdir(path, tree):
                       "bn_samples": 16},
         "interpolation": {"pairs": [], "bn_samples": 16},
         "geometry": {"samples": 8, "repeats": 2, "top_k": 1, "probes": 2, "tol": 0.1, "grid": [-0.5, 0.5, 2],
-                     "chunks": 1, "maps": ["mynet"], "directions": 2, "line": [-1.0, 1.0, 5]},
+                     "chunks": 1, "maps": ["mynet"], "directions": 2, "line": [-1.0, 1.0, 5],
+                     "density": {"runs": 1, "steps": 3, "grid": 100, "sigma": 0.01},  # ResNet-18: 0.75 s a product
+                     "sharpness": {"rho_average": 0.1, "rho_worst": 0.001, "draws": 2, "steps": 1}},
         "sweep": {"batch_sizes": [16], "epochs": [1], "lrs": [0.001], "baseline": {"batch_size": 16, "lr": 0.001,
                                                                               "epochs": 1}},
         "threads": {"data": 1, "train": 1, "evaluate": 1, "chunk": 1},

@@ -14,7 +14,7 @@ from PIL import Image
 MODELS = ["net", "resnet20", "resnet56", "resnet110", "plainnet20", "plainnet56", "plainnet110"]
 REPORTS = ["results/summary.csv", "results/summary.md", "results/figures/training_curves.png",
            "results/figures/landscapes.png", "results/geometry.csv", "results/geometry.md", "results/figures/geometry.png",
-           "results/claims.csv", "results/claims.md"]
+           "results/claims.csv", "results/claims.md", "results/figures/density.png"]
 SWEEP = ["results/sweep/", "results/ablation/"]
 
 
@@ -242,7 +242,7 @@ def test_chunk_jobs_can_ask_the_scheduler_for_gpus(tmp_path):
     (workdir / "gpu.yaml").write_text("resources:\n  chunk: {gpu: 1, gpu_model: a100}\n")
     asked = planned_resources(run_snakemake(workdir, "-n", target, "--configfile", "smoke.yaml", "gpu.yaml").stdout)
     assert asked["landscape_chunk"]["gpu"] == "1" and asked["landscape_chunk"]["gpu_model"] == "a100"
-    assert asked["train"]["gpu"] == "0"  # the smoke preset's trainings still ask for none
+    assert asked["train_with_snapshots"]["gpu"] == "0"  # the smoke preset's trainings still ask for none
     assert int(asked["landscape_chunk"]["runtime"]) >= 10
 
 
@@ -258,7 +258,8 @@ def test_on_a_machine_with_gpus_each_computing_job_takes_one_and_no_more_run_tha
     planned = planned_resources(run_snakemake(workdir, "-n", target, "results/metrics/resnet20.json",
                                               "--configfile", "smoke.yaml", env=env).stdout)
     assert {rule: res.get("gpu") for rule, res in planned.items()} == {
-        "prepare_data": None, "train": "1", "evaluate": "1", "directions": None, "landscape_chunk": "1", "surface": None}
+        "prepare_data": None, "train_with_snapshots": "1", "evaluate": "1", "directions": None, "landscape_chunk": "1",
+        "surface": None}  # resnet20 keeps snapshots in the smoke preset: its training is train_with_snapshots
     ran = run_snakemake(workdir, "--cores", "2", "results/data/test.pt", "--configfile", "smoke.yaml", env=env)
     assert 'Provided resources: gpu=Resource("gpu", 2)' in ran.stdout + ran.stderr  # the limit: one job per GPU
     ran = run_snakemake(workdir, "--cores", "2", "results/data/test.pt", "--forcerun", "prepare_data",
