@@ -302,7 +302,10 @@ def plot_geometry(table: pd.DataFrame, dest: str, labels: dict[str, str] | None 
         ax.set_xlim(-0.5, len(categories) - 0.5)
         values = table[column].abs()
         if column not in ("ratio", "half_width", "test_acc") and values.max() > 100 * max(values.min(), 1e-12):
-            ax.set_yscale("symlog", linthresh=max(values.min(), 1e-3))  # decades apart (and maybe negative)
+            if (table[column] > 0).all():  # decades apart: a log axis, no empty negative half
+                ax.set_yscale("log")
+            else:  # and some negative
+                ax.set_yscale("symlog", linthresh=max(values.min(), 1e-3))
     axes.flat[0].legend(fontsize=8)
     save_figure(figure, dest)
 
