@@ -111,12 +111,10 @@ def hessian_directions(spec: dict, device_name: str) -> dict:
                          batch_size_for(device, settings["batch_size"]), settings["params"])
     values, vectors = top_eigenvectors(op, 2, settings["tol"], settings["seed"], settings["maxiter"])
     planes = []
-    for vector in vectors:
-        direction, start = {name: torch.zeros(shape) for name, shape in shapes.items()}, 0
-        for p in op.params:
-            direction[names[id(p)]] = torch.as_tensor(vector[start : start + p.numel()], dtype=torch.float32
-                                                      ).view_as(p).clone()
-            start += p.numel()
+    for vector in vectors:  # unit vectors over op.params, zero on every other parameter
+        pieces = op._split(torch.as_tensor(vector, dtype=torch.float32, device=device))
+        direction = {name: torch.zeros(shape) for name, shape in shapes.items()}
+        direction.update({names[id(p)]: piece.cpu().clone() for p, piece in zip(op.params, pieces)})
         planes.append(direction)
     if values[0] <= 0:
         raise UserError(f"the Hessian of {path} has no positive eigenvalue ({values[0]:.4g}): no Hessian plane")
