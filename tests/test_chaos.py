@@ -101,6 +101,7 @@ def chaos_run(workdir: Path, faults: int, seed: int) -> tuple[list[str], int]:
             continue
         assert snakemake.returncode != 0, f"the workflow finished after {len(delivered)} of {faults} faults"
         failed += 1
+        assert failed <= faults, f"{failed} runs failed without a fault: something is broken, not interrupted"
     while any(alive(group) for group in groups):  # orphans of killed Snakemakes finish or fail on their own
         time.sleep(0.1)
     for _ in range(3):  # then runs without faults until it completes

@@ -342,7 +342,7 @@ def adaptive_sharpness(model: nn.Module, data: Dataset, prepare, batch_size: int
                 best = max(best, loss(with_grad=True) - base)
                 with torch.no_grad():  # dL/dε = |θ| ⊙ dL/dθ; a sign step, then back into the ball
                     epsilon = [(e + step_size * torch.sign(s * p.grad)).clamp(-rho_worst, rho_worst)
-                               for e, s, p in zip(epsilon, scale, params)]
+                               if p.grad is not None else e for e, s, p in zip(epsilon, scale, params)]
             worst.append(best)
     finally:
         move_to([torch.zeros_like(t) for t in theta])

@@ -15,6 +15,7 @@ created exclusively and naming host and pid.
 
 import atexit
 import contextlib
+import errno
 import fcntl
 import os
 import shutil
@@ -29,6 +30,7 @@ from .io import process_alive
 
 LOCK_DIR_ENV = "LOSSLAND_GPU_LOCKS"
 WAIT_ENV = "LOSSLAND_GPU_WAIT_MINUTES"
+_claims: list[Path] = []  # claim files of this process (file systems without flock)
 _held: list[int] = []  # open lock file descriptors of this process: closing one would release its GPU
 
 
@@ -83,7 +85,7 @@ def _open_lock(path: Path, log: Callable[[str], None]) -> int | None:
     except PermissionError:
         try:
             return os.open(path, os.O_RDONLY)
-        except PermissionError:
+        except OSError:  # not readable, or not creatable in another user's directory
             _say_once(log, f"cannot open {path} (another user's lock file, mode "
                            f"{oct(path.stat().st_mode & 0o777)}): treating that GPU as taken")
             return None
@@ -115,6 +117,7 @@ def _claim_file(path: Path) -> bool:
             continue
         os.write(fd, f"{os.uname().nodename} {os.getpid()}\n".encode())
         os.close(fd)
+        _claims.append(path)
         atexit.register(path.unlink, missing_ok=True)
         return True
     return False
@@ -135,6 +138,8 @@ def try_claim(keys: Sequence[str], directory: Path, log: Callable[[str], None] =
             continue
         except OSError as error:  # ENOLCK, EOPNOTSUPP...: a file system without flock (some NFS mounts)
             os.close(fd)
+            if error.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                continue  # e.g. EBADF for a read-only descriptor on NFS: count it as taken
             _say_once(log, f"{directory} does not support flock ({error.strerror}): falling back to exclusive "
                            "claim files (a job killed with -9 on another host leaves its GPU claimed: delete "
                            f"{directory}/*.claim)")
@@ -170,6 +175,8 @@ def claim(keys: Sequence[str], directory: Path | None = None, poll_seconds: floa
 def release_all() -> None:
     while _held:
         os.close(_held.pop())
+    while _claims:
+        _claims.pop().unlink(missing_ok=True)
 
 
 def cuda_keys() -> list[str]:

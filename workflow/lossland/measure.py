@@ -258,7 +258,7 @@ def random_lines(spec: dict, device_name: str) -> None:
     sharpness = settings["sharpness"]
     stats.update(adaptive_sharpness(ctx.model, data, ctx.prepare, batch_size_for(ctx.device, settings["batch_size"]),
                                     sharpness["rho_average"], sharpness["rho_worst"], sharpness["draws"],
-                                    sharpness["steps"], seed))
+                                    sharpness["steps"], seed + 1))  # not the directions' stream
     log(f"adaptive sharpness: average {stats['adaptive_average']:.4g} ± {stats['adaptive_average_sd']:.2g}, worst "
         f"{stats['adaptive_worst']:.4g} ± {stats['adaptive_worst_sd']:.2g} over {sharpness['draws']} draws")
     stats.update(model=ctx.checkpoint["model"], loss=base, delta=settings["delta"], line=settings["line"], seed=seed,
