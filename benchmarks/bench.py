@@ -20,6 +20,8 @@
 6. geometry (resnet56, 1,000 images): one Hessian-vector product against one forward+backward pass over the same
    images, and the wall time of the model's whole geometry row (top-3 and most negative eigenvalues, a 20-probe
    trace, 20 flatness directions x 17 points).
+9. identity (resnet20, 11x11 grid, no cap): the chunk job's computation twice on this device, which must agree bit
+   for bit, and on a GPU once more on the CPU: the largest relative loss difference (target <= 1e-5).
 
 Surface and training rows also report the arithmetic ceiling: the model's FLOPs (counted by torch's
 FlopCounterMode) at this device's measured fp32 peak (the best of a large matmul and a large 3x3 convolution). No
@@ -28,6 +30,7 @@ over the floor.
 """
 
 import argparse
+import contextlib
 import json
 import shutil
 import subprocess
@@ -82,6 +85,17 @@ def peak_gflops(device) -> float:
     return best
 
 
+@contextlib.contextmanager
+def tf32(enabled: bool):
+    """TF32 tensor cores for matmuls and cuDNN convolutions (the workflow keeps both off: fp32 means fp32)."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
 def synchronize(device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -116,8 +130,11 @@ def imagefolder(root: Path, split: str, transform):
 
 
 def trained_checkpoint(model_name: str, work: Path, device) -> str:
-    """A real checkpoint: one epoch of our training on the prepared subset."""
+    """A real checkpoint: one epoch of our training on the prepared subset (trained once per run)."""
     from lossland.train import train_model
+
+    if (work / f"{model_name}.pt").exists():
+        return str(work / f"{model_name}.pt")
 
     settings = dict(optimizer="adam", lr=1e-3, momentum=0.9, nesterov=False, weight_decay=0.0, batch_size=64,
                     epochs=1, schedule={"type": "none"}, augment=False, normalize=True, seed=0, eval_batch_size="auto",
@@ -165,7 +182,11 @@ def bench_surface(model_name: str, args, work: Path, indices: np.ndarray, device
     first, second = random_directions(model, seed=1)
     points = [(0.0, 0.0)] + [(float(a), float(b)) for a, b in np.random.default_rng(0).uniform(-1, 1, (args.points - 1, 2))]
 
-    def time_ours(fold_bn: bool = True, precision: str = "fp32", compile: bool = False):
+    def time_ours(fold_bn: bool = True, precision: str = "fp32", compile: bool = False, allow_tf32: bool = False):
+        with tf32(allow_tf32):
+            return time_evaluator(fold_bn, precision, compile)
+
+    def time_evaluator(fold_bn: bool, precision: str, compile: bool):
         tick = time.perf_counter()
         model, _ = load_checkpoint(checkpoint, device)  # a fresh copy: the evaluator writes into its weights
         data = load_split(work / "landscape.pt").to(device)
@@ -203,7 +224,8 @@ def bench_surface(model_name: str, args, work: Path, indices: np.ndarray, device
     if args.extras or device.type == "cuda":
         variants = [("bf16 autocast", {"precision": "bf16"}), ("torch.compile", {"compile": True})]
         if device.type == "cuda":
-            variants.insert(1, ("fp16 autocast", {"precision": "fp16"}))
+            variants[:0] = [("TF32", {"allow_tf32": True})]
+            variants.insert(2, ("fp16 autocast", {"precision": "fp16"}))
         for label, options in variants:
             values, seconds, setup = time_ours(**options)
             deviation = max(abs(v[0] - r[0]) / abs(r[0]) for v, r in zip(values, ours))
@@ -211,6 +233,45 @@ def bench_surface(model_name: str, args, work: Path, indices: np.ndarray, device
                          f"{base_s / seconds:.2f}x", f"max rel. loss deviation from fp32 {deviation:.1e}; "
                                                      f"setup {setup:.1f}s (compile time falls in the warm-up)"))
             print(ROWS[-1], flush=True)
+
+
+def surface_on(device, checkpoint: str, directions: tuple, landscape: dict, work: Path) -> tuple[np.ndarray, float]:
+    """The chunk job's computation on one device: a whole grid (one chunk), [loss, acc] per point, and its seconds."""
+    from lossland.surface import evaluate_chunk
+
+    model, _ = load_checkpoint(checkpoint, device)
+    evaluator = PlaneEvaluator(model, *directions, load_split(work / "landscape.pt").to(device),
+                               normalizer({"normalize": True}, device))
+    tick = time.perf_counter()
+    frame = evaluate_chunk(evaluator, landscape, 0, log=lambda _: None)
+    synchronize(device)
+    return frame[["loss", "acc"]].to_numpy(), time.perf_counter() - tick
+
+
+def bench_identity(args, work: Path, device) -> None:
+    """The same surface (resnet20, a grid over [-1, 1]^2, no cap) twice on this device, which must agree bit for bit
+    (the workflow's numerics: fp32, TF32 off, deterministic kernels), and once on the CPU (loss within 1e-5
+    relative: a different device sums in another order)."""
+    checkpoint = trained_checkpoint("resnet20", work, device)
+    directions = random_directions(load_checkpoint(checkpoint, torch.device("cpu"))[0], seed=1)
+    n = args.identity_grid
+    landscape = {"x": [-1.0, 1.0, n], "y": [-1.0, 1.0, n], "chunks": 1}
+    first, first_s = surface_on(device, checkpoint, directions, landscape, work)
+    second, second_s = surface_on(device, checkpoint, directions, landscape, work)
+    differing = int((first.view(np.int64) != second.view(np.int64)).sum())
+    ROWS.append((f"identity: resnet20 {n}x{n} surface on {device}, twice", f"{first_s:.3g} s", f"{second_s:.3g} s",
+                 "", f"{differing} of {first.size} values differ in any bit"))
+    print(ROWS[-1], flush=True)
+    if device.type != "cpu":
+        cpu, cpu_s = surface_on(torch.device("cpu"), checkpoint, directions, landscape, work)
+        relative = np.abs(first[:, 0] - cpu[:, 0]) / np.abs(cpu[:, 0])
+        accuracy = np.abs(first[:, 1] - cpu[:, 1])
+        ROWS.append((f"identity: the same surface on {device} vs the CPU ({torch.get_num_threads()} threads)",
+                     f"{first_s:.3g} s", f"{cpu_s:.3g} s", f"{cpu_s / first_s:.1f}x",
+                     f"max rel. loss diff {relative.max():.1e} (<= 1e-5: {relative.max() <= 1e-5}), "
+                     f"max acc diff {accuracy.max():.1e}"))
+        print(ROWS[-1], flush=True)
+    assert differing == 0, f"the same surface twice on {device}: {differing} values differ"
 
 
 def bench_training(model_name: str, args, work: Path, device) -> None:
@@ -223,7 +284,11 @@ def bench_training(model_name: str, args, work: Path, device) -> None:
     data = load_split(work / "train.pt").to(device)
     limited = data.subset(torch.arange(batches * batch, device=device))
     prepare = normalizer({"normalize": True}, device)
-    def ours_img_per_s(precision: str) -> float:
+    def ours_img_per_s(precision: str, allow_tf32: bool = False) -> float:
+        with tf32(allow_tf32):
+            return ours_training(precision)
+
+    def ours_training(precision: str) -> float:
         torch.manual_seed(0)
         model = build_model(model_name).to(device, memory_format=torch.channels_last)
         optimizer = make_optimizer(settings, model.parameters())
@@ -263,10 +328,14 @@ def bench_training(model_name: str, args, work: Path, device) -> None:
     ROWS[-1] = ROWS[-1][:4] + (ceiling_note(flops_per_image(model_name, device, train=True), 1 / ours, 1 / baseline,
                                             args.peak),)
     if args.extras or device.type == "cuda":
-        bf16 = ours_img_per_s("bf16")
-        ROWS.append((f"  {model_name} training with bf16 autocast", f"{bf16:.4g} img/s", f"{baseline:.4g} img/s",
-                     f"{bf16 / baseline:.2f}x", "opt-in (train.*.precision: bf16); changes the numbers"))
-        print(ROWS[-1], flush=True)
+        variants = [("bf16 autocast", "bf16", False, "opt-in (train.*.precision: bf16); changes the numbers")]
+        if device.type == "cuda":
+            variants.insert(0, ("TF32", "fp32", True, "not offered by the workflow (fp32 means fp32); for scale"))
+        for label, precision, allow_tf32, note in variants:
+            speed = ours_img_per_s(precision, allow_tf32)
+            ROWS.append((f"  {model_name} training with {label}", f"{speed:.4g} img/s", f"{baseline:.4g} img/s",
+                         f"{speed / baseline:.2f}x", note))
+            print(ROWS[-1], flush=True)
 
 
 def baseline_interpolation_point(model, state_a, state_b, loader, alpha, device) -> tuple[float, float]:
@@ -493,11 +562,12 @@ def main() -> None:
     parser.add_argument("--train-batches", type=int, default=8)
     parser.add_argument("--extras", action="store_true", help="also time bf16/fp16/compile (always on CUDA)")
     parser.add_argument("--parts", default="surface,training,workflow",
-                        help="comma-separated subset of surface,training,workflow,views,geometry,lanczos,cap")
+                        help="comma-separated subset of surface,training,workflow,views,geometry,lanczos,cap,identity")
     parser.add_argument("--out", type=Path, help="also write the table as JSON here")
     parser.add_argument("--cap-checkpoints", nargs="*", type=Path,
                         help="trained checkpoints for the cap part (the first one also for the lanczos part)")
     parser.add_argument("--cap-grid", type=int, default=21, help="points per axis of the cap part's surface")
+    parser.add_argument("--identity-grid", type=int, default=11, help="points per axis of the identity part's surface")
     args = parser.parse_args()
     device = select_device("auto")
     if device.type == "cpu":
@@ -531,6 +601,8 @@ def main() -> None:
             bench_lanczos(args, work, device)
         if "cap" in parts:
             bench_cap(args, work, device)
+        if "identity" in parts:
+            bench_identity(args, work, device)
     print("\n| measurement | ours | baseline | speed-up | notes |\n|---|---:|---:|---:|---|")
     for row in ROWS:
         print("| " + " | ".join(row) + " |")
