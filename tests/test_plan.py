@@ -161,3 +161,14 @@ def test_an_unknown_span_is_one_line_inline_or_from_a_spec_file(tmp_path, capsys
     spec = tmp_path / "job.json"
     spec.write_text(json.dumps({"kind": "chunk", "settings": {"span": "sideways"}, "inputs": {}, "outputs": {}}))
     assert main(["measure", "--spec", str(spec)]) == 2 and "unknown span 'sideways'" in capsys.readouterr().err
+
+
+def test_the_page_shows_the_first_run_of_every_model(config):
+    plan = Plan({**config, "train": {**config["train"], "seeds": [0, 1]}})
+    assert "results/landscapes.html" in plan.study_targets() and "results/landscapes.html" in plan.all_targets()
+    inputs = plan.inputs("page", {})
+    assert inputs["surfaces"] == [f"results/landscape/{m}/surface.npz" for m in config["models"]]
+    assert inputs["lines"] == [f"results/landscape/{m}/line.npz" for m in config["models"]]
+    assert inputs["metrics"] == [f"results/metrics/{m}.json" for m in config["models"]]
+    assert inputs["geometry"] == "results/geometry.csv"
+    assert plan.settings("page", {}) == {"models": config["models"], "cap": config["landscape"]["cap"]}

@@ -14,7 +14,7 @@ from PIL import Image
 MODELS = ["net", "resnet20", "resnet56", "resnet110", "plainnet20", "plainnet56", "plainnet110"]
 REPORTS = ["results/summary.csv", "results/summary.md", "results/figures/training_curves.png",
            "results/figures/landscapes.png", "results/geometry.csv", "results/geometry.md", "results/figures/geometry.png",
-           "results/claims.csv", "results/claims.md", "results/figures/density.png"]
+           "results/claims.csv", "results/claims.md", "results/figures/density.png", "results/landscapes.html"]
 SWEEP = ["results/sweep/", "results/ablation/"]
 
 

@@ -205,6 +205,10 @@ def table(spec: dict, device_name: str) -> None:
         sweep_tables(settings, inputs, outputs)
     elif kind == "ablation":
         ablation(settings, inputs, outputs)
+    elif kind == "page":
+        from .page import write_page
+
+        write_page(settings, inputs, outputs["html"])
     elif kind == "density_figure":
         from .plots import plot_densities
 

@@ -35,7 +35,7 @@ JOBS = {
     "surface": "merge", "eigen_map": "merge",
     "plot_landscape": "plot", "plot_line": "plot", "plot_interpolation": "plot", "plot_eigen": "plot",
     "plot_trajectory": "plot", "paraview": "plot",
-    "report": "table", "geometry_table": "table", "sweep_table": "table", "ablation": "table",
+    "report": "table", "geometry_table": "table", "sweep_table": "table", "ablation": "table", "page": "table",
 }
 EVALUATION_KEYS = ("samples", "seed", "batch_size", "fold_bn", "precision", "compile")
 BN_KEYS = ("bn", "bn_samples")
@@ -238,10 +238,12 @@ class Plan:
                 *[f"results/hessian/{self.runs[m][0]}.png" for m in self.eigen_map_models("hessian_planes")]]
 
     def study_targets(self) -> list[str]:
-        """Everything of the study's models (training, surfaces, views, geometry, reports), without the Net sweep."""
+        """Everything of the study's models (training, surfaces, views, geometry, reports, the interactive page),
+        without the Net sweep."""
         return [*[f"results/landscape/{m}.png" for m in self.views_of("landscape")], *self.report_inputs()["metrics"],
                 "results/summary.csv", "results/summary.md", "results/figures/training_curves.png",
-                "results/figures/landscapes.png", *self.view_targets(sweep=False), *self.geometry_targets()]
+                "results/figures/landscapes.png", *self.view_targets(sweep=False), *self.geometry_targets(),
+                "results/landscapes.html"]
 
     def sweep_targets(self) -> list[str]:
         return ["results/sweep/table.csv", *[f"results/sweep/table_lr{lr}.md" for lr in self.sweep_lrs],
@@ -302,6 +304,11 @@ class Plan:
                     "all_metrics": [f"results/metrics/{m}.json" for m in self.all_runs()]}
         if kind == "report":
             return self.report_inputs()
+        if kind == "page":  # the first run of every model, as in the report's contour figure
+            first = [runs[0] for runs in self.runs.values()]
+            return {"surfaces": [f"results/landscape/{m}/surface.npz" for m in first],
+                    "lines": [f"results/landscape/{m}/line.npz" for m in first],
+                    "metrics": [f"results/metrics/{m}.json" for m in first], "geometry": "results/geometry.csv"}
         raise KeyError(f"no planned inputs for a {kind} job")
 
     def _bn_input(self, section: str) -> dict[str, str]:
@@ -400,6 +407,8 @@ class Plan:
             return {"title": f"{pair['a']} (A) to {pair['b']} (B)"}
         if kind in ("paraview",):
             return {"log_height": False}
+        if kind == "page":
+            return {"models": self.models, "cap": landscape["cap"], **self.labels()}
         if kind == "report":
             return {"models": self.models, "runs": self.run_index(self.all_runs()),
                     "trained": self.run_index(self.all_runs(trained_only=True)), **self.labels()}

@@ -1,5 +1,6 @@
 localrules:
     report,
+    page,
 
 
 rule report:
@@ -21,5 +22,25 @@ rule report:
         ENV
     params:
         **job_params("report"),
+    shell:
+        "python -m lossland --threads 1 table --spec {params.spec:q} > {log} 2>&1"
+
+
+rule page:
+    input:
+        **PLAN.inputs("page", {}),
+    output:
+        html=report(
+            "results/landscapes.html",
+            caption="../report/page.rst",
+            category="landscapes",
+            labels={"model": "all", "figure": "interactive page (3-D, rotatable)"},
+        ),
+    log:
+        "results/logs/page.log",
+    conda:
+        ENV
+    params:
+        **job_params("page"),
     shell:
         "python -m lossland --threads 1 table --spec {params.spec:q} > {log} 2>&1"
