@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .io import save_text
+from .measure import log
 
 GEOMETRY_ROW = [  # (column, heading, format) of the geometry row, each with its ± (report.spread) and n
     ("test_acc", "test acc", ".4f"), ("lambda_max", "λmax", ".4g"), ("lambda_min", "λmin", ".4g"),
@@ -96,6 +97,7 @@ def write_page(settings: dict, inputs: dict, dest: str) -> None:
                                    geometry.get(model))
     save_text(render(models, settings.get("cap"), "Loss landscapes: " + ", ".join(m["label"] for m in models.values())),
               dest)
+    log(f"wrote {dest}: {len(models)} models, {Path(dest).stat().st_size / 1e6:.2f} MB")
 
 
 TEMPLATE = """<!DOCTYPE html>
