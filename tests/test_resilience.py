@@ -172,3 +172,24 @@ def test_same_inputs_same_surface_values(chunk_inputs):
         subprocess.run(chunk_command(name), cwd=chunk_inputs, env=env, check=True, capture_output=True)
     a = pd.read_csv(chunk_inputs / "a.csv", comment="#")
     np.testing.assert_array_equal(a.to_numpy(), pd.read_csv(chunk_inputs / "b.csv", comment="#").to_numpy())
+
+
+def test_temp_files_of_other_machines_are_left_to_their_writers(tmp_path):
+    """On a shared file system a pid names a process of the machine that wrote it: another host's temp file is
+    removed only once it is a day old; this host's only when its process is gone."""
+    import socket
+
+    from lossland.io import STALE_SECONDS, atomic_write
+
+    dest = tmp_path / "surface.npz"
+    other_live = tmp_path / f".surface.npz.tmp{os.getpid()}@another-node"
+    other_stale = tmp_path / ".surface.npz.tmp12345@another-node.cluster"
+    ours_dead = tmp_path / f".surface.npz.tmp999999999@{socket.gethostname()}"
+    legacy_dead = tmp_path / ".surface.npz.tmp999999999"
+    for path in (other_live, other_stale, ours_dead, legacy_dead):
+        path.write_text("partial")
+    old = time.time() - STALE_SECONDS - 60
+    os.utime(other_stale, (old, old))
+    with atomic_write(dest, "w") as handle:
+        handle.write("done")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([dest.name, other_live.name])

@@ -5,6 +5,8 @@ import errno
 import hashlib
 import json
 import os
+import socket
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,10 +21,9 @@ def atomic_write(dest: str | Path, mode: str = "wb") -> Iterator[IO]:
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     for leftover in dest.parent.glob(f".{dest.name}.tmp*"):  # from a writer killed mid-write
-        pid = leftover.name.rsplit(".tmp", 1)[1]
-        if not (pid.isdigit() and int(pid) != os.getpid() and process_alive(int(pid))):  # not still writing
+        if abandoned(leftover):
             leftover.unlink(missing_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp{os.getpid()}")
+    tmp = dest.with_name(f".{dest.name}.tmp{os.getpid()}@{socket.gethostname()}")
     try:
         with open(tmp, mode) as handle:
             yield handle
@@ -36,6 +37,22 @@ def atomic_write(dest: str | Path, mode: str = "wb") -> Iterator[IO]:
                         "its file system and rerun") from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+STALE_SECONDS = 24 * 3600  # a temp file of another machine untouched this long belongs to no live writer
+
+
+def abandoned(leftover: Path) -> bool:
+    """Whether a temp file `.<name>.tmp<pid>@<host>` has no live writer: on this machine, its process is gone; from
+    another machine (a shared file system: a pid there says nothing here), untouched for a day. Files named
+    `.<name>.tmp<pid>` (before hosts were recorded) count as this machine's."""
+    pid, _, host = leftover.name.rsplit(".tmp", 1)[1].partition("@")
+    if host and host != socket.gethostname():
+        try:
+            return time.time() - leftover.stat().st_mtime > STALE_SECONDS
+        except FileNotFoundError:
+            return False
+    return not (pid.isdigit() and int(pid) != os.getpid() and process_alive(int(pid)))
 
 
 def process_alive(pid: int) -> bool:
