@@ -37,6 +37,18 @@ def start(workdir: Path) -> subprocess.Popen:
                             start_new_session=True)
 
 
+HUNG_SECONDS = 1800  # no wait of the chaos run takes this long unless something hangs (the whole smoke run: ~10 min)
+
+
+def finished(snakemake: subprocess.Popen) -> int:
+    """Its exit status; a run still going after HUNG_SECONDS is killed with its jobs and fails the test."""
+    try:
+        return snakemake.wait(timeout=HUNG_SECONDS)
+    except subprocess.TimeoutExpired:
+        os.killpg(snakemake.pid, signal.SIGKILL)
+        raise AssertionError(f"a Snakemake run (pid {snakemake.pid}) hung for {HUNG_SECONDS} s") from None
+
+
 def running_jobs(group: int) -> list[int]:
     """Pids of the workflow's jobs (`python -m lossland ...`) in a Snakemake run's process group."""
     pids = []
@@ -67,10 +79,11 @@ def deliver(kind: str, snakemake: subprocess.Popen, rng: random.Random) -> bool:
         if snakemake.poll() is not None:
             return False
         snakemake.kill()  # its jobs live on as orphans, as after a kill -9 of the terminal's Snakemake
-        snakemake.wait()
+        finished(snakemake)
         return True
-    delay = rng.uniform(0.0, 3.0)
+    delay, deadline = rng.uniform(0.0, 3.0), time.monotonic() + HUNG_SECONDS
     while snakemake.poll() is None:  # a job running, then `delay` seconds later whichever jobs run then
+        assert time.monotonic() < deadline, f"no job of Snakemake (pid {snakemake.pid}) to fault in {HUNG_SECONDS} s"
         if not running_jobs(snakemake.pid):
             time.sleep(0.05)
             continue
@@ -82,7 +95,7 @@ def deliver(kind: str, snakemake: subprocess.Popen, rng: random.Random) -> bool:
             os.kill(rng.choice(sorted(jobs)), signal.SIGKILL if kind == "SIGKILL job" else signal.SIGTERM)
         except ProcessLookupError:
             continue
-        snakemake.wait()  # it waits for its other jobs, then stops with an error
+        finished(snakemake)  # it waits for its other jobs, then stops with an error
         return True
     return False
 
@@ -102,11 +115,13 @@ def chaos_run(workdir: Path, faults: int, seed: int) -> tuple[list[str], int]:
         assert snakemake.returncode != 0, f"the workflow finished after {len(delivered)} of {faults} faults"
         failed += 1
         assert failed <= faults, f"{failed} runs failed without a fault: something is broken, not interrupted"
+    deadline = time.monotonic() + HUNG_SECONDS
     while any(alive(group) for group in groups):  # orphans of killed Snakemakes finish or fail on their own
+        assert time.monotonic() < deadline, f"orphaned jobs still running after {HUNG_SECONDS} s"
         time.sleep(0.1)
     for _ in range(3):  # then runs without faults until it completes
         run_snakemake(workdir, "--unlock", "--configfile", "smoke.yaml")
-        if start(workdir).wait() == 0:
+        if finished(start(workdir)) == 0:
             return delivered, failed
         failed += 1
     raise AssertionError("three runs without faults after the last one did not complete the workflow")
