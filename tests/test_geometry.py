@@ -275,3 +275,23 @@ def test_top_eigenvectors_are_the_exact_hessians_with_a_fixed_sign(exact):
     for row, exact_vector in zip(rows, vectors[:, ::-1].T):
         assert abs(row @ exact_vector) == pytest.approx(1, abs=1e-4)  # the same line
         assert row[np.abs(row).argmax()] > 0  # and the same sign whatever eigsh returns
+
+
+def test_an_ill_conditioned_lowest_end_falls_back_to_the_shifted_operator():
+    """λmax isolated at 1e6 above a dense bulk in [-0.01, 1] (PlainNet-110's shape: λmin tiny against λmax): the run
+    on both ends cannot bring λmin to tol·|λmin| in one restart; λmax then comes from the top end alone and λmin from
+    H − λmax·I, to within the bound it reports, tol·(λmax − λmin), against numpy's exact spectrum."""
+    from lossland.geometry import spectrum_ends
+
+    spectrum = np.r_[1e6, np.linspace(-0.01, 1.0, 300)]
+    rotation, _ = np.linalg.qr(np.random.default_rng(1).standard_normal((spectrum.size, spectrum.size)))
+    matrix = rotation @ np.diag(spectrum) @ rotation.T
+    exact = np.linalg.eigvalsh(matrix)
+    with pytest.raises(UserError, match="did not converge"):
+        extreme_eigenvalues(aslinearoperator(matrix), tol=1e-4, seed=0, maxiter=1)
+    top, lowest, error, method = spectrum_ends(aslinearoperator(matrix), tol=1e-4, seed=0, maxiter=1)
+    assert method == "shifted" and error == pytest.approx(1e-4 * (top[0] - lowest))
+    assert top[0] == pytest.approx(exact[-1], rel=1e-8)
+    assert abs(lowest - exact[0]) <= error
+    top, lowest, error, method = spectrum_ends(aslinearoperator(matrix), tol=1e-10, seed=0)  # converges: both ends
+    assert method == "both ends" and abs(lowest - exact[0]) < 1e-8 and error == pytest.approx(1e-10 * abs(lowest))

@@ -104,7 +104,7 @@ def measure(spec: dict, device_name: str = "auto") -> None:
 
 
 def plane_chunk(spec: dict, device_name: str) -> None:
-    from .geometry import HessianOperator, extreme_eigenvalues
+    from .geometry import HessianOperator, spectrum_ends
     from .surface import PlaneEvaluator, evaluate_chunk, grid_chunk, write_chunk
 
     ctx = Context.load(spec, device_name)
@@ -125,7 +125,7 @@ def plane_chunk(spec: dict, device_name: str) -> None:
 
         def extremes(a: float, b: float) -> tuple[float, float, float]:
             plane.move(a, b)
-            top, lowest = extreme_eigenvalues(op.linear_operator(), settings["tol"], settings["seed"], 1,
+            top, lowest, _, _ = spectrum_ends(op.linear_operator(), settings["tol"], settings["seed"], 1,
                                               settings["maxiter"])
             return op.loss(), float(top[0]), lowest
 
