@@ -14,7 +14,7 @@ import yaml
 from conftest import REPO, run_snakemake, smoke_workdir
 
 LOCAL_RULE_LOGS = ("surface.log", "plot.log", "report.log", "table.log", "ablation.log", "plot_line.log",
-                   "paraview.log", "eigen_map.log")
+                   "paraview.log", "eigen_map.log", "page.log")
 
 
 @pytest.fixture(scope="module")
