@@ -1,4 +1,5 @@
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -44,8 +45,11 @@ def planned_outputs(dry_run_stdout: str) -> list[str]:
 
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory) -> Path:
-    """The smoke preset run locally once per test session: `snakemake --cores 2 all`."""
-    workdir = smoke_workdir(tmp_path_factory.mktemp("smoke"))
+    """The smoke preset run locally once per test session: `snakemake --cores 2 all`. LOSSLAND_SMOKE_RUN names the
+    directory of an earlier session's smoke run to finish and reuse instead (a developer's shortcut; CI leaves it
+    unset)."""
+    earlier = os.environ.get("LOSSLAND_SMOKE_RUN")
+    workdir = Path(earlier) if earlier else smoke_workdir(tmp_path_factory.mktemp("smoke"))
     run_snakemake(workdir, "--cores", "2", "all", "--configfile", "smoke.yaml")
     return workdir
 

@@ -219,6 +219,8 @@ async function selfCheck() {
   } catch (error) {
     report.errors.push(String(error && error.stack ? error.stack : error));
   }
+  report.fetched = performance.getEntriesByType("resource").map((entry) => entry.name)
+    .filter((name) => !name.startsWith("data:") && !name.startsWith("blob:"));
   document.getElementById("selfcheck").textContent = JSON.stringify(report);
   document.body.dataset.selfcheck = "done";
 }
