@@ -49,7 +49,11 @@ def smoke_run(tmp_path_factory) -> Path:
     directory of an earlier session's smoke run to finish and reuse instead (a developer's shortcut; CI leaves it
     unset)."""
     earlier = os.environ.get("LOSSLAND_SMOKE_RUN")
-    workdir = Path(earlier) if earlier else smoke_workdir(tmp_path_factory.mktemp("smoke"))
+    if earlier:
+        run_snakemake(Path(earlier), "--unlock", "--configfile", "smoke.yaml")
+        run_snakemake(Path(earlier), "--cores", "2", "all", "--configfile", "smoke.yaml", "--rerun-incomplete")
+        return Path(earlier)
+    workdir = smoke_workdir(tmp_path_factory.mktemp("smoke"))
     run_snakemake(workdir, "--cores", "2", "all", "--configfile", "smoke.yaml")
     return workdir
 
