@@ -68,10 +68,13 @@ def _contour(axes: plt.Axes, surface: dict, title: str):
     if window:
         axes.set_xlim(*window[0])
         axes.set_ylim(*window[1])
-        title = f"{title}\n(zoomed to the basin: [{window[0][0]:g}, {window[0][1]:g}]²)" if window[0] == window[1] else (
-            f"{title}\n(zoomed to the basin: x [{window[0][0]:g}, {window[0][1]:g}], y [{window[1][0]:g}, "
-            f"{window[1][1]:g}])")
-    axes.set(title=title, xlabel="direction 1", ylabel="direction 2", aspect="equal")
+        (x0, x1), (y0, y1) = window
+        zoom = f"[{x0:g}, {x1:g}]²" if window[0] == window[1] else f"x [{x0:g}, {x1:g}], y [{y0:g}, {y1:g}]"
+        axes.set_title(f"{title}\nzoomed to its basin: {zoom}", fontsize="medium")
+        title = None
+    axes.set(xlabel="direction 1", ylabel="direction 2", aspect="equal")
+    if title:
+        axes.set_title(title)
     return filled
 
 
