@@ -145,7 +145,8 @@ def test_changing_geometry_reruns_no_training_and_no_surface(smoke_run):
     (smoke_run / "geometry.yaml").write_text(yaml.safe_dump(config))
     outputs = planned_outputs(run_snakemake(smoke_run, "-n", "all", "--configfile", "geometry.yaml").stdout)
     assert "results/geometry/resnet56/hessian.json" in outputs and "results/geometry.csv" in outputs
-    assert all(path.startswith(("results/geometry", "results/figures/geometry", "results/claims")) for path in outputs), outputs
+    reruns = ("results/geometry", "results/figures/geometry", "results/claims", "results/landscapes.html")  # the page
+    assert all(path.startswith(reruns) for path in outputs), outputs  # shows each model's geometry row
 
 
 def test_changing_directions_reruns_surfaces_and_views_but_no_training(smoke_run):
@@ -162,7 +163,7 @@ def test_changing_directions_reruns_surfaces_and_views_but_no_training(smoke_run
     (smoke_run / "line.yaml").write_text(yaml.safe_dump(config))
     outputs = planned_outputs(run_snakemake(smoke_run, "-n", "all", "--configfile", "line.yaml").stdout)
     expected = [f"results/landscape/{m}{suffix}" for m in MODELS for suffix in ("/line.npz", "/line.json", "_1d.png")]
-    assert sorted(outputs) == sorted(expected)  # a new line range reruns the lines and nothing else
+    assert sorted(outputs) == sorted([*expected, "results/landscapes.html"])  # the lines and the page that shows them
 
 
 def test_sweep_tables_heatmaps_and_ablation(smoke_run):
