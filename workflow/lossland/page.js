@@ -49,6 +49,8 @@ function scale(names, log) {  // one colour scale over the shown models' measure
     });
   }
   if (DATA.cap !== null && names.some((n) => MODELS[n].nCapped > 0)) high = Math.max(high, DATA.cap);
+  if (!Number.isFinite(low)) low = high;  // every point capped: the plateau alone
+  if (!(high > low)) high = low * 1.001 + 1e-9;
   return {cmin: height(low, log), cmax: height(high, log)};
 }
 
