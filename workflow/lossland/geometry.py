@@ -150,7 +150,7 @@ def spectrum_ends(operator: LinearOperator, tol: float, seed: int, top_k: int = 
         pass
     top = lanczos(operator, top_k, "LA", tol, seed, maxiter)[::-1]
     shift = float(top[0])
-    shifted = LinearOperator(operator.shape, matvec=lambda v: operator.matvec(v) - shift * np.ravel(v),
+    shifted = LinearOperator(operator.shape, matvec=lambda v: np.ravel(operator.matvec(v)) - shift * np.ravel(v),
                              dtype=np.float64)
     lowest = float(lanczos(shifted, 1, "SA", tol, seed, maxiter)[0]) + shift
     return top, lowest, tol * (shift - lowest), "shifted"

@@ -21,7 +21,7 @@ def atomic_write(dest: str | Path, mode: str = "wb") -> Iterator[IO]:
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     for leftover in dest.parent.glob(f".{dest.name}.tmp*"):  # from a writer killed mid-write
-        if abandoned(leftover):
+        if abandoned(leftover, f".{dest.name}.tmp"):
             leftover.unlink(missing_ok=True)
     tmp = dest.with_name(f".{dest.name}.tmp{os.getpid()}@{socket.gethostname()}")
     try:
@@ -42,11 +42,11 @@ def atomic_write(dest: str | Path, mode: str = "wb") -> Iterator[IO]:
 STALE_SECONDS = 24 * 3600  # a temp file of another machine untouched this long belongs to no live writer
 
 
-def abandoned(leftover: Path) -> bool:
+def abandoned(leftover: Path, prefix: str) -> bool:
     """Whether a temp file `.<name>.tmp<pid>@<host>` has no live writer: on this machine, its process is gone; from
     another machine (a shared file system: a pid there says nothing here), untouched for a day. Files named
     `.<name>.tmp<pid>` (before hosts were recorded) count as this machine's."""
-    pid, _, host = leftover.name.rsplit(".tmp", 1)[1].partition("@")
+    pid, _, host = leftover.name[len(prefix):].partition("@")  # a host name may hold ".tmp" itself
     if host and host != socket.gethostname():
         try:
             return time.time() - leftover.stat().st_mtime > STALE_SECONDS

@@ -43,7 +43,8 @@ def geometry_cells(row: dict | None) -> list[dict]:
     for column, heading, digits in GEOMETRY_ROW:
         if column not in row or pd.isna(row[column]):
             continue
-        sd = spread(row, column) if f"{column}_seed_sd" in row or f"{column}_sd" in row else float("nan")
+        needed = f"{column}_seed_sd" if row["seeds"] > 1 else f"{column}_sd"  # what report.spread reads
+        sd = spread(row, column) if needed in row else float("nan")
         text = format(row[column], digits) + ("" if math.isnan(sd) else f" ± {sd:.0f}" if sd >= 100 else f" ± {sd:.2g}")
         cells.append({"name": heading, "value": text})
     if cells:
