@@ -1,3 +1,4 @@
+import inspect
 import json
 import os
 import shutil
@@ -12,7 +13,53 @@ REPO = Path(__file__).resolve().parents[1]
 JPEG_DATA = (REPO.parent / "shared" / "data" / "cifar10-jpeg").resolve()
 
 
+# Tiers (pyproject.toml's markers): a test that runs Snakemake, or uses a fixture that does, is `e2e`; one that
+# starts SLURM, a browser or the chaos run is `system` too. Marked here from what the test and its fixtures call;
+# run_snakemake refuses to run for a test that ended up unmarked, so the fast tier never runs Snakemake.
+RUNS_SNAKEMAKE = ("run_snakemake(", "smoke_workdir(", "start_snakemake(", "chaos_run(")
+SYSTEM_FIXTURES = {"slurm", "browser"}
+SYSTEM_MODULES = {"test_chaos"}
+_current_test: dict = {}
+
+
+def _sources(item) -> str:
+    functions = [item.function] + [d.func for defs in item._fixtureinfo.name2fixturedefs.values() for d in defs]
+    texts = []
+    for function in functions:
+        try:
+            texts.append(inspect.getsource(function))
+        except (OSError, TypeError):
+            continue
+    return "\n".join(texts)
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        system = SYSTEM_FIXTURES & set(item.fixturenames) or item.module.__name__ in SYSTEM_MODULES
+        if system:
+            item.add_marker(pytest.mark.system)
+        if system or any(call in _sources(item) for call in RUNS_SNAKEMAKE):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    _current_test["item"] = item
+
+
+def system_missing(reason: str) -> None:
+    """A system test's program is missing: skip with the reason, or fail where LOSSLAND_SYSTEM_TESTS=required (CI,
+    whose .ci/run installs them: a skipped SLURM run or browser test there would hide that it never ran)."""
+    if os.environ.get("LOSSLAND_SYSTEM_TESTS") == "required":
+        pytest.fail(f"{reason} (LOSSLAND_SYSTEM_TESTS=required)")
+    pytest.skip(reason)
+
+
 def run_snakemake(workdir: Path, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    item = _current_test.get("item")
+    if item is not None and item.get_closest_marker("e2e") is None:
+        raise AssertionError(f"{item.nodeid} runs Snakemake but is not marked e2e: call run_snakemake in its body or "
+                             "in a fixture it uses, or mark it `@pytest.mark.e2e`")
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), *args]
     result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, env=env)
     if check and result.returncode != 0:

@@ -5,24 +5,25 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import JPEG_DATA, run_job
+from conftest import run_job
 from lossland.data import CLASSES, Dataset, normalizer
 from lossland.errors import UserError
 from lossland.geometry import HessianOperator, across_subsets, extreme_eigenvalues, flatness_stats, hutchinson_trace
-from PIL import Image
 from scipy.sparse.linalg import aslinearoperator
 from torch import nn
 
 
-def jpeg_images(per_class: int) -> Dataset:
-    """The first `per_class` training images of each class of the CIFAR-10 JPEG copy."""
-    if not JPEG_DATA.is_dir():
-        pytest.skip(f"the CIFAR-10 JPEG copy is not at {JPEG_DATA}")
+def class_images(per_class: int) -> Dataset:
+    """`per_class` 32×32 images of each of the 10 classes, made here: a mean colour per class plus seeded noise, as
+    tests/test_own_model.py makes its ImageFolder tree, but smooth (8×8 noise upsampled, as natural images' power
+    sits at low frequencies): learnable, not trivial, and no data set needed."""
+    rng = np.random.default_rng(0)
     images, labels = [], []
-    for label, name in enumerate(CLASSES):
-        for path in sorted((JPEG_DATA / "train" / name).iterdir())[:per_class]:
-            with Image.open(path) as image:
-                images.append(np.asarray(image.convert("RGB")))
+    for label in range(len(CLASSES)):
+        base = np.array([25 * label, 255 - 25 * label, 60 + 15 * label], dtype=float)
+        for _ in range(per_class):
+            noise = np.kron(rng.normal(0, 60, (8, 8, 3)), np.ones((4, 4, 1))) + rng.normal(0, 10, (32, 32, 3))
+            images.append(np.clip(base + noise, 0, 255).astype(np.uint8))
             labels.append(label)
     return Dataset(torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous(), torch.tensor(labels))
 
@@ -42,8 +43,8 @@ def tiny_cnn() -> nn.Module:
 
 @pytest.fixture(scope="module")
 def exact():
-    """The tiny model on 40 real images, its Hessian operator and the exact Hessian (autograd.functional)."""
-    model, data = tiny_cnn(), jpeg_images(4)  # the exact Hessian: of this model, with PyTorch's own BatchNorm2d
+    """The tiny model on 40 images, its Hessian operator and the exact Hessian (autograd.functional)."""
+    model, data = tiny_cnn(), class_images(4)  # the exact Hessian: of this model, with PyTorch's own BatchNorm2d
     prepare = normalizer({"normalize": True}, torch.device("cpu"))
     op = HessianOperator(tiny_cnn(), data, prepare, batch_size=16, params="all")  # same weights; its BN becomes affine
     names = [name for name, _ in model.named_parameters()]
@@ -71,6 +72,31 @@ def test_hessian_vector_products_equal_the_exact_hessian(exact):
     np.testing.assert_allclose(op.matvec(v), hessian @ v, rtol=1e-4, atol=1e-5 * np.abs(hessian @ v).max())
 
 
+def test_a_one_batch_operator_keeps_its_graph_with_the_same_bits_and_rebuilds_it_when_the_weights_move(exact):
+    _, hessian = exact
+    data, prepare = class_images(4), normalizer({"normalize": True}, torch.device("cpu"))
+    kept = HessianOperator(tiny_cnn(), data, prepare, batch_size=40, params="all")  # one batch: the graph is kept
+    fresh = HessianOperator(tiny_cnn(), data, prepare, batch_size=20, params="all")  # two: built for each product
+    v, w = np.random.default_rng(1).standard_normal((2, kept.size))
+    first = kept.matvec(v)
+    graph = kept._graph[1]
+    np.testing.assert_allclose(first, hessian @ v, rtol=1e-4, atol=1e-5 * np.abs(hessian @ v).max())
+    np.testing.assert_allclose(kept.matvec(w), fresh.matvec(w), rtol=1e-4, atol=1e-5 * np.abs(hessian @ w).max())
+    assert kept._graph[1] is graph and np.array_equal(kept.matvec(v), first)  # the same graph, the same bits
+    unkept = HessianOperator(tiny_cnn(), data, prepare, batch_size=40, params="all")
+    unkept._graph = None
+    grads = torch.autograd.grad(next(unkept.loss_and_grad_batches()), unkept.params, create_graph=True)
+    dot = sum((g * u).sum() for g, u in zip(grads, unkept._split(torch.as_tensor(v, dtype=torch.float32))))
+    rebuilt = torch.cat([h.flatten() for h in torch.autograd.grad(dot, unkept.params)]).double().numpy()
+    assert np.array_equal(rebuilt, first)  # a kept graph's product is bit for bit the product built afresh
+    for moving in (kept, fresh):  # weights moved in place, as an eigenvalue map moves them between its points
+        with torch.no_grad():
+            moving.params[0].add_(0.05)
+    moved = kept.matvec(v)
+    assert kept._graph[1] is not graph and not np.allclose(moved, first, rtol=1e-3)
+    np.testing.assert_allclose(moved, fresh.matvec(v), rtol=1e-4, atol=1e-5 * np.abs(moved).max())  # float32 sums
+
+
 def test_top_and_lowest_eigenvalues_equal_the_exact_ones(exact):
     op, hessian = exact
     eigenvalues = np.linalg.eigvalsh((hessian + hessian.T) / 2)
@@ -84,7 +110,7 @@ def test_the_weights_hessian_is_the_exact_hessians_block_of_the_weights(exact):
     """geometry.params: weights = the >1-D tensors (conv 108 + linear 160 of the 290 entries); its eigenvalues are
     those of that block of the exact Hessian, which differ from the whole Hessian's (interlacing)."""
     _, hessian = exact
-    data = jpeg_images(4)
+    data = class_images(4)
     op = HessianOperator(tiny_cnn(), data, normalizer({"normalize": True}, torch.device("cpu")), 16, "weights")
     rows = np.r_[0:108, 120:280]  # conv weight, then (after conv bias 4, BN weight 4, BN bias 4) linear weight
     block = hessian[np.ix_(rows, rows)]
@@ -244,7 +270,7 @@ def test_adaptive_sharpness_is_unchanged_by_rescaling_a_relu_layer_while_lambda_
     same (ReLU is positively homogeneous), adaptive sharpness is too (float error), λmax is not."""
     from lossland.geometry import adaptive_sharpness
 
-    data = jpeg_images(2)
+    data = class_images(2)
     prepare = normalizer({"normalize": True}, torch.device("cpu"))
     model, rescaled = relu_cnn(), relu_cnn()
     with torch.no_grad():

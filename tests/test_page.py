@@ -1,13 +1,12 @@
 """The interactive page (results/landscapes.html) and the Snakemake report, opened in a real headless Chromium.
 
-Chromium is installed with apt-get where the tests run as root (as tests/test_slurm.py installs SLURM); elsewhere the
-browser tests skip with the reason. The page's own JavaScript checks what it drew (`#selfcheck` runs its selfCheck():
-every model's three plots, their traces and the share of drawn pixels, then two models side by side); the test reads
-that report from the DOM Chromium dumps, and a screenshot must not be blank."""
+Chromium comes from Debian's chromium-headless-shell, which tests/system/packages.sh installs (`.ci/run` calls it);
+without it the browser tests skip with the reason. The page's own JavaScript checks what it drew (`#selfcheck` runs
+its selfCheck(): every model's three plots, their traces and the share of drawn pixels, then two models side by
+side); the test reads that report from the DOM Chromium dumps, and a screenshot must not be blank."""
 
 import base64
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -15,7 +14,7 @@ import subprocess
 import numpy as np
 import pytest
 import yaml
-from conftest import REPO, run_snakemake
+from conftest import REPO, run_snakemake, system_missing
 from PIL import Image
 
 BROWSERS = ("chromium-headless-shell", "chromium", "google-chrome", "chrome")
@@ -24,20 +23,9 @@ BROWSERS = ("chromium-headless-shell", "chromium", "google-chrome", "chrome")
 @pytest.fixture(scope="module")
 def browser() -> str:
     found = next((shutil.which(name) for name in BROWSERS if shutil.which(name)), None)
-    if found:
-        return found
-    if os.geteuid() != 0:
-        pytest.skip("no headless Chromium on the PATH, and not root: cannot apt-get install chromium-headless-shell")
-    if not shutil.which("apt-get"):
-        pytest.skip("no headless Chromium on the PATH and no apt-get to install chromium-headless-shell")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], capture_output=True, env=env)
-    install = subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium-headless-shell"],
-                             capture_output=True, text=True, env=env)
-    if install.returncode != 0 or not shutil.which("chromium-headless-shell"):
-        last = (install.stderr.strip().splitlines() or ["no output"])[-1]
-        pytest.skip(f"apt-get could not install chromium-headless-shell: {last}")
-    return shutil.which("chromium-headless-shell")
+    if not found:
+        system_missing("no headless Chromium on the PATH: run bash tests/system/packages.sh (as root) first")
+    return found
 
 
 def headless(browser: str, url: str, *args: str) -> subprocess.CompletedProcess:

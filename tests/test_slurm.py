@@ -1,6 +1,6 @@
-"""The smoke preset through the SLURM profile, on a real one-node SLURM started for the test (tests/slurm/cluster.sh).
+"""The smoke preset through the SLURM profile, on a real one-node SLURM started for the test (tests/system/cluster.sh).
 
-Skipped, with the reason, only where SLURM cannot be started (not root, or no apt-get)."""
+Skipped, with the reason, only where SLURM cannot be started (not root, or tests/system/packages.sh not run)."""
 
 import re
 import shutil
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, run_snakemake, smoke_workdir
+from conftest import REPO, planned_outputs, run_snakemake, smoke_workdir, system_missing
 
 LOCAL_RULE_LOGS = ("surface.log", "plot.log", "report.log", "table.log", "ablation.log", "plot_line.log",
                    "paraview.log", "eigen_map.log", "page.log")
@@ -20,10 +20,10 @@ LOCAL_RULE_LOGS = ("surface.log", "plot.log", "report.log", "table.log", "ablati
 @pytest.fixture(scope="module")
 def slurm(tmp_path_factory):
     state = tmp_path_factory.mktemp("slurm-state")
-    script = str(REPO / "tests" / "slurm" / "cluster.sh")
+    script = str(REPO / "tests" / "system" / "cluster.sh")
     up = subprocess.run(["bash", script, "up", str(state)], capture_output=True, text=True)
     if up.returncode == 3:
-        pytest.skip(up.stdout.strip())
+        system_missing(up.stdout.strip())
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         yield state
@@ -46,7 +46,7 @@ def run_on_slurm(workdir, *args):
 
 
 def slurm_job(job_id: str) -> dict[str, str]:
-    """SLURM's record of a finished job (kept MinJobAge = 600 s by tests/slurm/cluster.sh; no accounting needed)."""
+    """SLURM's record of a finished job (kept MinJobAge = 600 s by tests/system/cluster.sh; no accounting needed)."""
     shown = subprocess.run(["scontrol", "show", "job", "-o", job_id], capture_output=True, text=True, check=True)
     return dict(item.split("=", 1) for item in shown.stdout.split() if "=" in item)
 
@@ -97,11 +97,19 @@ def test_smoke_preset_on_slurm_matches_the_local_run(slurm, smoke_run, tmp_path)
 
 
 @pytest.fixture(scope="module")
-def full_size(slurm, tmp_path_factory):
-    """resnet20 and net surfaces on SLURM with chunks that count as full-size (chunk_batch_minutes: 0)."""
+def full_size(slurm, smoke_run, tmp_path_factory):
+    """resnet20 and net surfaces on SLURM with chunks that count as full-size (chunk_batch_minutes: 0), from the
+    local smoke run's data and checkpoints (training on SLURM is the test above's): their directions and chunks."""
     workdir = smoke_workdir(tmp_path_factory.mktemp("full-size"), chunk_batch_minutes=0)
+    shutil.copytree(smoke_run / "results", workdir / "results", symlinks=True)
+    shutil.copytree(smoke_run / ".snakemake" / "metadata", workdir / ".snakemake" / "metadata")
+    for model in ("resnet20", "net"):
+        shutil.rmtree(workdir / "results" / "landscape" / model)
+    shutil.rmtree(workdir / "results" / "logs")
     run_on_slurm(workdir, "results/landscape/resnet20/surface.npz", "results/landscape/net/surface.npz",
                  "--configfile", "smoke.yaml")
+    outputs = planned_outputs(run_snakemake(workdir, "-n", "results/models/resnet20.pt", "--configfile", "smoke.yaml").stdout)
+    assert outputs == [], f"the copied checkpoints were not reused: {outputs}"
     return workdir
 
 

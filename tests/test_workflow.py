@@ -11,7 +11,7 @@ import yaml
 from conftest import planned_outputs, run_snakemake, smoke_workdir
 from PIL import Image
 
-MODELS = ["net", "resnet20", "resnet56", "resnet110", "plainnet20", "plainnet56", "plainnet110"]
+MODELS = ["net", "resnet20", "resnet56", "plainnet20", "plainnet56"]  # the smoke preset's
 REPORTS = ["results/summary.csv", "results/summary.md", "results/figures/training_curves.png",
            "results/figures/landscapes.png", "results/geometry.csv", "results/geometry.md", "results/figures/geometry.png",
            "results/claims.csv", "results/claims.md", "results/figures/density.png", "results/landscapes.html"]
@@ -40,12 +40,11 @@ def test_every_output_exists_and_is_valid(smoke_run):
         with Image.open(results / png) as image:
             assert image.format == "PNG" and image.size[0] > 300 and image.size[1] > 200
     summary = pd.read_csv(results / "summary.csv")
-    assert list(summary["model"]) == ["net", "plainnet20", "plainnet56", "plainnet110", "resnet20", "resnet56",
-                                      "resnet110"]
+    assert list(summary["model"]) == ["net", "plainnet20", "plainnet56", "resnet20", "resnet56"]
     means = summary[["params", "seeds", "train_loss", "train_acc", "test_loss", "test_acc"]].to_numpy(dtype=float)
     assert np.isfinite(means).all() and summary["test_acc_sd"].isna().all()  # one seed: no spread
     assert summary.set_index("model").loc["net", "params"] == 655_882 and (summary["seeds"] == 1).all()
-    assert (results / "summary.md").read_text().count("\n") == 11  # note, blank, header, rule, 7 models
+    assert (results / "summary.md").read_text().count("\n") == 9  # note, blank, header, rule, 5 models
     metrics = json.loads((results / "metrics/resnet20.json").read_text())
     assert metrics["params"] == 270_410 and 0 <= metrics["test_acc"] <= 1  # the study's variant (config.yaml)
     assert (metrics["shortcut"], metrics["conv_bias"]) == ("avgpool", True)
@@ -86,8 +85,7 @@ def test_views_lines_interpolation_trajectory_paraview(smoke_run):
 def test_geometry_table_maps_and_figure(smoke_run):
     results = smoke_run / "results"
     table = pd.read_csv(results / "geometry.csv")
-    assert list(table["model"]) == ["net", "plainnet20", "plainnet56", "plainnet110", "resnet20", "resnet56",
-                                    "resnet110"]
+    assert list(table["model"]) == ["net", "plainnet20", "plainnet56", "resnet20", "resnet56"]
     for row in table.to_dict("records"):
         hessian = json.loads((results / f"geometry/{row['model']}/hessian.json").read_text())
         assert row["lambda_max"] == hessian["top_eigenvalues"][0] >= hessian["top_eigenvalues"][1]
@@ -103,7 +101,7 @@ def test_geometry_table_maps_and_figure(smoke_run):
             assert flatness["loss"].shape == (3, 9)
             assert row["rise@1"] == pytest.approx((flatness["loss"][:, [0, -1]].mean(1) - flatness["base"]).mean())
     markdown = (results / "geometry.md").read_text()
-    assert markdown.count("\n") == 11
+    assert markdown.count("\n") == 9  # note, blank, header, rule, 5 models
     assert ("Hessian over the >1-D weights (conv, linear; geometry.params: weights), on 2 disjoint subsets of 16 "
             "images") in markdown and "One training seed: ± is the sd across those subsets" in markdown
     claims = (results / "claims.md").read_text()
@@ -220,7 +218,7 @@ def test_one_plot_from_scratch_schedules_only_that_model(tmp_path):
 def test_study_target_leaves_the_sweep_out(tmp_path):
     workdir = smoke_workdir(tmp_path / "study")
     outputs = planned_outputs(run_snakemake(workdir, "-n", "study", "--configfile", "smoke.yaml").stdout)
-    assert "results/geometry.csv" in outputs and "results/landscape/plainnet110.png" in outputs
+    assert "results/geometry.csv" in outputs and "results/landscape/plainnet56.png" in outputs
     assert not [p for p in outputs if p.startswith(("results/sweep/", "results/ablation/", "results/interpolation/"))]
 
 

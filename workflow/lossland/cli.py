@@ -12,9 +12,9 @@ from pathlib import Path
 
 from . import __version__
 from .errors import UserError
-from .measure import log
+from .logs import log
 
-COMMANDS = {  # command -> (module, function, what it does)
+COMMANDS = {  # command -> (module, function, what it does); figures' commands start without importing torch
     "prepare-data": ("jobs", "prepare_data", "one split of the data set as a tensor file"),
     "train": ("jobs", "train", "train one model (resumable, bit-identical after a kill)"),
     "import": ("jobs", "import_checkpoint", "a checkpoint trained elsewhere, fitted to the model the config builds"),
@@ -22,8 +22,8 @@ COMMANDS = {  # command -> (module, function, what it does)
     "directions": ("jobs", "directions", "a plane's two directions: random (Li et al.) or the trajectory's PCA"),
     "measure": ("measure", "measure", "a measure at the points of a span: plane chunk, line, interpolation, ..."),
     "merge": ("measure", "merge", "a surface or eigenvalue map from its chunks"),
-    "plot": ("jobs", "plot", "one figure or ParaView file of one model or pair"),
-    "table": ("jobs", "table", "a table and its figures across models or sweep runs"),
+    "plot": ("figures", "plot", "one figure or ParaView file of one model or pair"),
+    "table": ("figures", "table", "a table and its figures across models or sweep runs"),
 }
 
 
@@ -61,14 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     import importlib
 
-    import torch
-
     args = build_parser().parse_args(argv)
     if os.environ.get("SLURM_JOB_ID"):
         log(f"SLURM_JOB_ID={os.environ['SLURM_JOB_ID']} on {os.uname().nodename}")
-    if args.threads:
-        torch.set_num_threads(args.threads)
     module, function, _ = COMMANDS[args.command]
+    if args.threads and module != "figures":  # ~2 s of `import torch` saved in each figure and table job
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         run = getattr(importlib.import_module(f"lossland.{module}"), function)
         run(read_spec(args.spec), args.device)

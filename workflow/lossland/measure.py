@@ -26,12 +26,9 @@ from .data import Dataset, load_split, normalizer
 from .errors import UserError
 from .evaluate import evaluate
 from .io import load_torch, save_arrays, save_json
+from .logs import log
 from .models import describe, load_checkpoint
 from .provenance import check, record
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 def versions() -> dict:

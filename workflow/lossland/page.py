@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .io import save_text
-from .measure import log
+from .logs import log
 
 GEOMETRY_ROW = [  # (column, heading, format) of the geometry row, each with its ± (report.spread) and n
     ("test_acc", "test acc", ".4f"), ("lambda_max", "λmax", ".4g"), ("lambda_min", "λmin", ".4g"),

@@ -13,6 +13,9 @@ rule hessian:
         json="results/geometry/{model}/hessian.json",
     log:
         "results/logs/geometry/{model}/hessian.log",
+    # the slowest job of a small run (a deep PlainNet's ill-conditioned Hessian): first in line once its checkpoint
+    # exists, so that it runs beside the other jobs instead of alone at the end
+    priority: 1
     conda:
         ENV
     threads: config["threads"]["chunk"]

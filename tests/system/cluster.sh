@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A one-node SLURM cluster on localhost for the workflow's cluster test.
-#   cluster.sh up DIR    install (Debian packages) and start munged, slurmctld, slurmd; wait until the node is idle
+#   cluster.sh up DIR    start munged, slurmctld, slurmd; wait until the node is idle
 #   cluster.sh down DIR  stop exactly the daemons "up" started (by PID) and remove the slurm.conf it wrote
-# Needs root and apt-get; prints one line and exits 3 when either is missing (the test then skips).
+# Needs root and the Debian packages tests/system/packages.sh installs; prints one line and exits 3 when either is
+# missing (the test then skips).
 set -euo pipefail
 action=${1:?usage: cluster.sh up|down DIR}
 dir=${2:?usage: cluster.sh up|down DIR}
@@ -30,13 +31,10 @@ down() {
 
 up() {
     if [ "$(id -u)" != 0 ]; then echo "not root: cannot start SLURM daemons"; exit 3; fi
-    if ! command -v apt-get >/dev/null; then echo "apt-get unavailable: cannot install SLURM"; exit 3; fi
-    mkdir -p "$dir"/{state,spool,log}
     if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! command -v munged >/dev/null; then
-        apt-get update -qq >/dev/null
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-            slurmctld slurmd slurm-client munge >/dev/null
+        echo "SLURM is not installed: run bash tests/system/packages.sh (as root) first"; exit 3
     fi
+    mkdir -p "$dir"/{state,spool,log}
     # munge: a key and a socket directory owned by the munge user
     mkdir -p /etc/munge /run/munge /var/lib/munge /var/log/munge
     [ -s /etc/munge/munge.key ] || dd if=/dev/urandom bs=1 count=1024 of=/etc/munge/munge.key 2>/dev/null
