@@ -195,7 +195,7 @@ def test_ratio_map_at_the_origin_is_the_hessians_own_ratio(tmp_path):
     from test_surface import trained_with_directions
 
     root = trained_with_directions(tmp_path, 64, 20)
-    geometry = {"samples": 16, "seed": 0, "batch_size": 8, "tol": 1e-6, "params": "weights", "maxiter": 300}
+    geometry = {"samples": 16, "seed": 0, "batch_size": 16, "tol": 1e-6, "params": "weights", "maxiter": 300}  # one batch
     inputs = {"checkpoint": root / "model.pt", "data": root / "train.pt"}
     spectrum = {"measure": "spectrum", "span": "point", **geometry, "repeats": 2, "top_k": 2, "probes": 3}
     assert run_job("measure", "hessian", spectrum, inputs, {"json": root / "hessian.json"}) == 0

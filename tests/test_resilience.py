@@ -103,7 +103,7 @@ def chunk_inputs(tmp_path_factory):
 
 
 def chunk_command(out: str) -> list[str]:
-    spec = {"kind": "chunk", "settings": {"measure": "loss", "span": "plane", "x": [-1, 1, 6], "y": [-1, 1, 6],
+    spec = {"kind": "chunk", "settings": {"measure": "loss", "span": "plane", "x": [-1, 1, 4], "y": [-1, 1, 4],
                                           "chunks": 1, "chunk": 0, "split": "train", "samples": 200, "seed": 0,
                                           "batch_size": 100, "fold_bn": True, "precision": "fp32", "compile": False,
                                           "cap": None},
@@ -116,7 +116,7 @@ def test_killed_chunk_leaves_nothing_and_rerun_equals_clean_run(chunk_inputs):
     env = {**os.environ, "PYTHONPATH": str(REPO / "workflow")}
     job = subprocess.Popen(chunk_command("chunk.csv"), cwd=chunk_inputs, env=env, stdout=subprocess.PIPE, text=True)
     for line in job.stdout:
-        if "3/36 points" in line:
+        if "3/16 points" in line:
             job.kill()
             break
     job.wait()
@@ -125,7 +125,7 @@ def test_killed_chunk_leaves_nothing_and_rerun_equals_clean_run(chunk_inputs):
     subprocess.run(chunk_command("chunk.csv"), cwd=chunk_inputs, env=env, check=True, capture_output=True)
     subprocess.run(chunk_command("clean.csv"), cwd=chunk_inputs, env=env, check=True, capture_output=True)
     assert (chunk_inputs / "chunk.csv").read_text() == (chunk_inputs / "clean.csv").read_text()
-    assert len(pd.read_csv(chunk_inputs / "chunk.csv", comment="#")) == 36
+    assert len(pd.read_csv(chunk_inputs / "chunk.csv", comment="#")) == 16
 
 
 def test_write_killed_midway_is_never_observed_half_written(tmp_path):
