@@ -7,12 +7,14 @@ The run is the smoke preset with ResNet-20 and PlainNet-20 (training with snapsh
 uninterrupted run is the suite's smoke run, which has the same settings and more models: every per-model file is
 compared bit for bit, and each row of the tables across models (summary, geometry, claims) must equal its row there.
 
-LOSSLAND_CHAOS_FAULTS sets the number of faults (20 by default; the README's figure is from a run with 100) and
-LOSSLAND_CHAOS_SEED their seed.
+The faults come in laps: where the workflow completes before all of them have landed, that lap is checked and the
+next starts from an empty directory. LOSSLAND_CHAOS_FAULTS sets the number of faults (20 by default; the README's
+figure is from a run with 100) and LOSSLAND_CHAOS_SEED their seed.
 """
 
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -100,10 +102,26 @@ def deliver(kind: str, snakemake: subprocess.Popen, rng: random.Random) -> bool:
     return False
 
 
-def chaos_run(workdir: Path, faults: int, seed: int) -> tuple[list[str], int]:
-    """Run the workflow to the end while delivering `faults` faults; the kinds delivered, in order, and how many
-    runs failed on their own (a job racing an orphan of a killed Snakemake) and were simply rerun, as a user would."""
-    rng, delivered, groups, failed = random.Random(seed), [], [], 0
+def finish(workdir: Path, groups: list[int]) -> int:
+    """After the last fault of a lap: wait for the orphans of killed Snakemakes, then run without faults until the
+    workflow completes; how many of those runs failed on their own (a job racing an orphan) and were rerun."""
+    deadline = time.monotonic() + HUNG_SECONDS
+    while any(alive(group) for group in groups):  # orphans of killed Snakemakes finish or fail on their own
+        assert time.monotonic() < deadline, f"orphaned jobs still running after {HUNG_SECONDS} s"
+        time.sleep(0.1)
+    for failed in range(3):
+        run_snakemake(workdir, "--unlock", "--configfile", "smoke.yaml")
+        if finished(start(workdir)) == 0:
+            return failed
+    raise AssertionError("three runs without faults after the last one did not complete the workflow")
+
+
+def chaos_run(workdir: Path, faults: int, seed: int, check_lap) -> tuple[list[str], int, int]:
+    """Run the workflow to the end while delivering `faults` faults, in laps: a lap is one run of the workflow from
+    nothing to its end, checked by `check_lap(workdir)`; where the workflow completes before all faults have landed,
+    the next lap starts from an empty directory. The kinds delivered, in order; how many runs failed on their own (a
+    job racing an orphan of a killed Snakemake) and were simply rerun, as a user would; the number of laps."""
+    rng, delivered, groups, failed, laps = random.Random(seed), [], [], 0, 0
     while len(delivered) < faults:
         run_snakemake(workdir, "--unlock", "--configfile", "smoke.yaml")
         snakemake = start(workdir)
@@ -112,19 +130,18 @@ def chaos_run(workdir: Path, faults: int, seed: int) -> tuple[list[str], int]:
         if deliver(kind, snakemake, rng):
             delivered.append(kind)
             continue
-        assert snakemake.returncode != 0, f"the workflow finished after {len(delivered)} of {faults} faults"
+        if snakemake.returncode == 0:  # the workflow completed before this fault could land: a lap is done
+            failed += finish(workdir, groups)
+            check_lap(workdir)
+            laps, groups = laps + 1, []
+            for done in ("results", ".snakemake"):
+                shutil.rmtree(workdir / done)
+            continue
         failed += 1
         assert failed <= faults, f"{failed} runs failed without a fault: something is broken, not interrupted"
-    deadline = time.monotonic() + HUNG_SECONDS
-    while any(alive(group) for group in groups):  # orphans of killed Snakemakes finish or fail on their own
-        assert time.monotonic() < deadline, f"orphaned jobs still running after {HUNG_SECONDS} s"
-        time.sleep(0.1)
-    for _ in range(3):  # then runs without faults until it completes
-        run_snakemake(workdir, "--unlock", "--configfile", "smoke.yaml")
-        if finished(start(workdir)) == 0:
-            return delivered, failed
-        failed += 1
-    raise AssertionError("three runs without faults after the last one did not complete the workflow")
+    failed += finish(workdir, groups)
+    check_lap(workdir)
+    return delivered, failed, laps + 1
 
 
 def rows(path: Path) -> tuple[str, list[str]]:
@@ -134,18 +151,26 @@ def rows(path: Path) -> tuple[str, list[str]]:
 
 def test_chaos_run_survives_faults_bit_identical(smoke_run, tmp_path, capsys):
     workdir = smoke_workdir(tmp_path / "chaos", models=["resnet20", "plainnet20"])
+    reference, counts = smoke_run / "results", []
+
+    def check_lap(workdir: Path) -> None:
+        """Every number of the finished lap equals the uninterrupted run's."""
+        assert "Nothing to be done" in run_snakemake(workdir, "-n", "all", "--configfile", "smoke.yaml").stdout
+        ours = workdir / "results"
+        compared, differing = compare(ours, reference, common=True, skip=TABLES)
+        for table in TABLES:  # each model's (or pair's) row equals the uninterrupted run's row
+            header, body = rows(ours / table)
+            assert (header, [row for row in body if row in rows(reference / table)[1]]) == (header, body), table
+        assert compared == len(result_files(ours)) - len(TABLES)  # every file with numbers, each in the reference
+        counts.append((compared, differing))
+
     started = time.monotonic()
-    delivered, failed = chaos_run(workdir, FAULTS, SEED)
+    delivered, failed, laps = chaos_run(workdir, FAULTS, SEED, check_lap)
     minutes = (time.monotonic() - started) / 60
-    assert "Nothing to be done" in run_snakemake(workdir, "-n", "all", "--configfile", "smoke.yaml").stdout
-    ours, reference = workdir / "results", smoke_run / "results"
-    compared, differing = compare(ours, reference, common=True, skip=TABLES)
-    for table in TABLES:  # each model's (or pair's) row equals the uninterrupted run's row
-        header, body = rows(ours / table)
-        assert (header, [row for row in body if row in rows(reference / table)[1]]) == (header, body), table
+    compared, differing = (sum(column) for column in zip(*counts))
     kinds = ", ".join(f"{delivered.count(kind)} {kind}" for kind in KINDS)
     with capsys.disabled():
         print(f"\nchaos run (seed {SEED}): {len(delivered)} faults survived ({kinds}; {failed} runs failed on their "
-              f"own and were rerun), {compared} files compared, {differing} differ, {minutes:.1f} min")
-    assert len(delivered) >= FAULTS and differing == 0
-    assert compared == len(result_files(ours)) - len(TABLES)  # every file with numbers, each found in the reference
+              f"own and were rerun) in {laps} lap(s) of the workflow, {compared} files compared, {differing} differ, "
+              f"{minutes:.1f} min")
+    assert len(delivered) >= FAULTS and differing == 0 and len(counts) == laps

@@ -6,6 +6,7 @@ import re
 import shlex
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from conftest import JPEG_DATA, REPO, run_snakemake
@@ -40,13 +41,21 @@ def test_the_docs_hold_the_commands_people_copy():
             assert all(word.endswith(".yaml") for word in command.split("--configfile")[1].split()), command
 
 
+@pytest.fixture(scope="module")
+def dry_runs() -> dict:
+    """Every copied command's `snakemake -n`, two at a time (each is one core's work, and the machine has two)."""
+    runnable = [(s, c) for s, c in COMMANDS if JPEG_DATA.is_dir() or not ("jpeg" in c or "smoke" in c)]
+    with ThreadPoolExecutor(2) as pool:
+        results = pool.map(lambda item: run_snakemake(REPO, "-n", *shlex.split(item[1])[1:], check=False), runnable)
+        return dict(zip(runnable, results))
+
+
 @pytest.mark.parametrize("source,command", COMMANDS, ids=[f"{s}: {c[19:60]}" for s, c in COMMANDS])
-def test_copied_command_plans_jobs(source, command):
+def test_copied_command_plans_jobs(source, command, dry_runs):
     if "jpeg" in command or "smoke" in command:
         if not JPEG_DATA.is_dir():
             pytest.skip(f"the CIFAR-10 JPEG copy is not at {JPEG_DATA}")
-    args = shlex.split(command)[1:]
-    result = run_snakemake(REPO, "-n", *args, check=False)
+    result = dry_runs[(source, command)]
     assert result.returncode == 0, f"{source}: {command}\n{result.stderr[-2000:]}"
     assert "Job stats:" in result.stdout or "Nothing to be done" in result.stdout + result.stderr
 
@@ -94,3 +103,14 @@ def test_unlock_and_report_commands_run_for_real(smoke_run):
                 ran.add("--unlock" if "--unlock" in command else "--report")
     assert ran == {"--unlock", "--report"}
     assert (smoke_run / "results/report.html").stat().st_size > 100_000
+
+
+def test_the_docs_bash_commands_name_scripts_ci_runs():
+    """`bash <script>` lines (the README's test command, the system packages): each script exists, and CI runs it
+    for real (`.ci/run` is CI; the others are called by it)."""
+    ci = (REPO / ".ci" / "run").read_text()
+    scripts = {script for source in SOURCES for script in re.findall(r"`bash ([\w./-]+)`", (REPO / source).read_text())}
+    assert ".ci/run" in scripts, scripts
+    for script in scripts:
+        assert (REPO / script).is_file(), script
+        assert script == ".ci/run" or f"bash {script}" in ci, f"{script} is not run by .ci/run"

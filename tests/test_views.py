@@ -200,6 +200,37 @@ def test_snapshots_are_kept_in_their_own_file_and_survive_an_interrupted_run(sna
         assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_a_resume_point_whose_snapshots_are_gone_starts_over_to_the_same_bits(snapshotted, tmp_path):
+    """Two runs of one training job (an orphan of a killed Snakemake and its rerun): one finished and removed the
+    snapshots while the other wrote a resume point after its last epoch. The rerun starts over instead of failing."""
+    root, settings = snapshotted
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_epoch_3(message):
+        if "epoch 3/4" in message:
+            raise Stop
+
+    paths = [tmp_path / name for name in ("model.pt", "history.csv", "resume.pt")]
+    with pytest.raises(Stop):
+        train_model("resnet20", settings, root / "train.pt", root / "test.pt", *paths, torch.device("cpu"),
+                    log=stop_after_epoch_3, snapshots_path=tmp_path / "snapshots.pt")
+    (tmp_path / "snapshots" / "epoch0000.pt").unlink()  # the other run's finish removed the folder meanwhile
+    logged = []
+    train_model("resnet20", settings, root / "train.pt", root / "test.pt", *paths, torch.device("cpu"),
+                log=logged.append, snapshots_path=tmp_path / "snapshots.pt")
+    assert any("the weight snapshot of epoch 0 is gone" in line and "starting from epoch 1" in line for line in logged)
+    assert not any(line.startswith("resuming") for line in logged)
+    again = torch.load(tmp_path / "snapshots.pt", weights_only=True)
+    expected = torch.load(root / "snapshots.pt", weights_only=True)
+    assert again["epochs"] == expected["epochs"] == [0, 1, 2, 3, 4]
+    for a, b in zip(again["states"], expected["states"]):
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    model, clean = (torch.load(path, weights_only=True)["state_dict"] for path in (paths[0], root / "model.pt"))
+    assert all(torch.equal(model[k], clean[k]) for k in clean)
+
+
 def test_pca_directions_are_orthonormal_and_match_numpys_svd(snapshotted):
     root, _ = snapshotted
     model, blob = load_checkpoint(str(root / "model.pt"), torch.device("cpu"))

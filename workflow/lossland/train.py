@@ -144,6 +144,21 @@ def _load_resume(path: Path, model_name: str, settings: dict, data_sha256: dict,
     return state
 
 
+def _complete_snapshots(state: dict | None, folder: Path, epochs: set[int], log) -> dict | None:
+    """The resume state, or None where a weight snapshot it needs is gone: two runs of one job (an orphan of a killed
+    Snakemake and its rerun) can leave a resume point whose snapshots the other's finish removed. Starting over
+    gives the same bits; resuming would fail on every rerun."""
+    if state is None:
+        return None
+    done = len(state["history"])
+    missing = sorted(e for e in epochs if e <= done and not _snapshot_path(folder, e).is_file())
+    if missing:
+        log(f"ignoring the resume point after epoch {done}: the weight snapshot of epoch {missing[0]} is gone (another "
+            "run of this job finished or started over meanwhile); starting from epoch 1")
+        return None
+    return state
+
+
 def split_validation(data: Dataset, settings: dict) -> tuple[Dataset, Dataset | None]:
     """(training images, validation images): `settings["validation"]` = {images, seed} holds out a seeded,
     class-stratified subset of the training split that the run never trains on; without it, (data, None)."""
@@ -220,6 +235,7 @@ def train_model(
     snapshot_dir = resume_file.parent / "snapshots"
     snapshot_epochs = _snapshot_epochs(settings)
     state = _load_resume(resume_file, model_name, settings, data_sha256, log)
+    state = _complete_snapshots(state, snapshot_dir, snapshot_epochs, log)
     if state is None and snapshot_dir.is_dir():
         shutil.rmtree(snapshot_dir)  # from another run's settings
     if state is None and snapshot_epochs:
