@@ -42,7 +42,7 @@ def is_local(path) -> bool:
 def run_on_slurm(workdir, *args):
     return run_snakemake(workdir, "--profile", str(REPO / "workflow" / "profiles" / "slurm"), "--jobs", "4",
                          "--cores", "2", "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks",
-                         "4", "--slurm-no-account", *args)
+                         "1", "--slurm-no-account", *args)
 
 
 def slurm_job(job_id: str) -> dict[str, str]:
@@ -62,7 +62,7 @@ def assert_same_surfaces(local, cluster, models):
                 np.testing.assert_array_equal(a[key], b[key])
 
 
-CLUSTER_MODELS = ["net", "resnet20", "plainnet20"]  # every rule kind; the deeper models add time only
+CLUSTER_MODELS = ["resnet20", "plainnet20"]  # every rule kind (as the chaos run); more models add time only
 
 
 def test_smoke_preset_on_slurm_matches_the_local_run(slurm, smoke_run, tmp_path):
@@ -93,7 +93,7 @@ def test_smoke_preset_on_slurm_matches_the_local_run(slurm, smoke_run, tmp_path)
     local_summary = pd.read_csv(local / "summary.csv").set_index("model").loc[CLUSTER_MODELS]
     pd.testing.assert_frame_equal(local_summary, pd.read_csv(cluster / "summary.csv").set_index("model").loc[CLUSTER_MODELS])
     pd.testing.assert_frame_equal(pd.read_csv(local / "sweep/table.csv"), pd.read_csv(cluster / "sweep/table.csv"))
-    assert_same_surfaces(local, cluster, ("net", "resnet20", "plainnet20"))
+    assert_same_surfaces(local, cluster, CLUSTER_MODELS)
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -327,9 +328,9 @@ BAD_CONFIGS = [
 ]
 
 
-def run_bad_config(workdir, change):
-    (workdir / "bad.yaml").write_text(yaml.safe_dump(change))
-    result = run_snakemake(workdir, "--cores", "1", "all", "--configfile", "smoke.yaml", "bad.yaml", check=False)
+def run_bad_config(workdir, change, name: str = "bad.yaml"):
+    (workdir / name).write_text(yaml.safe_dump(change))
+    result = run_snakemake(workdir, "--cores", "1", "all", "--configfile", "smoke.yaml", name, check=False)
     errors = [line for line in result.stderr.splitlines() if "error" in line]
     return result.returncode, errors, result.stderr
 
@@ -348,8 +349,10 @@ def test_bad_configs_leave_earlier_results_untouched(smoke_run):
         return {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in (smoke_run / "results").rglob("*")}
 
     before = snapshot()
-    for change, message in BAD_CONFIGS:
-        code, errors, stderr = run_bad_config(smoke_run, change)
+    with ThreadPoolExecutor(2) as pool:  # each run is one core's work
+        results = list(pool.map(lambda item: run_bad_config(smoke_run, item[1][0], f"bad{item[0]}.yaml"),
+                                enumerate(BAD_CONFIGS)))
+    for (change, message), (code, errors, stderr) in zip(BAD_CONFIGS, results):
         assert code != 0 and len(errors) == 1 and message in errors[0], stderr
     assert snapshot() == before
 
