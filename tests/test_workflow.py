@@ -355,24 +355,3 @@ def test_bad_configs_leave_earlier_results_untouched(smoke_run):
     for (change, message), (code, errors, stderr) in zip(BAD_CONFIGS, results):
         assert code != 0 and len(errors) == 1 and message in errors[0], stderr
     assert snapshot() == before
-
-
-CHEAPEST = ["results/landscape/net/surface.npz", "results/landscape/net/line.npz", "results/metrics/net.json",
-            "results/geometry/net/hessian.json", "results/geometry/net/flatness.json"]
-
-
-def test_a_second_run_of_the_cheapest_part_is_bit_identical(smoke_run, tmp_path):
-    """Net's training, surface, 1-D curve, Hessian and flatness again in a fresh directory: every number equal."""
-    import subprocess
-    import sys
-
-    from conftest import REPO
-
-    again = smoke_workdir(tmp_path / "again")
-    run_snakemake(again, "--cores", "2", *CHEAPEST, "--configfile", "smoke.yaml")
-    script = REPO / "benchmarks" / "compare_results.py"
-    result = subprocess.run([sys.executable, str(script), str(smoke_run / "results"), str(again / "results"),
-                             "--common", "--strict"], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout[-3000:]
-    compared = int(result.stdout.strip().splitlines()[-1].split()[0])
-    assert compared >= 13 and result.stdout.strip().endswith(f"{compared} files compared, 0 differ")
