@@ -171,8 +171,29 @@ def snapshotted(tmp_path_factory):
     return root, settings
 
 
-def test_snapshots_are_kept_in_their_own_file_and_survive_an_interrupted_run(snapshotted, tmp_path):
+class Stop(Exception):
+    pass
+
+
+def snapshotted_run(snapshotted, folder, log) -> list:
+    """train_model on the snapshotted fixture's data and settings, writing into `folder`; its output paths."""
     root, settings = snapshotted
+    paths = [folder / name for name in ("model.pt", "history.csv", "resume.pt")]
+    train_model("resnet20", settings, root / "train.pt", root / "test.pt", *paths, torch.device("cpu"), log=log,
+                snapshots_path=folder / "snapshots.pt")
+    return paths
+
+
+def stop_after(epoch: int):
+    """A log function that stops training once epoch `epoch` of 4 is done, as a kill there would."""
+    def log(message):
+        if f"epoch {epoch}/4" in message:
+            raise Stop
+    return log
+
+
+def test_snapshots_are_kept_in_their_own_file_and_survive_an_interrupted_run(snapshotted, tmp_path):
+    root, _ = snapshotted
     blob = torch.load(root / "model.pt", weights_only=True)
     snapshots = torch.load(root / "snapshots.pt", weights_only=True)
     assert "snapshots" not in blob  # every job that loads the checkpoint would read them
@@ -180,20 +201,10 @@ def test_snapshots_are_kept_in_their_own_file_and_survive_an_interrupted_run(sna
     final = snapshots["states"][-1]
     assert all(torch.equal(final[k], blob["state_dict"][k]) for k in final)
 
-    class Stop(Exception):
-        pass
-
-    def stop_after_epoch_2(message):
-        if "epoch 2/4" in message:
-            raise Stop
-
-    paths = [tmp_path / name for name in ("model.pt", "history.csv", "resume.pt")]
     with pytest.raises(Stop):
-        train_model("resnet20", settings, root / "train.pt", root / "test.pt", *paths, torch.device("cpu"),
-                    log=stop_after_epoch_2, snapshots_path=tmp_path / "snapshots.pt")
+        snapshotted_run(snapshotted, tmp_path, stop_after(2))
     assert sorted(p.name for p in (tmp_path / "snapshots").iterdir()) == [f"epoch000{e}.pt" for e in range(3)]
-    train_model("resnet20", settings, root / "train.pt", root / "test.pt", *paths, torch.device("cpu"),
-                log=lambda _: None, snapshots_path=tmp_path / "snapshots.pt")
+    snapshotted_run(snapshotted, tmp_path, lambda _: None)
     resumed = torch.load(tmp_path / "snapshots.pt", weights_only=True)
     assert resumed["epochs"] == snapshots["epochs"]
     for a, b in zip(resumed["states"], snapshots["states"]):
@@ -203,23 +214,12 @@ def test_snapshots_are_kept_in_their_own_file_and_survive_an_interrupted_run(sna
 def test_a_resume_point_whose_snapshots_are_gone_starts_over_to_the_same_bits(snapshotted, tmp_path):
     """Two runs of one training job (an orphan of a killed Snakemake and its rerun): one finished and removed the
     snapshots while the other wrote a resume point after its last epoch. The rerun starts over instead of failing."""
-    root, settings = snapshotted
-
-    class Stop(Exception):
-        pass
-
-    def stop_after_epoch_3(message):
-        if "epoch 3/4" in message:
-            raise Stop
-
-    paths = [tmp_path / name for name in ("model.pt", "history.csv", "resume.pt")]
+    root, _ = snapshotted
     with pytest.raises(Stop):
-        train_model("resnet20", settings, root / "train.pt", root / "test.pt", *paths, torch.device("cpu"),
-                    log=stop_after_epoch_3, snapshots_path=tmp_path / "snapshots.pt")
+        snapshotted_run(snapshotted, tmp_path, stop_after(3))
     (tmp_path / "snapshots" / "epoch0000.pt").unlink()  # the other run's finish removed the folder meanwhile
     logged = []
-    train_model("resnet20", settings, root / "train.pt", root / "test.pt", *paths, torch.device("cpu"),
-                log=logged.append, snapshots_path=tmp_path / "snapshots.pt")
+    paths = snapshotted_run(snapshotted, tmp_path, logged.append)
     assert any("the weight snapshot of epoch 0 is gone" in line and "starting from epoch 1" in line for line in logged)
     assert not any(line.startswith("resuming") for line in logged)
     again = torch.load(tmp_path / "snapshots.pt", weights_only=True)
