@@ -95,6 +95,13 @@ def test_a_one_batch_operator_keeps_its_graph_with_the_same_bits_and_rebuilds_it
     moved = kept.matvec(v)
     assert kept._graph[1] is not graph and not np.allclose(moved, first, rtol=1e-3)
     np.testing.assert_allclose(moved, fresh.matvec(v), rtol=1e-4, atol=1e-5 * np.abs(moved).max())  # float32 sums
+    graph = kept._graph[1]
+    for moving in (kept, fresh):  # BN statistics moved alone (directions of type states move them too)
+        with torch.no_grad():
+            moving.model[1].running_var.mul_(1.5)
+    stats_moved = kept.matvec(v)
+    assert kept._graph[1] is not graph and not np.allclose(stats_moved, moved, rtol=1e-3)
+    np.testing.assert_allclose(stats_moved, fresh.matvec(v), rtol=1e-4, atol=1e-5 * np.abs(stats_moved).max())
 
 
 def test_top_and_lowest_eigenvalues_equal_the_exact_ones(exact):
