@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     if os.environ.get("SLURM_JOB_ID"):
         log(f"SLURM_JOB_ID={os.environ['SLURM_JOB_ID']} on {os.uname().nodename}")
     module, function, _ = COMMANDS[args.command]
-    if args.threads and module != "figures":  # ~2 s of `import torch` saved in each figure and table job
+    if args.threads and module != "figures":  # ~1.7 s of `import torch` saved in each figure and table job
         import torch
 
         torch.set_num_threads(args.threads)

@@ -94,7 +94,7 @@ class HessianOperator:
 
     def gradient_graphs(self):
         """(gradients with their graph, whether to keep the graph) for each batch: built afresh per product, or the
-        one batch's kept graph while the weights are unchanged."""
+        one batch's kept graph while the model's parameters and buffers are unchanged."""
         if len(self.data) > self.batch_size:
             for loss in self.loss_and_grad_batches():
                 yield torch.autograd.grad(loss, self.params, create_graph=True), False
