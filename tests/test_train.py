@@ -149,6 +149,48 @@ def test_resume_against_other_data_starts_over(splits, tmp_path):
     assert sum("epoch 1/2" in line for line in lines) == 1
 
 
+def test_a_second_run_of_one_training_waits_for_the_first_and_gives_the_same_bits(splits, tmp_path):
+    """Two runs of one training job (an orphan of a killed Snakemake and its rerun) share a resume point and
+    snapshots: the second waits until the first has ended, then trains to the same checkpoint, leaving no scratch."""
+    import threading
+
+    from lossland.io import exclusive
+
+    held, release = threading.Event(), threading.Event()
+
+    def first_run():
+        with exclusive(tmp_path / "run"):
+            held.set()
+            release.wait()
+
+    thread = threading.Thread(target=first_run)
+    thread.start()
+    held.wait()
+    threading.Timer(1.0, release.set).start()
+    lines = []
+    settings = {**SETTINGS, "epochs": 2, "snapshots": 1}
+    train_model("net", settings, splits / "train.pt", splits / "test.pt", tmp_path / "run/model.pt",
+                tmp_path / "run/history.csv", tmp_path / "run/resume.pt", torch.device("cpu"),
+                log=lambda line: lines.append((release.is_set(), line)), snapshots_path=tmp_path / "run/snapshots.pt")
+    thread.join()
+    assert lines[0][0] is False and "another run of this job holds" in lines[0][1] and "waiting" in lines[0][1]
+    assert all(released for released, _ in lines[1:]) and len(lines) == 3  # it trained only once the first had ended
+    alone = train_model("net", settings, splits / "train.pt", splits / "test.pt", tmp_path / "alone.pt",
+                        tmp_path / "alone.csv", tmp_path / "alone/resume.pt", torch.device("cpu"), log=lambda _: None,
+                        snapshots_path=tmp_path / "alone/snapshots.pt")
+    waited, clean = (torch.load(tmp_path / path, weights_only=True) for path in ("run/model.pt", "alone.pt"))
+    assert waited["metrics"] == alone and all(torch.equal(waited["state_dict"][k], v) for k, v in clean["state_dict"].items())
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["history.csv", "model.pt", "snapshots.pt"]
+
+
+def test_snapshots_without_a_file_for_them_stop_before_training(splits, tmp_path):
+    lines = []
+    with pytest.raises(UserError, match="keeps weight snapshots .snapshots: 1. but its job names no file for them"):
+        train_model("net", {**SETTINGS, "snapshots": 1}, splits / "train.pt", splits / "test.pt", tmp_path / "m.pt",
+                    tmp_path / "h.csv", tmp_path / "r.pt", torch.device("cpu"), log=lines.append)
+    assert lines == [] and not (tmp_path / "r.pt").exists()
+
+
 def test_bf16_training_runs_and_records_its_settings(splits):
     _, checkpoint, history = run(splits, "bf16", model="resnet20", precision="bf16")
     assert checkpoint["config"]["precision"] == "bf16" and history["train_loss"].notna().all()

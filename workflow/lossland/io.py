@@ -8,7 +8,7 @@ import os
 import socket
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -37,6 +37,31 @@ def atomic_write(dest: str | Path, mode: str = "wb") -> Iterator[IO]:
                         "its file system and rerun") from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def exclusive(directory: str | Path, log: Callable[[str], None] = print) -> Iterator[None]:
+    """The block run while this process holds an exclusive `flock` on `directory` (made if missing): a second run of
+    one job (an orphan of a killed Snakemake and its rerun) waits for the first to end instead of sharing the
+    scratch files in it. A file system without flock (some NFS mounts) runs the block unlocked, with one log line."""
+    import fcntl
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"another run of this job holds {directory} (an earlier, interrupted run's?): waiting for it to end")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as error:
+            if error.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                raise
+            log(f"{directory} does not support flock ({error.strerror}): running without the lock")
+        yield
+    finally:
+        os.close(fd)
 
 
 STALE_SECONDS = 24 * 3600  # a temp file of another machine untouched this long belongs to no live writer

@@ -20,7 +20,7 @@ from torch import nn
 from .data import Dataset, augment, load_split, normalizer, split_info, stratified_indices
 from .errors import UserError
 from .evaluate import autocast, evaluate
-from .io import atomic_write, load_torch, save_torch, sha256
+from .io import atomic_write, exclusive, load_torch, save_torch, sha256
 from .models import build, count_parameters, layer_list, variant
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds")
@@ -216,94 +216,109 @@ def train_model(
     snapshots_path: str | None = None,
 ) -> dict[str, Any]:
     """Train `model_name` as `settings` say on the prepared splits; `builder`: the source file of a user's model,
-    whose sha256 the checkpoint records."""
-    data_sha256 = {"train": sha256(train_path), "test": sha256(test_path)}
-    info = split_info(train_path)
-    settings = measured_normalization(settings, info)
-    train_data, val_data = split_validation(load_split(train_path).to(device), settings)
-    test_data = load_split(test_path).to(device)
-    torch.manual_seed(settings["seed"])
-    shape = {"classes": len(info["classes"]), "channels": info["channels"], "size": info["size"]}
-    model = build(model_name, settings, shape).to(device, memory_format=torch.channels_last)
-    optimizer = make_optimizer(settings, model.parameters())
+    whose sha256 the checkpoint records. Resumes from `resume_path` (the end of the last epoch done); one run at a
+    time: a second run of this job (an orphan of a killed Snakemake and its rerun) waits for the first to end instead
+    of sharing its resume point and snapshots."""
+    if _snapshot_epochs(settings) and snapshots_path is None:
+        raise UserError(f"{model_name} keeps weight snapshots (snapshots: {settings['snapshots']}) but its job names "
+                        "no file for them")
+    resume_file = Path(resume_path)
+    with exclusive(resume_file.parent, log):
+        data_sha256 = {"train": sha256(train_path), "test": sha256(test_path)}
+        info = split_info(train_path)
+        settings = measured_normalization(settings, info)
+        train_data, val_data = split_validation(load_split(train_path).to(device), settings)
+        test_data = load_split(test_path).to(device)
+        torch.manual_seed(settings["seed"])
+        shape = {"classes": len(info["classes"]), "channels": info["channels"], "size": info["size"]}
+        model = build(model_name, settings, shape).to(device, memory_format=torch.channels_last)
+        optimizer = make_optimizer(settings, model.parameters())
+        history, step = _restore(model, optimizer, model_name, settings, data_sha256, resume_file, log)
+        run = {"model": model_name, "settings": settings, "data_sha256": data_sha256}
+        previous = signal.signal(signal.SIGTERM, _raise_interrupted)
+        try:
+            _epochs(model, optimizer, settings, train_data, val_data, test_data, history, step, run, resume_file, device,
+                    log)
+        except Interrupted as signal_name:
+            raise UserError(
+                f"{model_name}: stopped by {signal_name} during epoch {len(history) + 1}; the resume point after "
+                f"epoch {len(history)} is in {resume_file}: rerun to continue"
+            ) from None
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        final = history[-1]
+        metrics = {key: final[key] for key in ("train_loss", "train_acc", *VALIDATION_COLUMNS, "test_loss", "test_acc")
+                   if key in final}
+        checkpoint = dict(model=model_name, state_dict=model.state_dict(),
+                          config={**variant(model_name, settings), **settings},  # the architecture, defaults included
+                          epochs=len(history), metrics=metrics, data_sha256=data_sha256,
+                          **model_record(model, shape, info["classes"], builder))
+        _finish(checkpoint, history, settings, checkpoint_path, history_path, snapshots_path, resume_file)
+        return metrics
+
+
+def _restore(model, optimizer, model_name: str, settings: dict, data_sha256: dict, resume_file: Path, log):
+    """(history, optimizer steps) of the resume point, loaded into `model` and `optimizer`; ([], 0) where there is
+    none to use, with the initial weights kept as the snapshot of epoch 0 where snapshots are kept."""
+    snapshot_dir, snapshot_epochs = resume_file.parent / "snapshots", _snapshot_epochs(settings)
+    state = _load_resume(resume_file, model_name, settings, data_sha256, log)
+    state = _complete_snapshots(state, snapshot_dir, snapshot_epochs, log)
+    if state is None:
+        if snapshot_dir.is_dir():
+            shutil.rmtree(snapshot_dir)  # from another run's settings
+        if snapshot_epochs:
+            save_torch(model.state_dict(), _snapshot_path(snapshot_dir, 0))
+        return [], 0
+    model.load_state_dict(state["model_state"])
+    optimizer.load_state_dict(state["optimizer_state"])
+    torch.set_rng_state(state["rng_cpu"])
+    log(f"resuming {model_name} after epoch {len(state['history'])} from {resume_file}")
+    return state["history"], state["step"]
+
+
+def _epochs(model, optimizer, settings, train_data, val_data, test_data, history, step, run, resume_file, device,
+            log) -> None:
+    """The epochs after those in `history` (appended to it), each ending in a resume point (and a snapshot). `run`:
+    the model's name, its settings and the data's sha256, which the resume point records."""
     steps_per_epoch = math.ceil(len(train_data) / settings["batch_size"])
     factor = lr_factor(settings["schedule"], steps_per_epoch, steps_per_epoch * settings["epochs"])
     prepare = normalizer(settings, device)
-    history: list[dict] = []
-    step = 0
-    resume_file = Path(resume_path)
-    snapshot_dir = resume_file.parent / "snapshots"
-    snapshot_epochs = _snapshot_epochs(settings)
-    state = _load_resume(resume_file, model_name, settings, data_sha256, log)
-    state = _complete_snapshots(state, snapshot_dir, snapshot_epochs, log)
-    if state is None and snapshot_dir.is_dir():
-        shutil.rmtree(snapshot_dir)  # from another run's settings
-    if state is None and snapshot_epochs:
-        save_torch(model.state_dict(), _snapshot_path(snapshot_dir, 0))
-    if state is not None:
-        model.load_state_dict(state["model_state"])
-        optimizer.load_state_dict(state["optimizer_state"])
-        history, step = state["history"], state["step"]
-        torch.set_rng_state(state["rng_cpu"])
-        log(f"resuming {model_name} after epoch {len(history)} from {resume_file}")
-
     forward = torch.compile(model) if settings["compile"] else model
-    previous = signal.signal(signal.SIGTERM, _raise_interrupted)
-    started = time.monotonic()
-    first_epoch = len(history) + 1
-    try:
-        for epoch in range(first_epoch, settings["epochs"] + 1):
-            tick = time.monotonic()
-            train_loss, train_acc, step = train_epoch(
-                model, optimizer, train_data, settings, prepare, epoch, step, factor, forward
-            )
-            check_finite(model_name, epoch, train_loss, settings)
-            record = dict(epoch=epoch, train_loss=train_loss, train_acc=train_acc)
-            if val_data is not None:
-                record["val_loss"], record["val_acc"] = evaluate(model, val_data, prepare, settings["eval_batch_size"])
-            record["test_loss"], record["test_acc"] = evaluate(model, test_data, prepare, settings["eval_batch_size"])
-            seconds = time.monotonic() - tick
-            record.update(lr=optimizer.param_groups[0]["lr"], seconds=seconds)
-            history.append(record)
-            test_loss, test_acc = record["test_loss"], record["test_acc"]
-            if epoch in snapshot_epochs:  # before the resume point, so a resumed run never lacks one
-                save_torch(model.state_dict(), _snapshot_path(snapshot_dir, epoch))
-            save_torch(
-                dict(model=model_name, settings=settings, model_state=model.state_dict(),
-                     optimizer_state=optimizer.state_dict(), history=history, step=step,
-                     rng_cpu=torch.get_rng_state(), data_sha256=data_sha256),
-                resume_file,
-            )
-            elapsed = time.monotonic() - started
-            eta = elapsed / (epoch - first_epoch + 1) * (settings["epochs"] - epoch)
-            held_out = f" | val loss {record['val_loss']:.4f} acc {record['val_acc']:.4f}" if val_data is not None else ""
-            log(
-                f"{model_name} epoch {epoch}/{settings['epochs']} train loss {train_loss:.4f} acc {train_acc:.4f}"
-                f"{held_out} | test loss {test_loss:.4f} acc {test_acc:.4f} | {len(train_data) / seconds:.0f} img/s"
-                f" | elapsed {elapsed:.0f}s ETA {eta:.0f}s"
-            )
-    except Interrupted as signal_name:
-        raise UserError(
-            f"{model_name}: stopped by {signal_name} during epoch {len(history) + 1}; the resume point after "
-            f"epoch {len(history)} is in {resume_file}: rerun to continue"
-        ) from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    started, first_epoch = time.monotonic(), len(history) + 1
+    for epoch in range(first_epoch, settings["epochs"] + 1):
+        tick = time.monotonic()
+        train_loss, train_acc, step = train_epoch(model, optimizer, train_data, settings, prepare, epoch, step, factor,
+                                                  forward)
+        check_finite(run["model"], epoch, train_loss, settings)
+        record = dict(epoch=epoch, train_loss=train_loss, train_acc=train_acc)
+        if val_data is not None:
+            record["val_loss"], record["val_acc"] = evaluate(model, val_data, prepare, settings["eval_batch_size"])
+        record["test_loss"], record["test_acc"] = evaluate(model, test_data, prepare, settings["eval_batch_size"])
+        seconds = time.monotonic() - tick
+        record.update(lr=optimizer.param_groups[0]["lr"], seconds=seconds)
+        history.append(record)
+        if epoch in _snapshot_epochs(settings):  # before the resume point, so a resumed run never lacks one
+            save_torch(model.state_dict(), _snapshot_path(resume_file.parent / "snapshots", epoch))
+        save_torch(dict(model=run["model"], settings=run["settings"], model_state=model.state_dict(),
+                        optimizer_state=optimizer.state_dict(), history=history, step=step,
+                        rng_cpu=torch.get_rng_state(), data_sha256=run["data_sha256"]), resume_file)
+        elapsed = time.monotonic() - started
+        eta = elapsed / (epoch - first_epoch + 1) * (settings["epochs"] - epoch)
+        held_out = f" | val loss {record['val_loss']:.4f} acc {record['val_acc']:.4f}" if val_data is not None else ""
+        log(f"{run['model']} epoch {epoch}/{settings['epochs']} train loss {train_loss:.4f} acc {train_acc:.4f}"
+            f"{held_out} | test loss {record['test_loss']:.4f} acc {record['test_acc']:.4f} | "
+            f"{len(train_data) / seconds:.0f} img/s | elapsed {elapsed:.0f}s ETA {eta:.0f}s")
 
-    final = history[-1]
-    metrics = {key: final[key] for key in ("train_loss", "train_acc", *VALIDATION_COLUMNS, "test_loss", "test_acc")
-               if key in final}
+
+def _finish(checkpoint: dict, history: list[dict], settings: dict, checkpoint_path: str, history_path: str,
+            snapshots_path: str | None, resume_file: Path) -> None:
+    """The history, the snapshots (their own file: every job that loads the checkpoint would otherwise read them
+    all) and the checkpoint written; the resume point and snapshot folder removed."""
     write_history(history, history_path)
-    recorded = {**variant(model_name, settings), **settings}  # the architecture it trained, defaults included
-    checkpoint = dict(model=model_name, state_dict=model.state_dict(), config=recorded, epochs=len(history),
-                      metrics=metrics, data_sha256=data_sha256, **model_record(model, shape, info["classes"], builder))
-    if snapshot_epochs:  # their own file: every job that loads the checkpoint would otherwise read them all
-        if snapshots_path is None:
-            raise UserError(f"{model_name} keeps weight snapshots (snapshots: {settings['snapshots']}) but its job "
-                            "names no file for them")
+    snapshot_dir, snapshot_epochs = resume_file.parent / "snapshots", _snapshot_epochs(settings)
+    if snapshot_epochs:
         save_torch(_collect_snapshots(snapshot_dir, snapshot_epochs), snapshots_path)
     save_torch(checkpoint, checkpoint_path)
     resume_file.unlink(missing_ok=True)
     if snapshot_dir.is_dir():
         shutil.rmtree(snapshot_dir)
-    return metrics
