@@ -145,9 +145,10 @@ def own_workdir(path, tree):
         "landscape": {"x": [-1.0, 1.0, 3], "y": [-1.0, 1.0, 3], "chunks": 2, "samples": 32, "line": [-1.0, 1.0, 3],
                       "bn_samples": 16},
         "interpolation": {"pairs": [], "bn_samples": 16},
-        "geometry": {"samples": 8, "repeats": 2, "top_k": 1, "probes": 2, "tol": 0.1, "grid": [-0.5, 0.5, 2],
+        "geometry": {"samples": 8, "repeats": 1, "top_k": 1, "probes": 2, "tol": 0.1, "grid": [-0.5, 0.5, 2],
                      "chunks": 1, "maps": ["mynet"], "directions": 2, "line": [-1.0, 1.0, 5],
-                     "density": {"runs": 1, "steps": 3, "grid": 100, "sigma": 0.01},  # ResNet-18: 0.75 s a product
+                     # ResNet-18: 0.75 s a Hessian-vector product (its Hessian job, one subset: the run's longest)
+                     "density": {"runs": 1, "steps": 3, "grid": 100, "sigma": 0.01},
                      "sharpness": {"rho_average": 0.1, "rho_worst": 0.001, "draws": 2, "steps": 1}},
         "sweep": {"batch_sizes": [16], "epochs": [1], "lrs": [0.001], "baseline": {"batch_size": 16, "lr": 0.001,
                                                                               "epochs": 1}},

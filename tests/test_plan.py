@@ -74,9 +74,9 @@ def test_trajectory_chunks_take_their_point_counts_from_the_trajectory_section(c
 def test_targets_follow_models_maps_and_sweep(config):
     plan = Plan(config)
     targets = plan.all_targets()
-    assert "results/landscape/plainnet56.png" in targets and "results/geometry/resnet20_eigen.png" in targets
-    assert "results/landscape/plainnet110.png" not in targets  # the smoke preset's models
-    assert "results/geometry/resnet56_eigen.png" not in targets  # geometry.maps
+    assert "results/landscape/plainnet20.png" in targets and "results/geometry/resnet20_eigen.png" in targets
+    assert "results/landscape/plainnet56.png" not in targets  # the smoke preset's models
+    assert "results/landscape/net.png" in targets and "results/geometry/net_eigen.png" not in targets  # geometry.maps
     assert "results/interpolation/net_batch64_vs_batch128.png" in targets and "results/sweep/table_lr0.01.md" in targets
     assert not [t for t in plan.study_targets() if t.startswith(("results/sweep", "results/interpolation"))]
     assert plan.sweep_runs == ["b64_lr0.01_e2", "b64_lr0.001_e2", "b128_lr0.01_e2", "b128_lr0.001_e2"]

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -66,9 +67,8 @@ def uninterrupted(smoke_run):
     return trained_state(smoke_run)
 
 
-@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
-def test_killed_training_resumes_bit_identical(tmp_path, uninterrupted, how):
-    workdir = training_workdir(tmp_path / how)
+def killed_and_resumed(workdir: Path, how: str) -> tuple[dict, pd.DataFrame]:
+    """ResNet-20 trained by Snakemake, killed (`how`) during epoch 2, then resumed as the README says."""
     resume = workdir / "results/train/resnet20/resume.pt"
     snakemake = start_snakemake(workdir)
     wait_for(resume)  # epoch 1 is done; epoch 2 is running
@@ -88,13 +88,22 @@ def test_killed_training_resumes_bit_identical(tmp_path, uninterrupted, how):
     run_snakemake(workdir, "--unlock", "--configfile", "smoke.yaml")
     run_snakemake(workdir, "--cores", "1", "--rerun-incomplete", TARGET, "--configfile", "smoke.yaml")
     assert "resuming resnet20 after epoch" in (workdir / "results/logs/train/resnet20.log").read_text()
-    state, history = trained_state(workdir)
-    clean_state, clean_history = uninterrupted
-    assert state.keys() == clean_state.keys()
-    for key in state:
-        assert torch.equal(state[key], clean_state[key]), key
-    pd.testing.assert_frame_equal(history, clean_history)
     assert not resume.exists()
+    return trained_state(workdir)
+
+
+def test_killed_training_resumes_bit_identical(tmp_path, uninterrupted):
+    """Killed by SIGKILL (Snakemake and the job) and by SIGTERM (the job), side by side on one core each."""
+    clean_state, clean_history = uninterrupted
+    with ThreadPoolExecutor(2) as pool:
+        runs = {how: pool.submit(killed_and_resumed, training_workdir(tmp_path / how), how)
+                for how in ("SIGKILL", "SIGTERM")}
+    for how, run in runs.items():
+        state, history = run.result()
+        assert state.keys() == clean_state.keys(), how
+        for key in state:
+            assert torch.equal(state[key], clean_state[key]), (how, key)
+        pd.testing.assert_frame_equal(history, clean_history)
 
 
 @pytest.fixture(scope="module")
