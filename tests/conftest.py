@@ -55,12 +55,15 @@ def system_missing(reason: str) -> None:
     pytest.skip(reason)
 
 
-def run_snakemake(workdir: Path, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+def run_snakemake(workdir: Path, *args: str, check: bool = True, env: dict | None = None,
+                  snakemake: tuple[str, ...] = ("-m", "snakemake")) -> subprocess.CompletedProcess:
+    """`python -m snakemake --snakefile <repo> *args` in `workdir` (`snakemake`: another entry point instead of
+    `-m snakemake`); an AssertionError with its output's end where it fails and `check`."""
     item = _current_test.get("item")
     if item is not None and item.get_closest_marker("e2e") is None:
         raise AssertionError(f"{item.nodeid} runs Snakemake but is not marked e2e: call run_snakemake in its body or "
                              "in a fixture it uses, or mark it `@pytest.mark.e2e`")
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), *args]
+    command = [sys.executable, *snakemake, "--snakefile", str(REPO / "Snakefile"), *args]
     result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, env=env)
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")

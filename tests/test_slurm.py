@@ -40,9 +40,11 @@ def is_local(path) -> bool:
 
 
 def run_on_slurm(workdir, *args):
+    """The SLURM profile's run, its status checks every second (tests/system/slurm_snakemake.py)."""
     return run_snakemake(workdir, "--profile", str(REPO / "workflow" / "profiles" / "slurm"), "--jobs", "4",
                          "--cores", "2", "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks",
-                         "1", "--slurm-no-account", *args)
+                         "1", "--slurm-no-account", *args,
+                         snakemake=(str(REPO / "tests" / "system" / "slurm_snakemake.py"),))
 
 
 def slurm_job(job_id: str) -> dict[str, str]:
