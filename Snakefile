@@ -23,30 +23,35 @@ include: "workflow/rules/geometry.smk"
 
 
 rule sweep:
+    """The Net sweep: its runs' tables and heat maps, and the augmentation ablation."""
     default_target: False
     input:
         PLAN.sweep_targets(),
 
 
 rule study:
+    """Everything of the study's models: training, surfaces, views, geometry, reports, the page."""
     default_target: False
     input:
         PLAN.study_targets(),
 
 
 rule views:
+    """loss-landscape's other views: 1-D curves, interpolations, trajectories, ParaView files, Hessian planes."""
     default_target: False
     input:
         PLAN.view_targets(),
 
 
 rule geometry:
+    """The geometry table, the claims, the eigenvalue-ratio maps and densities."""
     default_target: False
     input:
         PLAN.geometry_targets(),
 
 
 rule paraview:
+    """Every landscape as a ParaView file."""
     default_target: False
     input:
         PLAN.paraview_targets(),
@@ -62,6 +67,7 @@ localrules:
 
 
 rule all:
+    """The study and the Net sweep (the default target)."""
     default_target: True
     input:
         PLAN.all_targets(),

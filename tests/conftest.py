@@ -108,22 +108,22 @@ def smoke_run(tmp_path_factory) -> Path:
     return workdir
 
 
-def run_job(command: str, kind: str, settings: dict, inputs: dict, outputs: dict, **scratch) -> int:
-    """`python -m lossland <command> --spec` in-process, with a job spec as the plan makes it (paths as strings)."""
+def run_job(kind: str, settings: dict, inputs: dict, outputs: dict, **scratch) -> int:
+    """`python -m lossland <kind> --spec` in-process, with a job spec as the plan makes it (paths as strings)."""
     from lossland.cli import main
 
     def paths(files: dict) -> dict:
         return {k: [str(p) for p in v] if isinstance(v, list) else str(v) for k, v in files.items()}
 
-    spec = {"kind": kind, "settings": settings, "inputs": paths(inputs), "outputs": paths(outputs)}
+    spec = {"settings": settings, "inputs": paths(inputs), "outputs": paths(outputs)}
     if scratch:
         spec["scratch"] = paths(scratch)
-    return main([command, "--spec", json.dumps(spec)])
+    return main([kind, "--spec", json.dumps(spec)])
 
 
 def make_directions(root: Path, seed: int = 0, out: str = "directions.pt", **options) -> Path:
     """root/out: the plane's two random directions of root/model.pt (the directions job)."""
     settings = {"span": "random", "seed": seed, "norm": "filter", "ignore": "biasbn", "type": "weights", **options}
-    assert run_job("directions", "directions", settings, {"checkpoint": root / "model.pt"},
+    assert run_job("directions", settings, {"checkpoint": root / "model.pt"},
                    {"directions": root / out}) == 0
     return root / out

@@ -136,8 +136,8 @@ def test_broken_image_stops_the_data_job_with_one_line_naming_it(tmp_path, damag
     out.parent.mkdir()
     out.write_bytes(b"an earlier result")
     result = subprocess.run(
-        [sys.executable, "-m", "lossland", "prepare-data", "--spec", json.dumps(
-            {"kind": "data", "settings": {"source": "imagefolder", "root": str(root), "split": "train",
+        [sys.executable, "-m", "lossland", "prepare_data", "--spec", json.dumps(
+            {"settings": {"source": "imagefolder", "root": str(root), "split": "train",
                                           "download": False, "size": None, "seed": 0},
              "inputs": {}, "outputs": {"split": str(out)}})],
         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO / "workflow")},

@@ -2,6 +2,7 @@
 plan jobs in a dry run, `--unlock` and `--report` run for real on the smoke run, and every Python command runs at
 least as far as its `--help` (so an import it breaks is caught)."""
 
+import os
 import re
 import shlex
 import subprocess
@@ -11,11 +12,13 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from conftest import JPEG_DATA, REPO, run_snakemake
 
-SOURCES = ["README.md", "tests/smoke.yaml", "workflow/presets/paper.yaml", "workflow/presets/laptop.yaml",
+DOCS = sorted(str(path.relative_to(REPO)) for path in (REPO / "docs").glob("*.md"))
+SOURCES = ["README.md", *DOCS, "tests/smoke.yaml", "workflow/presets/paper.yaml", "workflow/presets/laptop.yaml",
            "workflow/presets/jpeg.yaml", "workflow/presets/lietal.yaml", "workflow/presets/seeds.yaml",
            "workflow/presets/depth.yaml"]
 PYTHON_SOURCES = ["README.md", "benchmarks/RESULTS.md", "benchmarks/bench.py", "benchmarks/hessian_samples.py",
                   "benchmarks/subset_jpegs.py", *SOURCES[1:]]
+PYTHON_ENV = {**os.environ, "PYTHONPATH": str(REPO / "workflow")}  # as the docs say: PYTHONPATH=workflow
 NOT_DRY_RUNNABLE = ("--report", "--profile", "--unlock", "--sdm")
 
 
@@ -75,15 +78,17 @@ PYTHON_COMMANDS = python_commands()
 
 
 def test_the_docs_hold_the_python_commands_people_copy():
-    scripts = {shlex.split(command)[1] for _, command in PYTHON_COMMANDS}
-    assert {"benchmarks/bench.py", "benchmarks/hessian_samples.py"} <= scripts, scripts
+    programs = [shlex.split(command)[1:3] for _, command in PYTHON_COMMANDS]
+    scripts = {words[1] if words[0] == "-m" else words[0] for words in programs}
+    assert {"benchmarks/bench.py", "benchmarks/hessian_samples.py", "lossland"} <= scripts, scripts
 
 
 @pytest.mark.parametrize("source,command", PYTHON_COMMANDS, ids=[f"{s}: {c[16:60]}" for s, c in PYTHON_COMMANDS])
 def test_python_command_runs_as_far_as_its_help(source, command):
     words = shlex.split(command)
     program = words[1:3] if words[1] == "-m" else words[1:2]
-    result = subprocess.run([sys.executable, *program, "--help"], cwd=REPO, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, *program, "--help"], cwd=REPO, capture_output=True, text=True,
+                            env=PYTHON_ENV)
     assert result.returncode == 0 and "usage:" in result.stdout, f"{source}: {command}\n{result.stderr[-2000:]}"
     options = {word.split("=")[0] for word in words if word.startswith("--")}
     assert options <= set(re.findall(r"--[\w-]+", result.stdout)), f"{source}: {command} uses unknown options"

@@ -205,10 +205,10 @@ def test_ratio_map_at_the_origin_is_the_hessians_own_ratio(tmp_path):
     geometry = {"samples": 16, "seed": 0, "batch_size": 16, "tol": 1e-6, "params": "weights", "maxiter": 300}  # one batch
     inputs = {"checkpoint": root / "model.pt", "data": root / "train.pt"}
     spectrum = {"measure": "spectrum", "span": "point", **geometry, "repeats": 2, "top_k": 2, "probes": 3}
-    assert run_job("measure", "hessian", spectrum, inputs, {"json": root / "hessian.json"}) == 0
+    assert run_job("hessian", spectrum, inputs, {"json": root / "hessian.json"}) == 0
     plane = {"measure": "hessian", "span": "plane", **geometry, "x": [-0.5, 0.5, 3], "y": [-0.5, 0.5, 3], "chunks": 9,
              "chunk": 4}
-    assert run_job("measure", "eigen_chunk", plane, {**inputs, "directions": root / "directions.pt"},
+    assert run_job("eigen_chunk", plane, {**inputs, "directions": root / "directions.pt"},
                    {"csv": root / "centre.csv"}) == 0
     hessian = json.loads((root / "hessian.json").read_text())
     first = hessian["per_subset"][0]  # the maps use the first subset

@@ -94,7 +94,7 @@ def tree(tmp_path_factory):
 
 def import_job(tree, source, builder: str = "torchvision.models:resnet18"):
     settings = {"model": "theirs", "settings": {"normalize": True, "architecture": {"builder": builder, "kwargs": {}}}}
-    return run_job("import", "import", settings, {"source": source, "train": tree.parent / "train.pt"},
+    return run_job("import_checkpoint", settings, {"source": source, "train": tree.parent / "train.pt"},
                    {"checkpoint": tree.parent / "imported.pt"})
 
 

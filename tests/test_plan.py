@@ -2,15 +2,16 @@
 
 import copy
 import json
+import re
 import subprocess
 import sys
 
 import pytest
 import yaml
-from conftest import REPO, run_job
+from conftest import REPO
 from lossland.cli import read_spec
 from lossland.errors import UserError
-from lossland.plan import JOBS, Plan, problems
+from lossland.plan import Plan, problems
 from lossland.provenance import check, record
 
 
@@ -31,7 +32,7 @@ def config() -> dict:
 
 def test_a_chunk_is_defined_by_its_grid_and_evaluation_not_by_line_or_direction_options(config):
     plan = Plan(config)
-    chunk = plan.settings("chunk", {"plane": "landscape", "model": "resnet20", "chunk": "1"})
+    chunk = plan.settings("landscape_chunk", {"plane": "landscape", "model": "resnet20", "chunk": "1"})
     assert chunk == {"measure": "loss", "span": "plane", "x": [-1.0, 1.0, 5], "y": [-1.0, 1.0, 5], "chunks": 3,
                      "cap": 10.0, "split": "train", "samples": 256, "seed": 0, "batch_size": "auto", "fold_bn": True,
                      "precision": "fp32", "compile": False, "chunk": 1}
@@ -39,7 +40,7 @@ def test_a_chunk_is_defined_by_its_grid_and_evaluation_not_by_line_or_direction_
     config["landscape"]["directions"]["norm"] = "layer"
     config["landscape"]["bn"] = "interpolate"  # only for states-type directions
     other = Plan(config)
-    assert other.settings("chunk", {"plane": "landscape", "model": "resnet20", "chunk": "1"}) == chunk
+    assert other.settings("landscape_chunk", {"plane": "landscape", "model": "resnet20", "chunk": "1"}) == chunk
     assert other.settings("line", {"model": "resnet20"})["line"] == [-2.0, 2.0, 9]
     assert other.settings("directions", {"model": "resnet20"})["norm"] == "layer"
     # a merge expects exactly its chunks' settings, less the chunk index
@@ -50,21 +51,23 @@ def test_a_chunk_is_defined_by_its_grid_and_evaluation_not_by_line_or_direction_
 def test_bn_settings_and_input_appear_only_where_bn_statistics_are_treated(config):
     plan = Plan(config)
     wildcards = {"plane": "landscape", "model": "net", "chunk": "0"}
-    assert "bn" not in plan.settings("chunk", wildcards) and "bn_data" not in plan.inputs("chunk", wildcards)
+    assert "bn" not in plan.settings("landscape_chunk", wildcards)
+    assert "bn_data" not in plan.inputs("landscape_chunk", wildcards)
     pair = {"pair": "net_batch64_vs_batch128"}
-    assert plan.settings("interpolation", pair)["bn"] == "recompute"
-    assert plan.inputs("interpolation", pair) == {
+    assert plan.settings("interpolate", pair)["bn"] == "recompute"
+    assert plan.inputs("interpolate", pair) == {
         "a": "results/sweep/runs/b64_lr0.001_e2/model.pt", "b": "results/sweep/runs/b128_lr0.001_e2/model.pt",
         "train": "results/data/train.pt", "test": "results/data/test.pt", "bn_data": "results/data/train.pt"}
     config["landscape"]["directions"]["type"] = "states"
     states = Plan(config)
-    assert states.settings("chunk", wildcards)["bn"] == "recompute" and states.settings("line", wildcards)["bn_samples"] == 128
-    assert states.inputs("chunk", wildcards)["bn_data"] == "results/data/train.pt"
+    assert states.settings("landscape_chunk", wildcards)["bn"] == "recompute"
+    assert states.settings("line", wildcards)["bn_samples"] == 128
+    assert states.inputs("landscape_chunk", wildcards)["bn_data"] == "results/data/train.pt"
 
 
 def test_trajectory_chunks_take_their_point_counts_from_the_trajectory_section(config):
     plan = Plan(config)
-    settings = plan.settings("chunk", {"plane": "trajectory", "model": "resnet20", "chunk": "0"})
+    settings = plan.settings("landscape_chunk", {"plane": "trajectory", "model": "resnet20", "chunk": "0"})
     assert settings["span"] == "trajectory" and settings["x"] == [-1.0, 1.0, 5] and settings["chunks"] == 2
     assert plan.inputs("surface", {"plane": "trajectory", "model": "resnet20"})["chunks"] == [
         "results/trajectory/resnet20/chunks/0.csv", "results/trajectory/resnet20/chunks/1.csv"]
@@ -91,17 +94,20 @@ def test_targets_follow_models_maps_and_sweep(config):
 def test_cost_model_runtimes_and_cluster_groups(config):
     plan = Plan(config)
     # resnet20: 8 s per point on 10,000 images, so 0.2 s on 256; ceil(25 / 3) = 9 points: 10 + 2 * 0.03 min -> 11
-    assert plan.runtime("chunk", {"plane": "landscape", "model": "resnet20", "chunk": "0"}) == 11
-    assert plan.runtime("chunk", {"plane": "landscape", "model": "resnet20", "chunk": "0"}, attempt=2) == 22
+    assert plan.runtime("landscape_chunk", {"plane": "landscape", "model": "resnet20", "chunk": "0"}) == 11
+    assert plan.runtime("landscape_chunk", {"plane": "landscape", "model": "resnet20", "chunk": "0"}, attempt=2) == 22
     # training: 0.2 min per epoch at batch 128, batch 32 -> x4, 3 epochs: 10 + 2 * 2.4 = 14.8 -> 15
     assert plan.runtime("train", {"model": "resnet20"}) == 15
     assert plan.runtime("sweep_train", {"run": "b64_lr0.01_e2"}) == math_ceil(10 + 2 * 0.1 * 2 * 2)
-    assert plan.evaluations("hessian", {"model": "net"}) == 6 * (100 + 3) * 2
+    from lossland.kinds import KINDS, hessian_products
+
+    assert hessian_products(plan, {"model": "net"}) == 6 * (100 + 3) * 2  # products of 6 evaluations, 2 repeats
+    assert KINDS["hessian"].cost(plan, {"model": "net"}) == plan.point_seconds("net", 16) * 6 * 103 * 2 / 60
     assert plan.group("landscape", "resnet20") == "landscape"  # short chunks share one submission
     config["chunk_batch_minutes"] = 0
     assert Plan(config).group("landscape", "resnet20") is None
     assert plan.gpu("chunk") == {"gpu": 0} and Plan(config, local_gpus=2).gpu() == {"gpu": 1}
-    assert plan.mem_mb("chunk", 3) == 4500 and plan.mem_mb("train") == 2000
+    assert plan.mem_mb("landscape_chunk", 3) == 4500 and plan.mem_mb("train") == 2000
 
 
 def math_ceil(value: float) -> int:
@@ -110,16 +116,41 @@ def math_ceil(value: float) -> int:
     return math.ceil(value)
 
 
-def test_every_job_kind_has_a_command_and_settings(config):
+def rule_blocks() -> dict[str, str]:
+    """{rule name: its text} of every rule and checkpoint in workflow/rules."""
+    blocks = {}
+    for path in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        for match in re.finditer(r"^(?:rule|checkpoint) (\w+):\n(.*?)(?=^\S|\Z)", path.read_text(), re.S | re.M):
+            blocks[match.group(1)] = match.group(2)
+    return blocks
+
+
+def test_each_kind_is_one_rule_of_its_name_running_the_command_of_its_name(config):
+    from lossland.cli import build_parser
+    from lossland.kinds import KINDS
+
     plan = Plan(config)
     wildcards = {"model": "resnet20", "plane": "landscape", "chunk": "0", "split": "train", "run": "b64_lr0.01_e2",
                  "pair": "net_batch64_vs_batch128"}
-    for kind in JOBS:
-        json.dumps(plan.settings(kind, wildcards))  # JSON all the way down
-    from lossland.cli import COMMANDS
-
-    assert set(JOBS.values()) == set(COMMANDS) == {"prepare-data", "train", "import", "evaluate", "directions",
-                                                   "measure", "merge", "plot", "table"}
+    for name, kind in KINDS.items():
+        json.dumps(plan.settings(name, wildcards))  # JSON all the way down
+        assert callable(kind.function()), name
+    blocks = rule_blocks()
+    computing = {name for name, block in blocks.items() if "python -m lossland" in block}
+    assert computing == set(KINDS)
+    for name in computing:
+        block = blocks[name]
+        what = KINDS[name].what
+        assert block.startswith(f'    """{what[0].upper()}{what[1:]}."""\n'), name  # the rule says what it makes
+        logged = r'    log:\n        "results/logs/(.*)\.log",\n    benchmark:\n        "results/benchmarks/\1\.tsv"'
+        assert re.search(logged, block), name
+        assert re.search(rf'"python -m lossland (--threads \S+ )?(--device cpu )?{name} --spec', block), name
+        used = set(re.findall(r'(?:job_params|job_inputs|job_resources|PLAN\.inputs)\("(\w+)"', block))
+        assert used == {name}, (name, used)
+        assert (KINDS[name].inputs is None) == ("job_inputs(" not in block and "PLAN.inputs(" not in block), name
+        assert (KINDS[name].cost is None) == ("job_resources(" not in block), name
+    commands = build_parser()._subparsers._group_actions[0].choices
+    assert set(commands) == set(KINDS)
 
 
 def test_interpolation_endpoints_are_checked_by_the_plan(config):
@@ -147,21 +178,25 @@ def test_provenance_names_every_stale_setting_and_input(tmp_path):
 @pytest.mark.parametrize("text,message", [
     ("not-a-file.json", "neither a JSON object nor a file"),
     ("{broken", "is not valid JSON"),
-    ('{"kind": "chunk"}', "the job spec has no settings, inputs, outputs"),
+    ('{"chunk": 0}', "the job spec has no settings, inputs, outputs"),
 ])
 def test_a_bad_spec_is_one_line(text, message):
     with pytest.raises(UserError, match=message):
         read_spec(text)
 
 
-def test_an_unknown_span_is_one_line_inline_or_from_a_spec_file(tmp_path, capsys):
+def test_an_unknown_kind_names_the_kinds_and_a_spec_file_is_read_like_inline_json(tmp_path, capsys):
     from lossland.cli import main
+    from lossland.kinds import KINDS
 
-    code = run_job("measure", "chunk", {"span": "sideways"}, {}, {})
-    assert code == 2 and "unknown span 'sideways'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stopped:
+        main(["sideways", "--spec", "{}"])
+    assert stopped.value.code == 2 and "invalid choice: 'sideways'" in capsys.readouterr().err
     spec = tmp_path / "job.json"
-    spec.write_text(json.dumps({"kind": "chunk", "settings": {"span": "sideways"}, "inputs": {}, "outputs": {}}))
-    assert main(["measure", "--spec", str(spec)]) == 2 and "unknown span 'sideways'" in capsys.readouterr().err
+    spec.write_text(json.dumps({"settings": {}, "inputs": {}}))
+    assert main(["landscape_chunk", "--spec", str(spec)]) == 2
+    assert capsys.readouterr().err == "error: the job spec has no outputs: pass the job spec a rule passes\n"
+    assert "landscape_chunk" in KINDS and all(name.isidentifier() for name in KINDS)
 
 
 def test_the_page_shows_the_first_run_of_every_model(config):

@@ -112,13 +112,13 @@ def chunk_inputs(tmp_path_factory):
 
 
 def chunk_command(out: str) -> list[str]:
-    spec = {"kind": "chunk", "settings": {"measure": "loss", "span": "plane", "x": [-1, 1, 4], "y": [-1, 1, 4],
+    spec = {"settings": {"measure": "loss", "span": "plane", "x": [-1, 1, 4], "y": [-1, 1, 4],
                                           "chunks": 1, "chunk": 0, "split": "train", "samples": 200, "seed": 0,
                                           "batch_size": 100, "fold_bn": True, "precision": "fp32", "compile": False,
                                           "cap": None},
             "inputs": {"checkpoint": "model.pt", "directions": "directions.pt", "data": "train.pt"},
             "outputs": {"csv": out}}
-    return [sys.executable, "-m", "lossland", "--threads", "1", "measure", "--spec", json.dumps(spec)]
+    return [sys.executable, "-m", "lossland", "--threads", "1", "landscape_chunk", "--spec", json.dumps(spec)]
 
 
 def test_killed_chunk_leaves_nothing_and_rerun_equals_clean_run(chunk_inputs):
@@ -165,7 +165,7 @@ def test_cli_refuses_a_truncated_checkpoint_in_one_line_and_touches_nothing(chun
     (chunk_inputs / "metrics.json").write_text("{\"earlier\": true}\n")
     result = subprocess.run(
         [sys.executable, "-m", "lossland", "evaluate", "--spec", json.dumps(
-            {"kind": "evaluate", "settings": {"batch_size": "auto"}, "outputs": {"json": "metrics.json"},
+            {"settings": {"batch_size": "auto"}, "outputs": {"json": "metrics.json"},
              "inputs": {"checkpoint": "broken.pt", "train": "train.pt", "test": "test.pt"}})],
         cwd=chunk_inputs, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO / "workflow")},
     )

@@ -51,8 +51,8 @@ def compute_surface(root, chunks: int, tag: str, directions: str = "directions.p
     inputs = {"checkpoint": root / "model.pt", "directions": root / directions, "data": root / "train.pt"}
     paths = [root / f"{tag}-chunk{chunk}.csv" for chunk in range(chunks)]
     for chunk, path in enumerate(paths):
-        assert run_job("measure", "chunk", {**settings, "chunk": chunk}, inputs, {"csv": path}) == 0
-    code = run_job("merge", "surface", settings, {**inputs, "chunks": paths},
+        assert run_job("landscape_chunk", {**settings, "chunk": chunk}, inputs, {"csv": path}) == 0
+    code = run_job("surface", settings, {**inputs, "chunks": paths},
                    {"npz": root / f"{tag}.npz", "json": root / f"{tag}.json"})
     assert code == 0
     with np.load(root / f"{tag}.npz") as blob:
@@ -108,12 +108,12 @@ def test_stale_chunk_is_refused(trained, capsys):
     inputs = {"checkpoint": trained / "model.pt", "directions": trained / "other.pt", "data": trained / "train.pt",
               "chunks": [trained / "fresh-chunk0.csv"]}
     outputs = {"npz": trained / "stale.npz", "json": trained / "stale.json"}
-    code = run_job("merge", "surface", landscape(1), inputs, outputs)
+    code = run_job("surface", landscape(1), inputs, outputs)
     error = capsys.readouterr().err.strip()
     assert code == 2
     assert error.startswith(f"error: {trained / 'fresh-chunk0.csv'} is stale (its directions differ")
     assert "\n" not in error and not (trained / "stale.npz").exists()
-    code = run_job("merge", "surface", landscape(1, samples=40), {**inputs, "directions": trained / "directions.pt"},
+    code = run_job("surface", landscape(1, samples=40), {**inputs, "directions": trained / "directions.pt"},
                    outputs)
     assert code == 2 and "is stale (its samples differ" in capsys.readouterr().err
     frame, provenance = read_chunk(trained / "fresh-chunk0.csv")
@@ -133,7 +133,7 @@ def test_a_chunk_or_surface_damaged_after_writing_is_refused_in_one_line(trained
     lines = chunk.read_text().splitlines(keepends=True)
     for damaged in ("".join(lines[:-1]), "".join(lines).replace(",0.", ",1.", 1)):  # truncated; one value edited
         chunk.write_text(damaged)
-        assert run_job("merge", "surface", landscape(2), inputs, outputs) == 2
+        assert run_job("surface", landscape(2), inputs, outputs) == 2
         error = capsys.readouterr().err.strip()
         assert error == (f"error: chunk {chunk} does not match the content hash in its provenance line (truncated "
                          "or edited after it was written): delete it and rerun the workflow")
@@ -143,12 +143,12 @@ def test_a_chunk_or_surface_damaged_after_writing_is_refused_in_one_line(trained
     (trained / "metrics.json").write_text('{"test_acc": 0.5}')
     good = dict(np.load(surface))
     np.savez(surface, **{**good, "loss": good["loss"] + 1e-9})  # edited by hand, old hash kept
-    assert run_job("plot", "plot_landscape", {"model": "resnet20"}, plot, {"png": trained / "s.png"}) == 2
+    assert run_job("plot_landscape", {"model": "resnet20"}, plot, {"png": trained / "s.png"}) == 2
     assert capsys.readouterr().err.strip() == (f"error: {surface} does not match the content hash written with it "
                                                "(edited or damaged after it was written): delete it and rerun the "
                                                "workflow")
     surface.write_bytes(surface.read_bytes()[:300])
-    assert run_job("plot", "plot_landscape", {"model": "resnet20"}, plot, {"png": trained / "s.png"}) == 2
+    assert run_job("plot_landscape", {"model": "resnet20"}, plot, {"png": trained / "s.png"}) == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith(f"error: {surface} is unreadable (") and error.endswith("delete it and rerun the workflow")
     assert "\n" not in error and not (trained / "s.png").exists()
@@ -167,11 +167,11 @@ def test_a_full_disk_leaves_no_partial_output_and_the_rerun_completes(trained, c
 
     with monkeypatch.context() as patch:
         patch.setattr(os, "fsync", disk_full)  # where a full disk shows up for buffered writes
-        assert run_job("measure", "chunk", settings, inputs, {"csv": dest}) == 2
+        assert run_job("landscape_chunk", settings, inputs, {"csv": dest}) == 2
     assert capsys.readouterr().err.strip() == (f"error: no space left to write {dest} (No space left on device); "
                                                "nothing was written: free space on its file system and rerun")
     assert list(dest.parent.iterdir()) == []
-    assert run_job("measure", "chunk", settings, inputs, {"csv": dest}) == 0
+    assert run_job("landscape_chunk", settings, inputs, {"csv": dest}) == 0
     compute_surface(trained, 1, "clean")
     assert dest.read_text() == (trained / "clean-chunk0.csv").read_text()
 

@@ -102,7 +102,7 @@ SPEC = {"samples": 48, "seed": 0, "batch_size": 20, "fold_bn": True, "precision"
 
 
 def curve_job(root, kind: str, out: str, b: str = "", alpha=(-0.5, 1.5, 5), **changes) -> int:
-    """A line (along directions.pt) or an interpolation (model.pt to `b`) job on root's train and test splits."""
+    """A line (along directions.pt) or an interpolate (model.pt to `b`) job on root's train and test splits."""
     inputs = {"train": root / "train.pt", "test": root / "test.pt"}
     if kind == "line":
         settings = {"measure": "loss", "span": "line", "line": [-1.0, 1.0, 5], **SPEC, **changes}
@@ -112,7 +112,7 @@ def curve_job(root, kind: str, out: str, b: str = "", alpha=(-0.5, 1.5, 5), **ch
         inputs.update(a=root / "model.pt", b=root / b)
     if settings.get("bn") == "recompute":
         inputs["bn_data"] = root / "train.pt"
-    return run_job("measure", kind, settings, inputs, {"npz": root / out, "json": (root / out).with_suffix(".json")})
+    return run_job(kind, settings, inputs, {"npz": root / out, "json": (root / out).with_suffix(".json")})
 
 
 def own_evaluation(root, checkpoint: str, split: str) -> tuple[float, float]:
@@ -140,7 +140,7 @@ def test_interpolation_ends_are_each_models_own_evaluation(trained):
     train_model("resnet20", other, trained / "train.pt", trained / "test.pt", trained / "other.pt",
                 trained / "other.csv", trained / "other-resume.pt", torch.device("cpu"), log=lambda _: None)
     out = trained / "interp.npz"
-    assert curve_job(trained, "interpolation", "interp.npz", "other.pt") == 0
+    assert curve_job(trained, "interpolate", "interp.npz", "other.pt") == 0
     with np.load(out) as curve:
         np.testing.assert_array_equal(curve["alpha"], [-0.5, 0, 0.5, 1, 1.5])
         for split in ("train", "test"):
@@ -154,7 +154,7 @@ def test_interpolation_ends_are_each_models_own_evaluation(trained):
 def test_interpolation_refuses_two_architectures_in_one_line(trained, capsys):
     train_model("plainnet20", SETTINGS, trained / "train.pt", trained / "test.pt", trained / "plain.pt",
                 trained / "plain.csv", trained / "plain-resume.pt", torch.device("cpu"), log=lambda _: None)
-    code = curve_job(trained, "interpolation", "bad.npz", "plain.pt", alpha=(0, 1, 3))
+    code = curve_job(trained, "interpolate", "bad.npz", "plain.pt", alpha=(0, 1, 3))
     error = capsys.readouterr().err.strip()
     assert code == 2 and "\n" not in error and "endpoints must be one architecture" in error
     assert not (trained / "bad.npz").exists()
@@ -296,7 +296,7 @@ def test_interpolation_command_recomputes_bn_by_default_and_says_so(trained):
     train_model("resnet20", other, trained / "train.pt", trained / "test.pt", trained / "b.pt",
                 trained / "b.csv", trained / "b-resume.pt", torch.device("cpu"), log=lambda _: None)
     out = trained / "recomputed.npz"
-    assert curve_job(trained, "interpolation", "recomputed.npz", "b.pt", bn="recompute", bn_samples=32) == 0
+    assert curve_job(trained, "interpolate", "recomputed.npz", "b.pt", bn="recompute", bn_samples=32) == 0
     with np.load(out) as curve:
         assert np.isfinite(curve["train_loss"]).all() and not curve["negative_variance"].any()
         assert "recomputed at every point on 32 training images" in str(curve["bn"])

@@ -1,6 +1,7 @@
 """The figures and tables: one figure (or ParaView file) of one model or pair, and the tables across models or sweep
-runs. Each takes its job spec ({kind, settings, inputs, outputs}: see `plan`) and the device name (unused: these jobs
-read arrays and JSON, and never import torch unless a figure reads a torch file)."""
+runs; one function per kind (`kinds.KINDS`). Each takes its job spec ({settings, inputs, outputs}: see `plan`) and
+the device name (unused: these jobs read arrays and JSON, and never import torch unless a figure reads a torch
+file)."""
 
 import json
 from pathlib import Path
@@ -17,71 +18,110 @@ def read_json(path: str) -> dict:
     return json.loads(Path(path).read_text())
 
 
-def plot(spec: dict, device_name: str) -> None:
-    """One figure (or export) of one model or pair, from its arrays."""
-    from . import plots
+def label_of(settings: dict) -> str:
+    return settings.get("label", settings.get("model"))
 
-    kind, settings, inputs, outputs = spec["kind"], spec["settings"], spec["inputs"], spec["outputs"]
-    label = settings.get("label", settings.get("model"))
-    if kind == "plot_landscape":
-        plots.plot_landscape(read_arrays(inputs["surface"]), label,
-                             read_json(inputs["metrics"])["test_acc"], outputs["png"])
-    elif kind in ("plot_line", "plot_interpolation"):
-        curve = read_arrays(inputs["curve"])
-        if kind == "plot_line":
-            title, marks = f"{label}: loss and accuracy along direction 1", {0.0: "trained"}
-            xlabel = "distance along direction 1"
-        else:
-            title, marks, xlabel = settings["title"], {0.0: "A", 1.0: "B"}, "α in (1−α)·θ_A + α·θ_B"
-        plots.plot_curve(curve, title, xlabel, outputs["png"], marks)
-    elif kind == "plot_eigen":
-        plots.plot_eigen_map(read_arrays(inputs["map"]), read_arrays(inputs["surface"]), label, outputs["png"])
-    elif kind == "plot_trajectory":
-        surface = read_arrays(inputs["surface"])
-        blob = load_torch(inputs["directions"], "trajectory directions")
-        path, explained = blob["path"].numpy(), blob["explained"].numpy()
-        plots.plot_trajectory(surface, path, blob["epochs"], explained, label, outputs["png"])
-        save_arrays({**surface, "path": path, "epochs": np.asarray(blob["epochs"]), "explained": explained},
-                    outputs["npz"])
-        log(f"{settings['model']}: explained variance {explained[0]:.3f} + {explained[1]:.3f} = {explained.sum():.3f}")
-    elif kind == "plot_hessian_plane":
-        blob = load_torch(inputs["directions"], "Hessian plane directions")
-        first, second = blob["eigenvalues"]
-        plots.plot_landscapes({f"{label}: random plane": read_arrays(inputs["random"]),
-                               f"{label}: Hessian plane\n(λ1 {first:.4g}, λ2 {second:.4g})": read_arrays(inputs["hessian"])},
-                              outputs["png"], shared_axes=False)
-    elif kind == "paraview":
-        from .paraview import write_vts
 
-        write_vts(read_arrays(inputs["surface"]), outputs["vts"], settings["log_height"])
-    else:
-        raise UserError(f"plot does not draw {kind!r} jobs")
+def wrote(outputs: dict) -> None:
     log(f"wrote {', '.join(map(str, outputs.values()))}")
 
 
-def table(spec: dict, device_name: str) -> None:
-    """A table (and its figures) across models or sweep runs."""
-    kind, settings, inputs, outputs = spec["kind"], spec["settings"], spec["inputs"], spec["outputs"]
-    if kind == "report":
-        report_tables(settings, inputs, outputs)
-    elif kind == "geometry_table":
-        geometry_tables(settings, inputs, outputs)
-    elif kind == "sweep_table":
-        sweep_tables(settings, inputs, outputs)
-    elif kind == "ablation":
-        ablation(settings, inputs, outputs)
-    elif kind == "page":
-        from .page import write_page
+def plot_landscape(spec: dict, device_name: str) -> None:
+    from .plots import plot_landscape as draw
 
-        write_page(settings, inputs, outputs["html"])
-    elif kind == "density_figure":
-        from .plots import plot_densities
+    inputs, outputs = spec["inputs"], spec["outputs"]
+    draw(read_arrays(inputs["surface"]), label_of(spec["settings"]), read_json(inputs["metrics"])["test_acc"],
+         outputs["png"])
+    wrote(outputs)
 
-        labels = settings.get("labels", {})
-        plot_densities({(model, seed): read_arrays(path) for (model, seed), path
-                        in runs_of(settings, "runs", inputs["densities"]).items()}, labels, outputs["png"])
-    else:
-        raise UserError(f"table does not make {kind!r} jobs")
+
+def plot_line(spec: dict, device_name: str) -> None:
+    from .plots import plot_curve
+
+    title = f"{label_of(spec['settings'])}: loss and accuracy along direction 1"
+    plot_curve(read_arrays(spec["inputs"]["curve"]), title, "distance along direction 1", spec["outputs"]["png"],
+               {0.0: "trained"})
+    wrote(spec["outputs"])
+
+
+def plot_interpolation(spec: dict, device_name: str) -> None:
+    from .plots import plot_curve
+
+    plot_curve(read_arrays(spec["inputs"]["curve"]), spec["settings"]["title"], "α in (1−α)·θ_A + α·θ_B",
+               spec["outputs"]["png"], {0.0: "A", 1.0: "B"})
+    wrote(spec["outputs"])
+
+
+def plot_eigen(spec: dict, device_name: str) -> None:
+    from .plots import plot_eigen_map
+
+    inputs = spec["inputs"]
+    plot_eigen_map(read_arrays(inputs["map"]), read_arrays(inputs["surface"]), label_of(spec["settings"]),
+                   spec["outputs"]["png"])
+    wrote(spec["outputs"])
+
+
+def plot_trajectory(spec: dict, device_name: str) -> None:
+    from .plots import plot_trajectory as draw
+
+    settings, inputs, outputs = spec["settings"], spec["inputs"], spec["outputs"]
+    surface = read_arrays(inputs["surface"])
+    blob = load_torch(inputs["directions"], "trajectory directions")
+    path, explained = blob["path"].numpy(), blob["explained"].numpy()
+    draw(surface, path, blob["epochs"], explained, label_of(settings), outputs["png"])
+    save_arrays({**surface, "path": path, "epochs": np.asarray(blob["epochs"]), "explained": explained},
+                outputs["npz"])
+    log(f"{settings['model']}: explained variance {explained[0]:.3f} + {explained[1]:.3f} = {explained.sum():.3f}")
+    wrote(outputs)
+
+
+def plot_hessian_plane(spec: dict, device_name: str) -> None:
+    from .plots import plot_landscapes
+
+    inputs, label = spec["inputs"], label_of(spec["settings"])
+    first, second = load_torch(inputs["directions"], "Hessian plane directions")["eigenvalues"]
+    plot_landscapes({f"{label}: random plane": read_arrays(inputs["random"]),
+                     f"{label}: Hessian plane\n(λ1 {first:.4g}, λ2 {second:.4g})": read_arrays(inputs["hessian"])},
+                    spec["outputs"]["png"], shared_axes=False)
+    wrote(spec["outputs"])
+
+
+def export_paraview(spec: dict, device_name: str) -> None:
+    from .paraview import write_vts
+
+    write_vts(read_arrays(spec["inputs"]["surface"]), spec["outputs"]["vts"], spec["settings"]["log_height"])
+    wrote(spec["outputs"])
+
+
+def report(spec: dict, device_name: str) -> None:
+    report_tables(spec["settings"], spec["inputs"], spec["outputs"])
+
+
+def geometry_table(spec: dict, device_name: str) -> None:
+    geometry_tables(spec["settings"], spec["inputs"], spec["outputs"])
+
+
+def sweep_table(spec: dict, device_name: str) -> None:
+    sweep_tables(spec["settings"], spec["inputs"], spec["outputs"])
+
+
+def ablation(spec: dict, device_name: str) -> None:
+    ablation_table(spec["settings"], spec["inputs"], spec["outputs"])
+
+
+def page(spec: dict, device_name: str) -> None:
+    from .page import write_page
+
+    write_page(spec["settings"], spec["inputs"], spec["outputs"]["html"])
+
+
+def density_figure(spec: dict, device_name: str) -> None:
+    from .plots import plot_densities
+
+    settings = spec["settings"]
+    plot_densities({(model, seed): read_arrays(path) for (model, seed), path
+                    in runs_of(settings, "runs", spec["inputs"]["densities"]).items()}, settings.get("labels", {}),
+                   spec["outputs"]["png"])
 
 
 def runs_of(settings: dict, key: str, paths: list[str]) -> dict[tuple[str, int], str]:
@@ -142,7 +182,7 @@ def sweep_tables(settings: dict, inputs: dict, outputs: dict) -> None:
     log(f"sweep: {len(frame)} cells, best {sweep.best_row(frame).to_dict()}")
 
 
-def ablation(settings: dict, inputs: dict, outputs: dict) -> None:
+def ablation_table(settings: dict, inputs: dict, outputs: dict) -> None:
     from . import sweep
 
     frame = pd.read_csv(inputs["table"])

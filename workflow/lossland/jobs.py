@@ -1,6 +1,6 @@
 """The computing jobs that are not measurements (see `measure` for those, `figures` for figures and tables): data,
-training, evaluation, directions. Each takes its job spec ({kind, settings, inputs, outputs}: see `plan`) and the
-device name."""
+training, evaluation, directions; one function per kind (`kinds.KINDS`). Each takes its job spec ({settings, inputs,
+outputs}: see `plan`) and the device name."""
 
 import json
 
@@ -70,25 +70,31 @@ def evaluate_model(spec: dict, device_name: str) -> None:
     log(f"{result}")
 
 
-def directions(spec: dict, device_name: str) -> None:
-    """The two directions of a plane: seeded random ones (span random) or the optimizer path's PCA (trajectory)."""
-    settings, path = spec["settings"], spec["inputs"]["checkpoint"]
-    if settings["span"] == "hessian":
-        save_torch(hessian_directions(spec, device_name), spec["outputs"]["directions"])
-        return
-    model, checkpoint = load_checkpoint(path, torch.device("cpu"), settings.get("architecture"))
-    if settings["span"] == "trajectory":
-        blob = trajectory_directions(model, checkpoint, path, spec["inputs"]["snapshots"], settings)
-    else:
-        from .directions import cosine, direction_seed, random_directions
+def random_plane(spec: dict, device_name: str) -> None:
+    """A plane's two seeded random directions (Li et al.: filter-normalized, biases and BN left out by default)."""
+    from .directions import cosine, direction_seed, random_directions
 
-        seed = direction_seed(settings["seed"], checkpoint["model"])
-        options = {key: settings[key] for key in ("norm", "ignore", "type")}
-        first, second = random_directions(model, seed, options["norm"], options["ignore"], options["type"])
-        blob = {"x": first, "y": second, "seed": seed, "cosine": cosine(first, second), "options": options,
-                "checkpoint_sha256": sha256(path)}
-        log(f"directions for {checkpoint['model']}: seed {seed}, {options}, cosine {blob['cosine']:.6f}")
+    settings, path = spec["settings"], spec["inputs"]["checkpoint"]
+    model, checkpoint = load_checkpoint(path, torch.device("cpu"), settings.get("architecture"))
+    seed = direction_seed(settings["seed"], checkpoint["model"])
+    options = {key: settings[key] for key in ("norm", "ignore", "type")}
+    first, second = random_directions(model, seed, options["norm"], options["ignore"], options["type"])
+    blob = {"x": first, "y": second, "seed": seed, "cosine": cosine(first, second), "options": options,
+            "checkpoint_sha256": sha256(path)}
+    log(f"directions for {checkpoint['model']}: seed {seed}, {options}, cosine {blob['cosine']:.6f}")
     save_torch(blob, spec["outputs"]["directions"])
+
+
+def trajectory_plane(spec: dict, device_name: str) -> None:
+    """The plane of the optimizer's path: PCA of the weight snapshots' offsets from the trained point."""
+    settings, path = spec["settings"], spec["inputs"]["checkpoint"]
+    model, checkpoint = load_checkpoint(path, torch.device("cpu"), settings.get("architecture"))
+    blob = trajectory_directions(model, checkpoint, path, spec["inputs"]["snapshots"], settings)
+    save_torch(blob, spec["outputs"]["directions"])
+
+
+def hessian_plane(spec: dict, device_name: str) -> None:
+    save_torch(hessian_directions(spec, device_name), spec["outputs"]["directions"])
 
 
 def hessian_directions(spec: dict, device_name: str) -> dict:

@@ -1,4 +1,4 @@
-"""One command for every measurement in a span of directions: `python -m lossland measure --spec <job spec>`.
+"""The measurements: a measure evaluated in a span of directions, one function per kind (`kinds.KINDS`).
 
 A measure (the loss and accuracy; the Hessian's extreme eigenvalues; its spectrum summary) is evaluated at points
 θ + Σ aᵢ·dᵢ of a span:
@@ -92,14 +92,6 @@ def grid_of(settings: dict, directions: dict) -> dict:
     return {**grid, **(directions.get("grid") or {})}
 
 
-def measure(spec: dict, device_name: str = "auto") -> None:
-    """Run one measurement job (see the module docstring for the spans)."""
-    span = spec["settings"]["span"]
-    if span not in SPANS:
-        raise UserError(f"unknown span {span!r} in the job spec: use one of {', '.join(SPANS)}")
-    SPANS[span](spec, device_name)
-
-
 def plane_chunk(spec: dict, device_name: str) -> None:
     from .geometry import HessianOperator, spectrum_ends
     from .surface import PlaneEvaluator, evaluate_chunk, grid_chunk, write_chunk
@@ -136,7 +128,7 @@ MERGED_COLUMNS = {"loss": ("loss", "acc", "capped"), "hessian": ("loss", "lambda
 
 
 def merge(spec: dict, device_name: str = "auto") -> None:
-    """Assemble a grid from its chunks (`merge --spec`): a surface, or an eigenvalue-ratio map."""
+    """Assemble a grid from its chunks: a surface, or an eigenvalue-ratio map."""
     from .surface import merge_chunks, save_surface
 
     settings, inputs = spec["settings"], dict(spec["inputs"])
@@ -326,12 +318,3 @@ def density(spec: dict, device_name: str) -> None:
     log(f"support [{summary['support'][0]:.4g}, {summary['support'][1]:.4g}], trace/n "
         f"{summary['trace_per_parameter']:.4g} ± {summary['trace_per_parameter_sd']:.2g}; wrote "
         f"{spec['outputs']['npz']} in {summary['seconds']:.0f}s ({op.products} products)")
-
-
-def point(spec: dict, device_name: str) -> None:
-    """θ itself: the Hessian's spectrum summary (measure spectrum) or its eigenvalue density (measure density)."""
-    (density if spec["settings"]["measure"] == "density" else spectrum)(spec, device_name)
-
-
-SPANS = {"plane": plane_chunk, "trajectory": plane_chunk, "line": line, "interpolation": interpolation,
-         "random": random_lines, "point": point}

@@ -1,12 +1,11 @@
-"""The plan: every job of the workflow, described once, from the validated config.
+"""The plan of one validated config: its runs, its targets, and each job's spec and resources.
 
-A job is a `kind` (see JOBS) plus its wildcards. For each, the plan says which files it reads (`inputs`), the
-settings that define its result (`settings`: what its provenance records, so that changing anything else reruns
-nothing), and what it costs (`resources`). `common.smk` only asks this module; a rule names its outputs and passes
-`spec(kind, ...)` to `python -m lossland <command> --spec`. Plain Python: the tests reach all of it.
+A job is a kind (`kinds.KINDS`: the rule's name) plus its wildcards; the kind says which files it reads, the
+settings that define its result and what it costs, and the plan gives it the config. `common.smk` only asks this
+module; a rule names its outputs and passes `spec(kind, ...)` to `python -m lossland <kind> --spec`. Plain Python:
+the tests reach all of it.
 """
 
-import copy
 import json
 import math
 import re
@@ -23,32 +22,11 @@ from .config import (
     train_settings,
     trajectory_models,
 )
+from .kinds import GEOMETRY_KEYS, KINDS
 from .sweep import RUN_PATTERN, grid_runs, is_scheduled, run_settings
 
-# The `python -m lossland` command that runs each kind of job.
-JOBS = {
-    "data": "prepare-data", "train": "train", "sweep_train": "train", "import": "import", "evaluate": "evaluate",
-    "directions": "directions", "trajectory_directions": "directions",
-    "chunk": "measure", "line": "measure", "interpolation": "measure", "eigen_chunk": "measure",
-    "flatness": "measure", "hessian": "measure", "density": "measure", "density_figure": "table",
-    "hessian_directions": "directions", "plot_hessian_plane": "plot",
-    "surface": "merge", "eigen_map": "merge",
-    "plot_landscape": "plot", "plot_line": "plot", "plot_interpolation": "plot", "plot_eigen": "plot",
-    "plot_trajectory": "plot", "paraview": "plot",
-    "report": "table", "geometry_table": "table", "sweep_table": "table", "ablation": "table", "page": "table",
-}
 EVALUATION_KEYS = ("samples", "seed", "batch_size", "fold_bn", "precision", "compile")
 BN_KEYS = ("bn", "bn_samples")
-GEOMETRY_KEYS = {
-    "hessian": ("top_k", "probes", "tol", "params", "maxiter", "repeats"),
-    "eigen_chunk": ("tol", "chunks", "params", "maxiter"),  # and its grid as x, y
-    "flatness": ("directions", "line", "delta", "sharpness"),
-    "density": ("params", "density"),
-    "hessian_directions": ("params", "tol", "maxiter"),
-}
-HESSIAN_PLANE_RISE = 5.0  # a Hessian plane spans ±r, r where ½·λ1·r² = this (the quadratic model's rise, loss units)
-HVP_EVALUATIONS = 6  # one Hessian-vector product ~ two forward+backward passes ~ six loss evaluations
-EIGSH_PRODUCTS = 100  # Hessian-vector products one eigsh call (both ends) takes at tol 1e-3 (a generous estimate)
 RUN_PATTERN_PLAIN = re.sub(r"\(\?P<\w+>", "(", RUN_PATTERN)  # Snakemake wildcard regexes take no named groups
 
 
@@ -253,65 +231,12 @@ class Plan:
         return [*self.study_targets(), *self.sweep_targets(),
                 *[f"results/interpolation/{pair}.png" for pair in self.sweep_pairs]]
 
-    # ---- inputs (what a rule cannot spell as a fixed pattern)
+    # ---- a job: its kind's inputs, settings and spec
     def inputs(self, kind: str, wildcards: dict) -> dict[str, str | list[str]]:
-        landscape = self.config["landscape"]
-        split = f"results/data/{landscape['split']}.pt"
-        if kind == "train":
-            builder = self.builder_file(base(wildcards["model"])[0])
-            return {"train": "results/data/train.pt", "test": "results/data/test.pt",
-                    **({"builder": builder[0]} if builder else {})}
-        if kind == "import":
-            name = base(wildcards["model"])[0]
-            builder = self.builder_file(name)
-            return {"source": str(self.config["checkpoints"][name]), "train": "results/data/train.pt",
-                    **({"builder": builder[0]} if builder else {})}
-        if kind == "chunk":
-            plane, model = wildcards["plane"], wildcards["model"]
-            return {"checkpoint": f"results/models/{model}.pt", "directions": f"results/{plane}/{model}/directions.pt",
-                    "data": split, **self._bn_input("landscape")}
-        if kind == "surface":
-            chunks = [f"results/{wildcards['plane']}/{wildcards['model']}/chunks/{k}.csv"
-                      for k in range(self.grid(wildcards["plane"])["chunks"])]
-            return {**self.inputs("chunk", wildcards), "chunks": chunks}
-        if kind == "line":
-            model = wildcards["model"]
-            return {"checkpoint": f"results/models/{model}.pt", "directions": f"results/landscape/{model}/directions.pt",
-                    "train": split, "test": "results/data/test.pt", **self._bn_input("landscape")}
-        if kind == "interpolation":
-            pair = self.pairs[wildcards["pair"]]
-            return {"a": self.endpoints[pair["a"]][1], "b": self.endpoints[pair["b"]][1], "train": split,
-                    "test": "results/data/test.pt", **self._bn_input("interpolation")}
-        if kind == "eigen_chunk":
-            model = wildcards["model"]
-            return {"checkpoint": f"results/models/{model}.pt", "directions": f"results/landscape/{model}/directions.pt",
-                    "data": split}
-        if kind == "eigen_map":
-            chunks = [f"results/geometry/{wildcards['model']}/chunks/{k}.csv"
-                      for k in range(self.config["geometry"]["chunks"])]
-            return {**self.inputs("eigen_chunk", wildcards), "chunks": chunks}
-        if kind in ("hessian", "flatness", "density", "hessian_directions"):
-            return {"checkpoint": f"results/models/{wildcards['model']}.pt", "data": split}
-        if kind == "density_figure":
-            return {"densities": [f"results/geometry/{m}/density.npz" for m in self.density_runs()]}
-        if kind == "sweep_table":
-            return {"histories": [f"results/sweep/runs/{run}/history.csv" for run in self.sweep_runs]}
-        if kind == "geometry_table":
-            runs = self.views_of("geometry")
-            return {"hessians": [f"results/geometry/{m}/hessian.json" for m in runs],
-                    "flatness": [f"results/geometry/{m}/flatness.json" for m in runs],
-                    "metrics": [f"results/metrics/{m}.json" for m in runs],
-                    "all_metrics": [f"results/metrics/{m}.json" for m in self.all_runs()]}
-        if kind == "report":
-            return self.report_inputs()
-        if kind == "page":  # the first run of every model, as in the report's contour figure
-            first = [runs[0] for runs in self.runs.values()]
-            return {"surfaces": [f"results/landscape/{m}/surface.npz" for m in first],
-                    "lines": [f"results/landscape/{m}/line.npz" for m in first],
-                    "metrics": [f"results/metrics/{m}.json" for m in first], "geometry": "results/geometry.csv"}
-        raise KeyError(f"no planned inputs for a {kind} job")
+        """The files a job reads that its rule cannot spell as a fixed pattern."""
+        return KINDS[kind].inputs(self, wildcards)
 
-    def _bn_input(self, section: str) -> dict[str, str]:
+    def bn_input(self, section: str) -> dict[str, str]:
         """The training split, for jobs that recompute BN statistics at every point."""
         return {"bn_data": "results/data/train.pt"} if self.bn_settings(section).get("bn") == "recompute" else {}
 
@@ -345,82 +270,7 @@ class Plan:
     def settings(self, kind: str, wildcards: dict) -> dict:
         """The settings that define the result of one job (its provenance records them and the sha256 of its
         inputs). Changing any other config key reruns nothing here."""
-        config, landscape = self.config, self.config["landscape"]
-        if kind == "data":
-            data = config["data"]
-            name = {"name": data["name"]} if data.get("name", "cifar10") != "cifar10" else {}
-            return {"source": data["source"], "root": str(data["root"]), "download": bool(data.get("download")),
-                    "size": data["subset"].get(wildcards["split"]), "seed": data["seed"], "split": wildcards["split"],
-                    **name}
-        name, seed = base(wildcards.get("model", ""))
-        if kind == "train":
-            settings = train_settings(config, name)
-            return {"model": name, "settings": {**settings, "seed": settings["seed"] + seed} if seed else settings}
-        if kind == "sweep_train":
-            return {"model": config["sweep"]["model"], "settings": run_settings(config, wildcards["run"])}
-        if kind == "import":  # what evaluating it depends on: its input normalization and architecture
-            settings = train_settings(config, name)
-            kept = ("normalize", "mean", "std", "shortcut", "conv_bias", "architecture")
-            return {"model": name, "settings": {key: settings[key] for key in kept if key in settings}}
-        model = self.model_settings(name) if name else {}
-        if kind == "evaluate":
-            return {"batch_size": train_settings(config, name)["eval_batch_size"], **model}
-        if kind == "directions":
-            return {"span": "random", "seed": landscape["seed"], **landscape["directions"], **model}
-        if kind == "trajectory_directions":
-            directions = landscape["directions"]
-            return {"span": "trajectory", "ignore": directions["ignore"], "type": directions["type"],
-                    "grid": config["trajectory"]["grid"], "margin": config["trajectory"]["margin"], **model}
-        if kind in ("chunk", "surface"):
-            span = "trajectory" if wildcards["plane"] == "trajectory" else "plane"
-            chunk = {"chunk": int(wildcards["chunk"])} if kind == "chunk" else {}
-            return {"measure": "loss", "span": span, **self.grid(wildcards["plane"]), "cap": landscape["cap"],
-                    **self.evaluation_settings(), **chunk, **model}
-        if kind == "line":
-            return {"measure": "loss", "span": "line", "line": landscape["line"], **self.evaluation_settings(), **model}
-        if kind == "interpolation":
-            a = self.endpoints[self.pairs[wildcards["pair"]]["a"]]
-            custom = a[2].get("architecture")
-            return {"measure": "loss", "span": "interpolation", "alpha": config["interpolation"]["alpha"],
-                    **self.evaluation_settings("interpolation"), **({"architecture": custom} if custom else {})}
-        if kind in ("eigen_chunk", "eigen_map"):
-            chunk = {"chunk": int(wildcards["chunk"])} if kind == "eigen_chunk" else {}
-            grid = self.config["geometry"]["grid"]
-            return {"measure": "hessian", "span": "plane", "x": grid, "y": grid, **self.geometry_settings("eigen_chunk"),
-                    **chunk, **model}
-        if kind == "hessian":
-            return {"measure": "spectrum", "span": "point", **self.geometry_settings("hessian"), **model}
-        if kind == "density":
-            return {"measure": "density", "span": "point", **self.geometry_settings("density"), **model}
-        if kind == "hessian_directions":
-            return {"span": "hessian", "rise": HESSIAN_PLANE_RISE, "points": [landscape["x"][2], landscape["y"][2]],
-                    **self.geometry_settings("hessian_directions"), **model}
-        if kind == "density_figure":
-            return {"runs": self.run_index(self.density_runs()), **self.labels()}
-        if kind == "flatness":
-            return {"measure": "loss", "span": "random", "options": copy.deepcopy(landscape["directions"]),
-                    **self.geometry_settings("flatness"), **model}
-        if kind in ("plot_landscape", "plot_eigen", "plot_trajectory", "plot_line", "plot_hessian_plane"):
-            return {"model": wildcards["model"], **self.labelled(wildcards["model"])}
-        if kind == "plot_interpolation":
-            pair = self.pairs[wildcards["pair"]]
-            return {"title": f"{pair['a']} (A) to {pair['b']} (B)"}
-        if kind in ("paraview",):
-            return {"log_height": False}
-        if kind == "page":
-            return {"models": self.models, "cap": landscape["cap"], **self.labels()}
-        if kind == "report":
-            return {"models": self.models, "runs": self.run_index(self.all_runs()),
-                    "trained": self.run_index(self.all_runs(trained_only=True)), **self.labels()}
-        if kind == "geometry_table":
-            return {"models": self.models, "runs": self.run_index(self.views_of("geometry")),
-                    "all_runs": self.run_index(self.all_runs()), **self.labels()}
-        if kind == "sweep_table":
-            return {"runs": self.sweep_runs, "epochs": config["sweep"]["epochs"], "lrs": self.sweep_lrs,
-                    "scheduled": self.scheduled}
-        if kind == "ablation":
-            return {"baseline": config["sweep"]["baseline"], "images": sweep_images(config)}
-        raise KeyError(f"unknown job kind {kind!r}")
+        return KINDS[kind].settings(self, wildcards)
 
     def labelled(self, model: str) -> dict:
         """{"label": ...} where a model's label is not its name (so the built-in models' specs stay as they were)."""
@@ -431,8 +281,8 @@ class Plan:
         return {"labels": labels} if labels else {}
 
     def spec(self, kind: str, wildcards: dict, inputs: dict, outputs: dict, scratch: dict | None = None) -> dict:
-        """The whole job, as `python -m lossland <JOBS[kind]> --spec` reads it."""
-        spec = {"kind": kind, "settings": self.settings(kind, wildcards), "inputs": inputs, "outputs": outputs}
+        """The whole job, as `python -m lossland <kind> --spec` reads it."""
+        spec = {"settings": self.settings(kind, wildcards), "inputs": inputs, "outputs": outputs}
         return {**spec, "scratch": scratch} if scratch else spec
 
     # ---- resources and the cost model
@@ -440,48 +290,9 @@ class Plan:
         """Seconds one grid point of `model` takes on `samples` images by the cost model (resources.chunk)."""
         return self.config["resources"]["chunk"]["seconds_per_point"].get(model, 50) * samples / 10_000
 
-    def evaluations(self, kind: str, wildcards: dict) -> int:
-        """Loss evaluations (on the job's images) one job makes: its points, or the Hessian's products."""
-        geometry = self.config["geometry"]
-        if kind == "chunk":
-            grid = self.grid(wildcards["plane"])
-            return math.ceil(grid["x"][2] * grid["y"][2] / grid["chunks"])
-        if kind == "line":
-            return 2 * int(self.config["landscape"]["line"][2])  # both splits
-        if kind == "interpolation":
-            return 2 * int(self.config["interpolation"]["alpha"][2])
-        if kind == "hessian":
-            return HVP_EVALUATIONS * (EIGSH_PRODUCTS + geometry["probes"]) * geometry["repeats"]
-        if kind == "density":
-            return HVP_EVALUATIONS * geometry["density"]["runs"] * geometry["density"]["steps"]
-        if kind == "hessian_directions":
-            return HVP_EVALUATIONS * EIGSH_PRODUCTS
-        if kind == "eigen_chunk":
-            return HVP_EVALUATIONS * EIGSH_PRODUCTS * math.ceil(geometry["grid"][2] ** 2 / geometry["chunks"])
-        if kind == "flatness":
-            sharpness = geometry["sharpness"]  # a gradient ~ 3 evaluations
-            return geometry["directions"] * geometry["line"][2] + sharpness["draws"] * (2 + 3 * sharpness["steps"])
-        raise KeyError(f"no cost model for a {kind} job")
-
-    def model_of(self, kind: str, wildcards: dict) -> str:
-        if kind == "sweep_train":
-            return self.config["sweep"]["model"]
-        if kind == "interpolation":
-            return self.endpoints[self.pairs[wildcards["pair"]]["a"]][0]
-        return base(wildcards["model"])[0]
-
     def runtime(self, kind: str, wildcards: dict, attempt: int = 1) -> int:
         """Minutes a job may run (twice the cost model plus 10), growing with each retry."""
-        if kind in ("train", "sweep_train"):
-            key = "model" if kind == "train" else "run"
-            settings = self.settings(kind, {key: wildcards[key]})["settings"]
-            per_epoch = (self.config["resources"]["train"]["minutes_per_epoch"].get(self.model_of(kind, wildcards), 1.0)
-                         * max(1.0, 128 / settings["batch_size"]))
-            return math.ceil(10 + 2 * per_epoch * settings["epochs"]) * attempt
-        section = "geometry" if kind in GEOMETRY_KEYS or kind == "eigen_chunk" else "landscape"
-        samples = self.config[section]["samples"]
-        minutes = self.point_seconds(self.model_of(kind, wildcards), samples) * self.evaluations(kind, wildcards) / 60
-        return math.ceil(10 + 2 * minutes) * attempt
+        return math.ceil(10 + 2 * KINDS[kind].cost(self, wildcards)) * attempt
 
     def gpu(self, section: str | None = None) -> dict:
         """On a machine with GPUs: one per computing job. On a cluster: `resources.<section>`'s `gpu` (and
@@ -494,17 +305,17 @@ class Plan:
         return {"gpu": res["gpu"], **({"gpu_model": res["gpu_model"]} if res["gpu_model"] else {})}
 
     def mem_mb(self, kind: str, attempt: int = 1) -> int:
-        return self.config["resources"][self.section(kind)]["mem_mb"] * attempt
+        return self.config["resources"][KINDS[kind].section]["mem_mb"] * attempt
 
     @staticmethod
     def section(kind: str) -> str:
-        return "train" if kind in ("train", "sweep_train") else "chunk"
+        """The `resources` section of a kind: train, or chunk for every other computing job."""
+        return KINDS[kind].section
 
     def group(self, plane: str, model: str) -> str | None:
         """Cluster batching (ignored locally): chunks expected to take under `chunk_batch_minutes` go into one
         submission per model and plane, with its directions job; longer ones are each their own job."""
-        minutes = self.point_seconds(base(model)[0], self.config["landscape"]["samples"]) * self.evaluations(
-            "chunk", {"plane": plane}) / 60
+        minutes = KINDS["landscape_chunk"].cost(self, {"plane": plane, "model": model})
         return "landscape" if minutes < self.config["chunk_batch_minutes"] else None
 
 

@@ -108,11 +108,11 @@ def job_inputs(kind: str):
     return lambda wildcards: PLAN.inputs(kind, dict(wildcards.items()))
 
 
-def job_resources(kind: str, gpu_section: str | None = None) -> dict:
+def job_resources(kind: str) -> dict:
     """GPU, memory and runtime of a computing job (plan.Plan: the cost model); memory and runtime grow with each
     retry (`attempt`), so a job killed for time or memory comes back with more."""
     return {
-        **PLAN.gpu(gpu_section or PLAN.section(kind)),
+        **PLAN.gpu(PLAN.section(kind)),
         "mem_mb": lambda wc, attempt: PLAN.mem_mb(kind, attempt),
         "runtime": lambda wc, attempt: PLAN.runtime(kind, dict(wc.items()), attempt),
     }

@@ -1,4 +1,5 @@
 rule evaluate:
+    """Loss and accuracy of a checkpoint on both splits."""
     input:
         checkpoint="results/models/{model}.pt",
         train="results/data/train.pt",
@@ -7,6 +8,8 @@ rule evaluate:
         json="results/metrics/{model}.json",
     log:
         "results/logs/evaluate/{model}.log",
+    benchmark:
+        "results/benchmarks/evaluate/{model}.tsv"
     conda:
         ENV
     threads: config["threads"]["evaluate"]

@@ -6,12 +6,15 @@ localrules:
 
 
 rule directions:
+    """A plane's two seeded random directions (Li et al.'s filter-normalized)."""
     input:
         checkpoint="results/models/{model}.pt",
     output:
         directions="results/landscape/{model}/directions.pt",
     log:
         "results/logs/directions/{model}.log",
+    benchmark:
+        "results/benchmarks/directions/{model}.tsv"
     group:
         chunk_group("landscape")
     conda:
@@ -23,26 +26,30 @@ rule directions:
 
 
 rule landscape_chunk:
+    """The loss and accuracy at one chunk of a plane's grid points."""
     input:
-        unpack(job_inputs("chunk")),
+        unpack(job_inputs("landscape_chunk")),
     output:
         csv="results/{plane}/{model}/chunks/{chunk}.csv",
     log:
         "results/logs/{plane}/{model}/chunk{chunk}.log",
+    benchmark:
+        "results/benchmarks/{plane}/{model}/chunk{chunk}.tsv"
     group:
         chunk_group()
     conda:
         ENV
     threads: config["threads"]["chunk"]
     resources:
-        **job_resources("chunk"),
+        **job_resources("landscape_chunk"),
     params:
-        **job_params("chunk"),
+        **job_params("landscape_chunk"),
     shell:
-        "python -m lossland --threads {threads} measure --spec {params.spec:q} > {log} 2>&1"
+        "python -m lossland --threads {threads} landscape_chunk --spec {params.spec:q} > {log} 2>&1"
 
 
 rule surface:
+    """A plane's surface, merged from its chunks."""
     input:
         unpack(job_inputs("surface")),
     output:
@@ -50,15 +57,18 @@ rule surface:
         json="results/{plane}/{model}/surface.json",
     log:
         "results/logs/{plane}/{model}/surface.log",
+    benchmark:
+        "results/benchmarks/{plane}/{model}/surface.tsv"
     conda:
         ENV
     params:
         **job_params("surface"),
     shell:
-        "python -m lossland --threads 1 merge --spec {params.spec:q} > {log} 2>&1"
+        "python -m lossland --threads 1 surface --spec {params.spec:q} > {log} 2>&1"
 
 
 rule plot_landscape:
+    """A model's loss-surface contour figure."""
     input:
         surface="results/landscape/{model}/surface.npz",
         metrics="results/metrics/{model}.json",
@@ -71,15 +81,18 @@ rule plot_landscape:
         ),
     log:
         "results/logs/landscape/{model}/plot.log",
+    benchmark:
+        "results/benchmarks/landscape/{model}/plot.tsv"
     conda:
         ENV
     params:
         **job_params("plot_landscape"),
     shell:
-        "python -m lossland --threads 1 plot --spec {params.spec:q} > {log} 2>&1"
+        "python -m lossland --threads 1 plot_landscape --spec {params.spec:q} > {log} 2>&1"
 
 
 rule line:
+    """A 1-D curve along the first direction, on both splits."""
     input:
         unpack(job_inputs("line")),
     output:
@@ -87,6 +100,8 @@ rule line:
         json="results/landscape/{model}/line.json",
     log:
         "results/logs/landscape/{model}/line.log",
+    benchmark:
+        "results/benchmarks/landscape/{model}/line.tsv"
     conda:
         ENV
     threads: config["threads"]["chunk"]
@@ -95,10 +110,11 @@ rule line:
     params:
         **job_params("line"),
     shell:
-        "python -m lossland --threads {threads} measure --spec {params.spec:q} > {log} 2>&1"
+        "python -m lossland --threads {threads} line --spec {params.spec:q} > {log} 2>&1"
 
 
 rule plot_line:
+    """A model's 1-D curve figure."""
     input:
         curve="results/landscape/{model}/line.npz",
     output:
@@ -110,24 +126,29 @@ rule plot_line:
         ),
     log:
         "results/logs/landscape/{model}/plot_line.log",
+    benchmark:
+        "results/benchmarks/landscape/{model}/plot_line.tsv"
     conda:
         ENV
     params:
         **job_params("plot_line"),
     shell:
-        "python -m lossland --threads 1 plot --spec {params.spec:q} > {log} 2>&1"
+        "python -m lossland --threads 1 plot_line --spec {params.spec:q} > {log} 2>&1"
 
 
 rule export_paraview:
+    """A model's surface as a ParaView file (.vts)."""
     input:
         surface="results/landscape/{model}/surface.npz",
     output:
         vts="results/landscape/{model}.vts",
     log:
         "results/logs/landscape/{model}/paraview.log",
+    benchmark:
+        "results/benchmarks/landscape/{model}/paraview.tsv"
     conda:
         ENV
     params:
-        **job_params("paraview"),
+        **job_params("export_paraview"),
     shell:
-        "python -m lossland --threads 1 plot --spec {params.spec:q} > {log} 2>&1"
+        "python -m lossland --threads 1 export_paraview --spec {params.spec:q} > {log} 2>&1"

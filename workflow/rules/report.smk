@@ -4,8 +4,9 @@ localrules:
 
 
 rule report:
+    """The summary table and figures across models."""
     input:
-        **PLAN.report_inputs(),
+        **PLAN.inputs("report", {}),
     output:
         summary_csv=report("results/summary.csv", caption="../report/summary.rst", category="training"),
         summary_md="results/summary.md",
@@ -18,15 +19,18 @@ rule report:
         ),
     log:
         "results/logs/report.log",
+    benchmark:
+        "results/benchmarks/report.tsv"
     conda:
         ENV
     params:
         **job_params("report"),
     shell:
-        "python -m lossland --threads 1 table --spec {params.spec:q} > {log} 2>&1"
+        "python -m lossland --threads 1 report --spec {params.spec:q} > {log} 2>&1"
 
 
 rule page:
+    """The interactive HTML page of every model's surface."""
     input:
         **PLAN.inputs("page", {}),
     output:
@@ -38,9 +42,11 @@ rule page:
         ),
     log:
         "results/logs/page.log",
+    benchmark:
+        "results/benchmarks/page.tsv"
     conda:
         ENV
     params:
         **job_params("page"),
     shell:
-        "python -m lossland --threads 1 table --spec {params.spec:q} > {log} 2>&1"
+        "python -m lossland --threads 1 page --spec {params.spec:q} > {log} 2>&1"

@@ -4,6 +4,7 @@ localrules:
 
 
 rule sweep_train:
+    """One run of the Net sweep trained."""
     input:
         train="results/data/train.pt",
         test="results/data/test.pt",
@@ -12,6 +13,8 @@ rule sweep_train:
         history="results/sweep/runs/{run}/history.csv",
     log:
         "results/logs/sweep/{run}.log",
+    benchmark:
+        "results/benchmarks/sweep/{run}.tsv"
     conda:
         ENV
     threads: config["threads"]["train"]
@@ -20,10 +23,11 @@ rule sweep_train:
     params:
         **job_params("sweep_train", resume="results/sweep/runs/{run}/resume.pt"),
     shell:
-        "python -m lossland --threads {threads} train --spec {params.spec:q} > {log} 2>&1"
+        "python -m lossland --threads {threads} sweep_train --spec {params.spec:q} > {log} 2>&1"
 
 
 checkpoint sweep_table:
+    """The Net sweep's tables and heat maps."""
     input:
         **PLAN.inputs("sweep_table", {}),
     output:
@@ -36,15 +40,18 @@ checkpoint sweep_table:
         ),
     log:
         "results/logs/sweep/table.log",
+    benchmark:
+        "results/benchmarks/sweep/table.tsv"
     conda:
         ENV
     params:
         **job_params("sweep_table"),
     shell:
-        "python -m lossland table --spec {params.spec:q} > {log} 2>&1"
+        "python -m lossland sweep_table --spec {params.spec:q} > {log} 2>&1"
 
 
 rule ablation:
+    """The augmentation ablation table of the sweep."""
     input:
         table="results/sweep/table.csv",
         augmented=augmented_history,
@@ -52,9 +59,11 @@ rule ablation:
         md=report("results/ablation/augmentation.md", caption="../report/ablation.rst", category="sweep"),
     log:
         "results/logs/sweep/ablation.log",
+    benchmark:
+        "results/benchmarks/sweep/ablation.tsv"
     conda:
         ENV
     params:
         **job_params("ablation"),
     shell:
-        "python -m lossland table --spec {params.spec:q} > {log} 2>&1"
+        "python -m lossland ablation --spec {params.spec:q} > {log} 2>&1"

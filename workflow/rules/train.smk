@@ -1,4 +1,5 @@
 rule train:
+    """One model trained (resumable, bit-identical after a kill)."""
     input:
         unpack(job_inputs("train")),
     output:
@@ -6,6 +7,8 @@ rule train:
         history="results/train/{model}/history.csv",
     log:
         "results/logs/train/{model}.log",
+    benchmark:
+        "results/benchmarks/train/{model}.tsv"
     wildcard_constraints:
         model=alternatives(PLAN.snapshot_runs(False)),
     conda:
@@ -29,17 +32,20 @@ use rule train as train_with_snapshots with:
 
 
 rule import_checkpoint:
+    """A checkpoint trained elsewhere, fitted to the model the config builds."""
     input:
-        unpack(job_inputs("import")),
+        unpack(job_inputs("import_checkpoint")),
     output:
         checkpoint="results/models/{model}.pt",
     log:
         "results/logs/import/{model}.log",
+    benchmark:
+        "results/benchmarks/import/{model}.tsv"
     wildcard_constraints:
         model=alternatives(PLAN.imported),
     conda:
         ENV
     params:
-        **job_params("import"),
+        **job_params("import_checkpoint"),
     shell:
-        "python -m lossland --threads 1 import --spec {params.spec:q} > {log} 2>&1"
+        "python -m lossland --threads 1 import_checkpoint --spec {params.spec:q} > {log} 2>&1"

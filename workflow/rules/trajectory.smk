@@ -3,6 +3,7 @@ localrules:
 
 
 rule trajectory_directions:
+    """The optimizer path's plane: PCA of its weight snapshots."""
     input:
         checkpoint="results/models/{model}.pt",
         snapshots="results/train/{model}/snapshots.pt",
@@ -10,6 +11,8 @@ rule trajectory_directions:
         directions="results/trajectory/{model}/directions.pt",
     log:
         "results/logs/trajectory/{model}/directions.log",
+    benchmark:
+        "results/benchmarks/trajectory/{model}/directions.tsv"
     group:
         chunk_group("trajectory")
     conda:
@@ -17,10 +20,11 @@ rule trajectory_directions:
     params:
         **job_params("trajectory_directions"),
     shell:
-        "python -m lossland --threads 1 --device cpu directions --spec {params.spec:q} > {log} 2>&1"
+        "python -m lossland --threads 1 --device cpu trajectory_directions --spec {params.spec:q} > {log} 2>&1"
 
 
 rule plot_trajectory:
+    """A model's optimizer path over its PCA-plane surface."""
     input:
         surface="results/trajectory/{model}/surface.npz",
         directions="results/trajectory/{model}/directions.pt",
@@ -34,9 +38,11 @@ rule plot_trajectory:
         npz="results/trajectory/{model}.npz",
     log:
         "results/logs/trajectory/{model}/plot.log",
+    benchmark:
+        "results/benchmarks/trajectory/{model}/plot.tsv"
     conda:
         ENV
     params:
         **job_params("plot_trajectory"),
     shell:
-        "python -m lossland --threads 1 plot --spec {params.spec:q} > {log} 2>&1"
+        "python -m lossland --threads 1 plot_trajectory --spec {params.spec:q} > {log} 2>&1"
