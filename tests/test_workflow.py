@@ -41,11 +41,11 @@ def test_every_output_exists_and_is_valid(smoke_run):
         with Image.open(results / png) as image:
             assert image.format == "PNG" and image.size[0] > 300 and image.size[1] > 200
     summary = pd.read_csv(results / "summary.csv")
-    assert list(summary["model"]) == ["net", "plainnet20", "plainnet56", "resnet20", "resnet56"]
+    assert list(summary["model"]) == ["net", "plainnet20", "resnet20"]
     means = summary[["params", "seeds", "train_loss", "train_acc", "test_loss", "test_acc"]].to_numpy(dtype=float)
     assert np.isfinite(means).all() and summary["test_acc_sd"].isna().all()  # one seed: no spread
     assert summary.set_index("model").loc["net", "params"] == 655_882 and (summary["seeds"] == 1).all()
-    assert (results / "summary.md").read_text().count("\n") == 9  # note, blank, header, rule, 5 models
+    assert (results / "summary.md").read_text().count("\n") == 7  # note, blank, header, rule, 3 models
     metrics = json.loads((results / "metrics/resnet20.json").read_text())
     assert metrics["params"] == 270_410 and 0 <= metrics["test_acc"] <= 1  # the study's variant (config.yaml)
     assert (metrics["shortcut"], metrics["conv_bias"]) == ("avgpool", True)
@@ -86,7 +86,7 @@ def test_views_lines_interpolation_trajectory_paraview(smoke_run):
 def test_geometry_table_maps_and_figure(smoke_run):
     results = smoke_run / "results"
     table = pd.read_csv(results / "geometry.csv")
-    assert list(table["model"]) == ["net", "plainnet20", "plainnet56", "resnet20", "resnet56"]
+    assert list(table["model"]) == ["net", "plainnet20", "resnet20"]
     for row in table.to_dict("records"):
         hessian = json.loads((results / f"geometry/{row['model']}/hessian.json").read_text())
         assert row["lambda_max"] == hessian["top_eigenvalues"][0] >= hessian["top_eigenvalues"][1]
@@ -102,11 +102,11 @@ def test_geometry_table_maps_and_figure(smoke_run):
             assert flatness["loss"].shape == (3, 9)
             assert row["rise@1"] == pytest.approx((flatness["loss"][:, [0, -1]].mean(1) - flatness["base"]).mean())
     markdown = (results / "geometry.md").read_text()
-    assert markdown.count("\n") == 9  # note, blank, header, rule, 5 models
+    assert markdown.count("\n") == 7  # note, blank, header, rule, 3 models
     assert ("Hessian over the >1-D weights (conv, linear; geometry.params: weights), on 2 disjoint subsets of 16 "
             "images") in markdown and "One training seed: ± is the sd across those subsets" in markdown
     claims = (results / "claims.md").read_text()
-    assert "| resnet56 | plainnet56 | λmax |" in claims and "one seed: no interval" in claims
+    assert "| resnet20 | plainnet20 | λmax |" in claims and "one seed: no interval" in claims
     for model in ("resnet20", "plainnet20"):
         with np.load(results / f"geometry/{model}/eigen.npz") as eigen:
             assert eigen["ratio"].shape == (3, 3) and np.isfinite(eigen["ratio"]).all()
@@ -115,7 +115,7 @@ def test_geometry_table_maps_and_figure(smoke_run):
             assert eigen["lambda_max"][1, 1] == pytest.approx(first["lambda_max"], rel=0.05)  # same point, seed and tol
         with Image.open(results / f"geometry/{model}_eigen.png") as image:
             assert image.format == "PNG"
-    assert not (results / "geometry/resnet56_eigen.png").exists()  # geometry.maps leaves it out
+    assert not (results / "geometry/net_eigen.png").exists()  # geometry.maps leaves it out
     with Image.open(results / "figures/geometry.png") as image:
         assert image.format == "PNG" and image.size[0] > 800
     for model in table["model"]:  # the eigenvalue density (SLQ; its numerics: test_geometry) on the first subset
@@ -143,7 +143,7 @@ def test_changing_geometry_reruns_no_training_and_no_surface(smoke_run):
     config["geometry"]["probes"] = 4
     (smoke_run / "geometry.yaml").write_text(yaml.safe_dump(config))
     outputs = planned_outputs(run_snakemake(smoke_run, "-n", "all", "--configfile", "geometry.yaml").stdout)
-    assert "results/geometry/resnet56/hessian.json" in outputs and "results/geometry.csv" in outputs
+    assert "results/geometry/resnet20/hessian.json" in outputs and "results/geometry.csv" in outputs
     reruns = ("results/geometry", "results/figures/geometry", "results/claims", "results/landscapes.html")  # the page
     assert all(path.startswith(reruns) for path in outputs), outputs  # shows each model's geometry row
 
@@ -153,8 +153,8 @@ def test_changing_directions_reruns_surfaces_and_views_but_no_training(smoke_run
     config["landscape"]["directions"] = {"norm": "layer"}
     (smoke_run / "layer.yaml").write_text(yaml.safe_dump(config))
     outputs = planned_outputs(run_snakemake(smoke_run, "-n", "all", "--configfile", "layer.yaml").stdout)
-    assert "results/landscape/resnet56/directions.pt" in outputs and "results/landscape/resnet56.png" in outputs
-    assert "results/landscape/resnet56/line.npz" in outputs and "results/landscape/net.vts" in outputs
+    assert "results/landscape/plainnet20/directions.pt" in outputs and "results/landscape/plainnet20.png" in outputs
+    assert "results/landscape/plainnet20/line.npz" in outputs and "results/landscape/net.vts" in outputs
     assert not [path for path in outputs if path.startswith(("results/models/", "results/sweep/", "results/train/"))]
     assert not [path for path in outputs if path.startswith(("results/interpolation/", "results/trajectory/"))]
     config["landscape"].pop("directions")
@@ -194,7 +194,7 @@ def test_sweep_tables_heatmaps_and_ablation(smoke_run):
 def test_html_report_holds_every_figure_by_category(smoke_run):
     run_snakemake(smoke_run, "--report", "results/report.html", "--configfile", "smoke.yaml")
     html = (smoke_run / "results/report.html").read_text()
-    for name in ["training_curves.png", "landscapes.png", "resnet56.png", "heatmap_lr0.01.png", "augmentation.md",
+    for name in ["training_curves.png", "landscapes.png", "plainnet20.png", "heatmap_lr0.01.png", "augmentation.md",
                  "summary.csv"]:
         assert name in html, name
     for category in ("training", "landscapes", "sweep"):
@@ -208,10 +208,10 @@ def test_second_run_has_nothing_to_do(smoke_run):
 
 def test_one_plot_from_scratch_schedules_only_that_model(tmp_path):
     workdir = smoke_workdir(tmp_path / "fresh")
-    result = run_snakemake(workdir, "-n", "results/landscape/resnet56.png", "--configfile", "smoke.yaml")
+    result = run_snakemake(workdir, "-n", "results/landscape/plainnet20.png", "--configfile", "smoke.yaml")
     outputs = planned_outputs(result.stdout)
-    assert "results/landscape/resnet56.png" in outputs and "results/models/resnet56.pt" in outputs
-    others = [path for path in outputs if "resnet56" not in path and not path.startswith("results/data/")]
+    assert "results/landscape/plainnet20.png" in outputs and "results/models/plainnet20.pt" in outputs
+    others = [path for path in outputs if "plainnet20" not in path and not path.startswith("results/data/")]
     assert not any(path.startswith(tuple(SWEEP)) for path in outputs)
     assert others == []
 
@@ -219,7 +219,7 @@ def test_one_plot_from_scratch_schedules_only_that_model(tmp_path):
 def test_study_target_leaves_the_sweep_out(tmp_path):
     workdir = smoke_workdir(tmp_path / "study")
     outputs = planned_outputs(run_snakemake(workdir, "-n", "study", "--configfile", "smoke.yaml").stdout)
-    assert "results/geometry.csv" in outputs and "results/landscape/plainnet56.png" in outputs
+    assert "results/geometry.csv" in outputs and "results/landscape/plainnet20.png" in outputs
     assert not [p for p in outputs if p.startswith(("results/sweep/", "results/ablation/", "results/interpolation/"))]
 
 
