@@ -84,6 +84,29 @@ def smoke_workdir(path: Path, **overrides) -> Path:
     return path
 
 
+def merged(base: dict, override: dict) -> dict:
+    """Snakemake's --configfile merge: nested dicts updated key by key."""
+    import copy
+
+    result = copy.deepcopy(base)
+    for key, value in override.items():
+        result[key] = merged(result[key], value) if isinstance(value, dict) and isinstance(result.get(key), dict) \
+            else copy.deepcopy(value)
+    return result
+
+
+def study_config(*overrides: dict) -> dict:
+    """config.yaml updated by each override (as --configfile does), validated against the schema with its defaults
+    filled in: the config the workflow's Python code sees."""
+    from snakemake.utils import validate
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    for override in overrides:
+        config = merged(config, override)
+    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+    return config
+
+
 def planned_outputs(dry_run_stdout: str) -> list[str]:
     """The output files of every job a `snakemake -n` run would execute."""
     files = []

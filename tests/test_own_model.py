@@ -11,7 +11,7 @@ import pytest
 import torch
 import torchvision
 import yaml
-from conftest import REPO, planned_outputs, run_job, run_snakemake
+from conftest import REPO, planned_outputs, run_job, run_snakemake, study_config
 from lossland.data import Dataset, normalizer, prepare_split
 from lossland.directions import random_directions
 from lossland.errors import UserError
@@ -78,11 +78,13 @@ def test_a_data_tree_with_one_class_is_one_line(tmp_path):
 
 
 def test_a_model_that_is_neither_built_in_nor_in_architectures_stops_the_config():
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config = study_config()
     config["models"] = ["resnet20", "mynet"]
-    assert problems(config).startswith("models: 'mynet' is neither a built-in model")
+    (problem,) = problems(config)
+    assert problem.startswith("models: 'mynet' is neither a built-in model")
     config["architectures"] = {"resnet20": {"builder": "user_models:small_cnn"}}
-    assert problems(config).startswith("architectures.resnet20: resnet20 is a built-in model")
+    clash, unknown = problems(config)  # both at once
+    assert clash.startswith("architectures.resnet20: resnet20 is a built-in model") and unknown == problem
 
 
 @pytest.fixture(scope="module")
@@ -207,27 +209,26 @@ def test_the_readmes_own_model_config_passes_the_schema_and_names_only_its_missi
     import re
 
     import jsonschema
-    from test_plan import merged
 
     readme = (REPO / "README.md").read_text()
     section = readme.split("## Your own model", 1)[1]
     block = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
-    config = merged(yaml.safe_load((REPO / "config.yaml").read_text()), yaml.safe_load(block))
+    config = study_config(yaml.safe_load(block))
     schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
     jsonschema.Draft202012Validator(schema).validate(config)
-    assert problems(config) == ("checkpoints.theirs = path/to/weights.pt: no such file: fix the path (relative to the "
-                                "working directory)")
+    assert problems(config) == ["checkpoints.theirs = path/to/weights.pt: no such file: fix the path (relative to "
+                                "the working directory)"]
 
 
 def test_labels_and_names_that_would_clash_stop_the_config():
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config = study_config()
     config["models"] = ["resnet20", "mine", "yours"]
     config["architectures"] = {"mine": {"builder": "user_models:small_cnn", "label": "resnet20"},
                                "yours": {"builder": "user_models:small_cnn"}}
-    assert problems(config) == "architectures: the label 'resnet20' names two models: give each its own label"
+    assert problems(config) == ["architectures: the label 'resnet20' names two models: give each its own label"]
     config["architectures"] = {"mine_1d": {"builder": "user_models:small_cnn"}}
     config["models"] = ["mine_1d"]
-    assert problems(config).startswith("architectures.mine_1d: a name ending in _1d or _eigen clashes")
+    assert problems(config)[0].startswith("architectures.mine_1d: a name ending in _1d or _eigen clashes")
 
 
 def test_normalization_constants_must_fit_the_channel_count():

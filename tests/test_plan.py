@@ -1,6 +1,5 @@
 """The plan layer: job settings, inputs, targets and the cost model from a config, without Snakemake; provenance."""
 
-import copy
 import json
 import re
 import subprocess
@@ -8,26 +7,16 @@ import sys
 
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, study_config
 from lossland.cli import read_spec
 from lossland.errors import UserError
 from lossland.plan import Plan, problems
 from lossland.provenance import check, record
 
 
-def merged(base: dict, override: dict) -> dict:
-    """Snakemake's --configfile merge: nested dicts updated key by key."""
-    result = copy.deepcopy(base)
-    for key, value in override.items():
-        result[key] = merged(result[key], value) if isinstance(value, dict) and isinstance(result.get(key), dict) \
-            else copy.deepcopy(value)
-    return result
-
-
 @pytest.fixture
 def config() -> dict:
-    base = yaml.safe_load((REPO / "config.yaml").read_text())
-    return merged(base, yaml.safe_load((REPO / "tests" / "smoke.yaml").read_text()))
+    return study_config(yaml.safe_load((REPO / "tests" / "smoke.yaml").read_text()))
 
 
 def test_a_chunk_is_defined_by_its_grid_and_evaluation_not_by_line_or_direction_options(config):
@@ -155,7 +144,27 @@ def test_each_kind_is_one_rule_of_its_name_running_the_command_of_its_name(confi
 
 def test_interpolation_endpoints_are_checked_by_the_plan(config):
     config["interpolation"]["pairs"] = [{"name": "x", "a": "resnet20", "b": "nothing"}]
-    assert problems(config).startswith("interpolation.pairs.0.b = 'nothing' is not a model this config trains")
+    (problem,) = problems(config)
+    assert problem.startswith("interpolation.pairs.0.b = 'nothing' is not a model this config trains")
+
+
+def test_every_problem_of_a_config_is_reported_at_once(tmp_path):
+    """120 images of one's own with the study's config: each count that exceeds them, in one go."""
+    for split, count in (("train", 100), ("test", 20)):
+        for i in range(count):
+            folder = tmp_path / "mine" / split / f"class{i % 2}"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{i}.png").touch()  # counted by name: nothing reads them before a job runs
+    config = study_config()
+    config["data"] = {**config["data"], "source": "imagefolder", "root": str(tmp_path / "mine"), "mean": None,
+                      "std": None, "subset": {"train": None, "test": None}}
+    found = problems(config)
+    for start in ("landscape.samples = 10000 is more than the 100 images of the train split",
+                  "data.validation = 5000 holds out every one of the 100 training images",
+                  "interpolation.bn_samples = 2000 is more than the 100 images of the train split",
+                  "landscape.bn_samples = 2000 is more than the 100 images of the train split"):
+        assert sum(problem.startswith(start) for problem in found) == 1, (start, found)
+    assert all("\n" not in problem for problem in found) and len(found) == len(set(found))
 
 
 def test_config_no_longer_imports_sweep():

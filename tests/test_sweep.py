@@ -1,7 +1,6 @@
 import pandas as pd
 import pytest
-import yaml
-from conftest import REPO
+from conftest import study_config
 from lossland.config import normalization, train_settings
 from lossland.errors import UserError
 from lossland.sweep import (
@@ -80,7 +79,7 @@ def test_with_a_schedule_every_epoch_count_is_its_own_run():
 
 
 def test_run_settings_apply_the_sweep_and_the_augmentation_step():
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config = study_config()
     config["sweep"] = SWEEP
     plain = run_settings(config, "b64_lr0.01_e3")
     assert (plain["batch_size"], plain["lr"], plain["epochs"]) == (64, 0.01, 3)
@@ -94,7 +93,7 @@ def test_run_settings_apply_the_sweep_and_the_augmentation_step():
 
 
 def test_each_model_gets_only_the_settings_it_uses():
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config = study_config()
     assert (train_settings(config, "resnet56")["shortcut"], train_settings(config, "resnet56")["conv_bias"]) == (
         "avgpool", True)
     assert "shortcut" not in train_settings(config, "plainnet56") and train_settings(config, "plainnet56")["conv_bias"]

@@ -328,6 +328,16 @@ BAD_CONFIGS = [
 ]
 
 
+MANY_PROBLEMS = [  # configs with several problems: each reported, in one run
+    ({"landscape": {"cap": 5}, "interpolation": {"bn": "reset"}},
+     ["config error: interpolation.bn: 'reset' is not one of", "config error: landscape.cap: 5 is less than"]),
+    ({"landscape": {"samples": 600, "bn_samples": 1000}, "data": {"validation": 512},
+      "interpolation": {"bn_samples": 1000}},
+     ["config error: landscape.samples = 600", "config error: data.validation = 512",
+      "config error: interpolation.bn_samples = 1000", "config error: landscape.bn_samples = 1000"]),
+]
+
+
 def run_bad_config(workdir, change, name: str = "bad.yaml"):
     (workdir / name).write_text(yaml.safe_dump(change))
     result = run_snakemake(workdir, "--cores", "1", "all", "--configfile", "smoke.yaml", name, check=False)
@@ -349,9 +359,13 @@ def test_bad_configs_leave_earlier_results_untouched(smoke_run):
         return {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in (smoke_run / "results").rglob("*")}
 
     before = snapshot()
+    changes = [change for change, _ in BAD_CONFIGS + MANY_PROBLEMS]
     with ThreadPoolExecutor(2) as pool:  # each run is one core's work
-        results = list(pool.map(lambda item: run_bad_config(smoke_run, item[1][0], f"bad{item[0]}.yaml"),
-                                enumerate(BAD_CONFIGS)))
+        results = list(pool.map(lambda item: run_bad_config(smoke_run, item[1], f"bad{item[0]}.yaml"),
+                                enumerate(changes)))
     for (change, message), (code, errors, stderr) in zip(BAD_CONFIGS, results):
         assert code != 0 and len(errors) == 1 and message in errors[0], stderr
+    for (change, messages), (code, errors, stderr) in zip(MANY_PROBLEMS, results[len(BAD_CONFIGS):]):
+        assert code != 0 and len(errors) == len(messages), stderr  # every problem at once, one line each
+        assert all(any(error.startswith(message) for error in errors) for message in messages), stderr
     assert snapshot() == before

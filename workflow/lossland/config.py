@@ -24,7 +24,7 @@ VARIANT_KEYS = {"net": (), "plainnet": ("conv_bias",), "resnet": ("shortcut", "c
 def architecture(config: dict, model: str) -> dict | None:
     """A model of `architectures` (the user's): {builder, kwargs}; None for the 7 built-in ones. Its label is not
     part of it: renaming a figure's label retrains nothing."""
-    entry = config.get("architectures", {}).get(model)
+    entry = config["architectures"].get(model)
     return None if entry is None else {"builder": entry["builder"], "kwargs": copy.deepcopy(entry.get("kwargs", {}))}
 
 
@@ -33,7 +33,7 @@ def train_settings(config: dict, model: str) -> dict[str, Any]:
     constants where the model's settings give none (`data.mean`, `data.std`), the user's architecture (if any), less
     what `model` ignores."""
     settings = copy.deepcopy(config["train"]["defaults"])
-    settings.update(copy.deepcopy(config["train"].get("models", {}).get(model, {})))
+    settings.update(copy.deepcopy(config["train"]["models"].get(model, {})))
     for key in ("mean", "std"):
         if settings.get(key) is None and config["data"].get(key) is not None:
             settings[key] = list(config["data"][key])
@@ -189,32 +189,36 @@ TORCHVISION = {
 }
 
 
-def config_problem(config: dict) -> str | None:
-    """What a JSON schema cannot check: grid shape, chunk count, sample count, the data source on disk (the
-    interpolation pairs' endpoints: plan.problems)."""
+def config_problems(config: dict) -> list[str]:
+    """What a JSON schema cannot check, every problem at once: the data source on disk, then grid shape, chunk
+    counts and sample counts against the images there are (the interpolation pairs' endpoints: plan.problems)."""
+    source = data_source_problem(config["data"])
+    if source:  # every count below would be measured against a folder that is not there
+        return [source]
+    found = []
     landscape = config["landscape"]
     try:
         chunk_points(landscape, 0)  # checks the axes and the chunk count
     except UserError as error:
-        return str(error)
+        found.append(str(error))
     split = landscape["split"]
     available = split_size(config, split)
     if landscape["samples"] > available:
-        return (f"landscape.samples = {landscape['samples']} is more than the {available} images of the "
-                f"{split} split: lower it or raise data.subset.{split}")
-    return (trajectory_problem(config) or geometry_problem(config) or validation_problem(config)
-            or bn_samples_problem(config) or data_source_problem(config["data"]))
+        found.append(f"landscape.samples = {landscape['samples']} is more than the {available} images of the "
+                     f"{split} split: lower it or raise data.subset.{split}")
+    found += trajectory_problems(config) + geometry_problems(config) + validation_problems(config)
+    return found + bn_samples_problems(config)
 
 
 def split_size(config: dict, split: str) -> int:
     """Images of the prepared split: data.subset's size, else the whole split (counted in an ImageFolder tree)."""
-    return config["data"].get("subset", {}).get(split) or source_size(config["data"], split)
+    return config["data"]["subset"].get(split) or source_size(config["data"], split)
 
 
 def source_size(data: dict, split: str) -> int:
     """Images a split of the data source holds: a torchvision set's known size, or the files of an ImageFolder split."""
     if data["source"] == "torchvision":
-        return TORCHVISION[data.get("name", "cifar10")][2][split]
+        return TORCHVISION[data["name"]][2][split]
     return count_images(str(data["root"]), split)
 
 
@@ -227,56 +231,59 @@ def count_images(root: str, split: str) -> int:
                if f.suffix.lower() in IMG_EXTENSIONS)
 
 
-def bn_samples_problem(config: dict) -> str | None:
+def bn_samples_problems(config: dict) -> list[str]:
     train = split_size(config, "train")
+    found = []
     for section in ("interpolation", "landscape"):
-        samples = config.get(section, {}).get("bn_samples", 2000)
+        samples = config[section]["bn_samples"]
         if samples > train:
-            return (f"{section}.bn_samples = {samples} is more than the {train} images of the train split: lower it "
-                    "or raise data.subset.train")
-    return None
+            found.append(f"{section}.bn_samples = {samples} is more than the {train} images of the train split: "
+                         "lower it or raise data.subset.train")
+    return found
 
 
-def validation_problem(config: dict) -> str | None:
+def validation_problems(config: dict) -> list[str]:
     validation, train = config["data"]["validation"], split_size(config, "train")
     if validation >= train:
-        return (f"data.validation = {validation} holds out every one of the {train} training images: lower it "
-                "(the sweep trains on the rest)")
-    return None
+        return [f"data.validation = {validation} holds out every one of the {train} training images: lower it "
+                "(the sweep trains on the rest)"]
+    return []
 
 
-def geometry_problem(config: dict) -> str | None:
-    geometry = config.get("geometry", {})
-    spec = {"x": geometry.get("grid", [-1, 1, 11]), "y": geometry.get("grid", [-1, 1, 11]),
-            "chunks": geometry.get("chunks", 11)}
+def geometry_problems(config: dict) -> list[str]:
+    geometry = config["geometry"]
+    spec = {"x": geometry["grid"], "y": geometry["grid"], "chunks": geometry["chunks"]}
+    found = []
     try:
         chunk_points(spec, 0)
     except UserError as error:
-        return str(error).replace("landscape.x", "geometry.grid").replace("landscape.chunks", "geometry.chunks")
+        found.append(str(error).replace("landscape.x", "geometry.grid").replace("landscape.chunks", "geometry.chunks"))
     split = config["landscape"]["split"]
     available = split_size(config, split)
-    samples, repeats = geometry.get("samples", 1000), geometry.get("repeats", 5)
+    samples, repeats = geometry["samples"], geometry["repeats"]
     if samples * repeats > available:
-        return (f"geometry.samples x geometry.repeats = {samples} x {repeats} disjoint subsets is more than the "
-                f"{available} images of the {split} split: lower one or raise data.subset.{split}")
-    return None
+        found.append(f"geometry.samples x geometry.repeats = {samples} x {repeats} disjoint subsets is more than the "
+                     f"{available} images of the {split} split: lower one or raise data.subset.{split}")
+    return found
 
 
 def trajectory_models(config: dict) -> list[str]:
     return [m for m in config["models"] if train_settings(config, m).get("snapshots", 0)]
 
 
-def trajectory_problem(config: dict) -> str | None:
+def trajectory_problems(config: dict) -> list[str]:
+    found = []
     for model in trajectory_models(config):
         every, epochs = train_settings(config, model)["snapshots"], train_settings(config, model)["epochs"]
         if len({0, *range(every, epochs + 1, every), epochs}) < 3:
-            return (f"train.models.{model}.snapshots = {every} leaves fewer than 3 snapshots in {epochs} epochs: "
-                    f"set it below {epochs}")
-    trajectory = config.get("trajectory", {})
-    points = trajectory.get("grid", [21, 21])
-    if trajectory_models(config) and trajectory.get("chunks", 4) > points[0] * points[1]:
-        return f"trajectory.chunks = {trajectory['chunks']} is more than the {points[0] * points[1]} grid points: lower it"
-    return None
+            found.append(f"train.models.{model}.snapshots = {every} leaves fewer than 3 snapshots in {epochs} "
+                         f"epochs: set it below {epochs}")
+    trajectory = config["trajectory"]
+    points = trajectory["grid"]
+    if trajectory_models(config) and trajectory["chunks"] > points[0] * points[1]:
+        found.append(f"trajectory.chunks = {trajectory['chunks']} is more than the {points[0] * points[1]} grid "
+                     "points: lower it")
+    return found
 
 
 def data_source_problem(data: dict) -> str | None:
@@ -287,7 +294,7 @@ def data_source_problem(data: dict) -> str | None:
                 return (f"data folder {root / split} not found: set data.root to a folder with train/ and test/ "
                         "class folders (or data.source: torchvision)")
     else:
-        name = data.get("name", "cifar10")
-        if not data.get("download") and not (root / TORCHVISION[name][3]).exists():
+        name = data["name"]
+        if not data["download"] and not (root / TORCHVISION[name][3]).exists():
             return f"{name} not found under {root}: set data.download: true or data.root to where it is"
     return None

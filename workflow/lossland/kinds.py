@@ -60,8 +60,8 @@ def name_of(wildcards: dict) -> str:
 
 def data_settings(plan, wildcards: dict) -> dict:
     data = plan.config["data"]
-    name = {"name": data["name"]} if data.get("name", "cifar10") != "cifar10" else {}
-    return {"source": data["source"], "root": str(data["root"]), "download": bool(data.get("download")),
+    name = {"name": data["name"]} if data["name"] != "cifar10" else {}
+    return {"source": data["source"], "root": str(data["root"]), "download": bool(data["download"]),
             "size": data["subset"].get(wildcards["split"]), "seed": data["seed"], "split": wildcards["split"], **name}
 
 

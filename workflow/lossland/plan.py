@@ -15,7 +15,7 @@ from .config import (
     CIFAR10_CLASSES,
     MODEL_NAMES,
     architecture,
-    config_problem,
+    config_problems,
     describe,
     normalization,
     split_size,
@@ -32,43 +32,44 @@ RUN_PATTERN_PLAIN = re.sub(r"\(\?P<\w+>", "(", RUN_PATTERN)  # Snakemake wildcar
 
 def endpoints(config: dict) -> dict[str, tuple[str, str, dict]]:
     """Every trained model a name can refer to: study models and sweep runs -> (architecture, checkpoint, settings)."""
-    first = config["train"].get("seeds", [0])[0]  # a study model's first training (seed 0: its plain path)
-    found = {m: (m, f"results/models/{replicate(m, 0 if m in config.get('checkpoints', {}) else first)}.pt",
+    first = config["train"]["seeds"][0]  # a study model's first training (seed 0: its plain path)
+    found = {m: (m, f"results/models/{replicate(m, 0 if m in config['checkpoints'] else first)}.pt",
                  train_settings(config, m)) for m in config["models"]}
     for run in grid_runs(config["sweep"], is_scheduled(config)):
         found[run] = (config["sweep"]["model"], f"results/sweep/runs/{run}/model.pt", run_settings(config, run))
     return found
 
 
-def problems(config: dict) -> str | None:
-    """Everything a schema cannot check: the models, config.config_problem, the interpolation pairs' endpoints."""
-    return model_problem(config) or config_problem(config) or interpolation_problem(config) or constants_problem(config)
+def problems(config: dict) -> list[str]:
+    """Everything a schema cannot check, every problem at once (one line each): the models first (the other checks
+    read every model's settings), then config.config_problems, the interpolation pairs, the normalization constants."""
+    found = model_problems(config)
+    if found:
+        return found
+    constants = constants_problem(config)
+    return [*config_problems(config), *interpolation_problems(config), *([constants] if constants else [])]
 
 
-def model_problem(config: dict) -> str | None:
-    custom = config.get("architectures", {})
-    clash = [name for name in custom if name in MODEL_NAMES]
-    if clash:
-        return f"architectures.{clash[0]}: {clash[0]} is a built-in model: give yours another name"
-    suffixed = [name for name in custom if re.search(r"_(1d|eigen)$", name)]
-    if suffixed:  # results/landscape/<name>.png would be another model's 1-D curve or eigenvalue map
-        return f"architectures.{suffixed[0]}: a name ending in _1d or _eigen clashes with figure names: rename it"
+def model_problems(config: dict) -> list[str]:
+    custom, found = config["architectures"], []
+    found += [f"architectures.{name}: {name} is a built-in model: give yours another name"
+              for name in custom if name in MODEL_NAMES]
+    found += [f"architectures.{name}: a name ending in _1d or _eigen clashes with figure names: rename it"
+              for name in custom if re.search(r"_(1d|eigen)$", name)]  # another model's 1-D curve or eigenvalue map
     labels = [entry.get("label") or name for name, entry in custom.items()] + [
         m for m in config["models"] if m not in custom]
-    twice = sorted({label for label in labels if labels.count(label) > 1})
-    if twice:
-        return f"architectures: the label {twice[0]!r} names two models: give each its own label"
-    named = [("models", m) for m in config["models"]] + [("train.models", m) for m in config["train"].get("models", {})]
-    for key, model in named:
-        if model not in MODEL_NAMES and model not in custom:
-            return (f"{key}: {model!r} is neither a built-in model ({', '.join(MODEL_NAMES)}) nor one of "
-                    f"architectures: add architectures.{model}.builder (see the README's Your own model)")
-    for name, path in config.get("checkpoints", {}).items():
+    found += [f"architectures: the label {label!r} names two models: give each its own label"
+              for label in sorted({label for label in labels if labels.count(label) > 1})]
+    named = [("models", m) for m in config["models"]] + [("train.models", m) for m in config["train"]["models"]]
+    found += [f"{key}: {model!r} is neither a built-in model ({', '.join(MODEL_NAMES)}) nor one of architectures: "
+              f"add architectures.{model}.builder (see the README's Your own model)"
+              for key, model in named if model not in MODEL_NAMES and model not in custom]
+    for name, path in config["checkpoints"].items():
         if name not in config["models"]:
-            return f"checkpoints.{name}: {name} is not in models: add it there, or remove the entry"
-        if not Path(path).is_file():
-            return f"checkpoints.{name} = {path}: no such file: fix the path (relative to the working directory)"
-    return None
+            found.append(f"checkpoints.{name}: {name} is not in models: add it there, or remove the entry")
+        elif not Path(path).is_file():
+            found.append(f"checkpoints.{name} = {path}: no such file: fix the path (relative to the working directory)")
+    return found
 
 
 def constants_problem(config: dict) -> str | None:
@@ -78,7 +79,7 @@ def constants_problem(config: dict) -> str | None:
     if data.get("mean") is None or [round(v, 4) for v in data["mean"]] != study:
         return None
     if data["source"] == "torchvision":
-        other = data.get("name", "cifar10") != "cifar10"
+        other = data["name"] != "cifar10"
     else:
         folder = Path(data["root"]) / "train"
         other = folder.is_dir() and sorted(p.name for p in folder.iterdir() if p.is_dir()) != sorted(CIFAR10_CLASSES)
@@ -88,26 +89,27 @@ def constants_problem(config: dict) -> str | None:
     return None
 
 
-def interpolation_problem(config: dict) -> str | None:
-    known = endpoints(config)
-    pairs = config.get("interpolation", {}).get("pairs", [])
+def interpolation_problems(config: dict) -> list[str]:
+    known, found = endpoints(config), []
+    pairs = config["interpolation"]["pairs"]
     names = [pair["name"] for pair in pairs]
-    if len(set(names)) != len(names):
-        return f"interpolation.pairs: the name {sorted(n for n in names if names.count(n) > 1)[0]!r} is used twice"
+    found += [f"interpolation.pairs: the name {name!r} is used twice"
+              for name in sorted({n for n in names if names.count(n) > 1})]
     for i, pair in enumerate(pairs):
-        for end in ("a", "b"):
-            if pair[end] not in known:
-                return (f"interpolation.pairs.{i}.{end} = {pair[end]!r} is not a model this config trains: name one of "
-                        f"{', '.join(known)}")
+        unknown = [end for end in ("a", "b") if pair[end] not in known]
+        found += [f"interpolation.pairs.{i}.{end} = {pair[end]!r} is not a model this config trains: name one of "
+                  f"{', '.join(known)}" for end in unknown]
+        if unknown:
+            continue
         (arch_a, _, settings_a), (arch_b, _, settings_b) = known[pair["a"]], known[pair["b"]]
         kind_a, kind_b = describe(arch_a, settings_a), describe(arch_b, settings_b)
         if kind_a != kind_b:
-            return (f"interpolation.pairs.{i}: {pair['a']} is a {kind_a} and {pair['b']} a {kind_b}: "
-                    "endpoints must share one architecture")
-        if normalization(settings_a) != normalization(settings_b):
-            return (f"interpolation.pairs.{i}: {pair['a']} and {pair['b']} were trained with different input "
-                    "normalization (normalize, mean, std): pick endpoints that share it")
-    return None
+            found.append(f"interpolation.pairs.{i}: {pair['a']} is a {kind_a} and {pair['b']} a {kind_b}: "
+                         "endpoints must share one architecture")
+        elif normalization(settings_a) != normalization(settings_b):
+            found.append(f"interpolation.pairs.{i}: {pair['a']} and {pair['b']} were trained with different input "
+                         "normalization (normalize, mean, std): pick endpoints that share it")
+    return found
 
 
 class Plan:
@@ -117,10 +119,10 @@ class Plan:
     def __init__(self, config: dict, local_gpus: int = 0):
         self.config, self.local_gpus = config, local_gpus
         self.models = list(config["models"])
-        self.imported = [m for m in self.models if m in config.get("checkpoints", {})]  # trained elsewhere
+        self.imported = [m for m in self.models if m in config["checkpoints"]]  # trained elsewhere
         self.trained = [m for m in self.models if m not in self.imported]
         self.trajectory_models = [m for m in trajectory_models(config) if m in self.trained]
-        self.seeds = list(config["train"].get("seeds", [0]))
+        self.seeds = list(config["train"]["seeds"])
         # every training of a model: one per seed (train.seeds); a checkpoint from elsewhere is one
         self.runs = {m: [m] if m in self.imported else [replicate(m, s) for s in self.seeds] for m in self.models}
         self.pairs = {pair["name"]: pair for pair in config["interpolation"]["pairs"]}
@@ -141,7 +143,7 @@ class Plan:
     # ---- runs: a model's trainings, one per seed ("resnet56" for seed 0, "resnet56/seed1", ...)
     def views_of(self, section: str) -> list[str]:
         """The runs that get `section`'s views: landscape (surfaces) or geometry, `<section>.seeds` first | all."""
-        first = self.config[section].get("seeds", "first" if section == "landscape" else "all") == "first"
+        first = self.config[section]["seeds"] == "first"
         return [run for runs in self.runs.values() for run in (runs[:1] if first else runs)]
 
     def all_runs(self, trained_only: bool = False) -> list[str]:
@@ -160,7 +162,7 @@ class Plan:
     def eigen_map_models(self, key: str = "maps") -> list[str]:
         """`geometry.maps` (or `geometry.hessian_planes`): null = every model, [] = none; models not in `models` are
         skipped."""
-        maps = self.config["geometry"].get(key, [])
+        maps = self.config["geometry"][key]
         return self.models if maps is None else [model for model in maps if model in self.models]
 
     def report_inputs(self) -> dict[str, list[str]]:
@@ -172,7 +174,7 @@ class Plan:
     def label(self, model: str) -> str:
         """How figures and tables name a model: architectures.<model>.label, else its name (a run: and its seed)."""
         name, seed = base(model)
-        label = self.config.get("architectures", {}).get(name, {}).get("label") or name
+        label = self.config["architectures"].get(name, {}).get("label") or name
         return f"{label} (seed {seed})" if seed else label
 
     def model_settings(self, model: str) -> dict:
@@ -202,7 +204,7 @@ class Plan:
 
     def density_runs(self) -> list[str]:
         """The runs that get a Hessian eigenvalue density (geometry.density set): those of the geometry table."""
-        return self.views_of("geometry") if self.config["geometry"].get("density") else []
+        return self.views_of("geometry") if self.config["geometry"]["density"] else []
 
     def paraview_targets(self) -> list[str]:
         return [f"results/landscape/{m}.vts" for m in self.views_of("landscape")]

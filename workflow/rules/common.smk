@@ -22,25 +22,34 @@ SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 ENV = "../../envs/environment.yaml"
 
 
-def stop(message: str) -> None:
-    """End Snakemake with one line on stderr, before any job runs (no traceback for a user mistake)."""
-    sys.exit(f"config error: {message}")
+def stop(messages: list[str]) -> None:
+    """End Snakemake with one line on stderr per problem, before any job runs (no traceback for a user mistake)."""
+    sys.exit("\n".join(f"config error: {message}" for message in messages))
+
+
+def schema_problems() -> list[str]:
+    """Every place the config breaks the schema, one line each naming the key and the value."""
+    import yaml
+
+    schema = yaml.safe_load(SCHEMA.read_text())
+    found = []
+    for error in jsonschema.Draft202012Validator(schema).iter_errors(config):
+        error = jsonschema.exceptions.best_match([error])
+        key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+        found.append(f"{key}: {error.message}: fix it in your config file")
+    return sorted(found)
 
 
 def validate_config() -> None:
-    """Schema first (naming the key and value), then what a schema cannot say; nothing runs on a bad config."""
+    """Schema first (every key and value it refuses), then, on a config it accepts (its defaults filled in), what a
+    schema cannot say; every problem at once, and nothing runs on a bad config."""
     try:
         validate(config, str(SCHEMA))
     except WorkflowError:
-        import yaml
-
-        schema = yaml.safe_load(SCHEMA.read_text())
-        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(config))
-        key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
-        stop(f"{key}: {error.message}: fix it in your config file")
-    problem = problems(config)
-    if problem:
-        stop(problem)
+        stop(schema_problems())
+    found = problems(config)
+    if found:
+        stop(found)
 
 
 validate_config()
