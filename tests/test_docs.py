@@ -38,7 +38,7 @@ COMMANDS = list(dict.fromkeys(copyable_commands()))
 
 def test_the_docs_hold_the_commands_people_copy():
     sources = {source for source, _ in COMMANDS}
-    assert len(COMMANDS) >= 10 and sources == set(SOURCES), sources
+    assert len(COMMANDS) >= 10 and set(SOURCES) - set(DOCS) <= sources <= set(SOURCES), sources
     for _, command in COMMANDS:  # --configfile takes several files: a target after it would be read as one
         if "--configfile" in command:
             assert all(word.endswith(".yaml") for word in command.split("--configfile")[1].split()), command

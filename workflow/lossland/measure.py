@@ -225,7 +225,7 @@ def random_lines(spec: dict, device_name: str) -> None:
     from .directions import direction_seed, direction_set
     from .evaluate import batch_size_for
     from .geometry import adaptive_sharpness, flatness_stats
-    from .surface import PlaneEvaluator, evaluate_curve
+    from .surface import lines_through
 
     ctx = Context.load(spec, device_name)
     settings, options = ctx.settings, ctx.settings["options"]
@@ -235,13 +235,7 @@ def random_lines(spec: dict, device_name: str) -> None:
                                options["type"])
     low, high, num = settings["line"]
     alphas = np.linspace(low, high, int(num))
-    losses = []
-    for k, direction in enumerate(directions, start=1):
-        evaluator = PlaneEvaluator(ctx.model, direction, None, data, ctx.prepare, settings["batch_size"])  # a copy
-        curve = evaluate_curve(evaluator, alphas, {"train": data}, lambda _: None)
-        losses.append(curve["train_loss"])
-        log(f"direction {k}/{len(directions)}: loss {curve['train_loss'].min():.4f}..{curve['train_loss'].max():.4f}")
-    losses = np.array(losses)
+    losses = lines_through(ctx.model, directions, alphas, data, ctx.prepare, settings["batch_size"], log)
     base = evaluate(ctx.model, data, ctx.prepare, settings["batch_size"])[0]
     stats = flatness_stats(alphas, losses, base, settings["delta"])
     sharpness = settings["sharpness"]

@@ -105,6 +105,19 @@ def evaluate_curve(evaluator: PlaneEvaluator, alphas: np.ndarray, splits: dict[s
     return curve
 
 
+def lines_through(model: nn.Module, directions: list[dict], alphas: np.ndarray, data: Dataset, prepare,
+                  batch_size: int | str, log: Callable[[str], None] | None = None) -> np.ndarray:
+    """The loss at θ + α·d on `data` for every α and every direction d (a row each), each line on a BN-folded copy
+    of `model` (so `model` stays as it was): the flatness statistics' lines."""
+    losses = []
+    for k, direction in enumerate(directions, start=1):
+        evaluator = PlaneEvaluator(model, direction, None, data, prepare, batch_size)  # folds a copy
+        losses.append(evaluate_curve(evaluator, alphas, {"train": data}, lambda _: None)["train_loss"])
+        if log is not None:
+            log(f"direction {k}/{len(directions)}: loss {losses[-1].min():.4f}..{losses[-1].max():.4f}")
+    return np.array(losses)
+
+
 def evaluate_chunk(
     evaluator: PlaneEvaluator, landscape: dict, chunk: int, log: Callable[[str], None] = print
 ) -> pd.DataFrame:
