@@ -1,6 +1,7 @@
 """The Python API (lossland.api, docs/python.md) on small real models: each number against an exact or independent
 computation, and the docs' example run as written."""
 
+import copy
 import re
 
 import numpy as np
@@ -11,6 +12,7 @@ from lossland import api
 from lossland.data import Dataset, normalizer
 from lossland.evaluate import evaluate
 from test_geometry import class_images, exact, tiny_cnn  # noqa: F401 - the exact Hessian fixture
+from torch import nn
 
 
 @pytest.fixture(scope="module")
@@ -46,31 +48,71 @@ def test_the_hessian_equals_the_exact_one(exact, inputs):  # noqa: F811
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), tiny_cnn().state_dict().values()))
 
 
-def test_surfaces_lines_and_interpolations_hit_the_model_at_their_origin(inputs):
+def loss_at(model, images, labels, *steps) -> float:
+    """By hand: the mean cross-entropy of `model` with each (direction, step) added to its parameters and buffers."""
+    moved = copy.deepcopy(model).eval()
+    state = moved.state_dict()
+    with torch.no_grad():
+        for direction, step in steps:
+            for name, tensor in direction.items():
+                state[name].add_(step * tensor)
+        return float(nn.functional.cross_entropy(moved(images), labels))
+
+
+def unchanged(model, reference) -> bool:
+    return all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), reference.state_dict().values()))
+
+
+def test_surfaces_lines_and_interpolations_equal_the_loss_computed_by_hand(inputs):
+    from lossland.directions import random_directions
+    from lossland.evaluate import recompute_bn
+    from lossland.interpolation import difference
+
     images, labels = inputs
     model, other = tiny_cnn(), tiny_cnn()
     with torch.no_grad():
         for p in other.parameters():
             p.add_(0.1 * torch.randn_like(p))
-    loss, acc = evaluate(model, Dataset(images, labels), lambda x: x, 16)
+    first, second = random_directions(model, 0)
     plane = api.surface(model, images, labels, x=(-1, 1, 3), y=(-0.5, 0.5, 3), batch_size=16)
-    assert plane["loss"][1, 1] == pytest.approx(loss, rel=1e-5) and plane["acc"][1, 1] == acc
-    assert plane["loss"].shape == (3, 3) and not np.allclose(plane["loss"], loss)
+    assert plane["loss"][1, 1] == pytest.approx(loss_at(model, images, labels), rel=1e-5)
+    assert plane["loss"][0, 2] == pytest.approx(loss_at(model, images, labels, (first, 1.0), (second, -0.5)), rel=1e-4)
+    assert plane["acc"][1, 1] == evaluate(model, Dataset(images, labels), lambda x: x, 16)[1]
     curve = api.line(model, images, labels, alpha=(-1, 1, 3), batch_size=16)
-    assert curve["loss"][1] == pytest.approx(loss, rel=1e-5) and curve["loss"][0] == pytest.approx(plane["loss"][1, 0])
+    assert curve["loss"][0] == pytest.approx(loss_at(model, images, labels, (first, -1.0)), rel=1e-4)
     path = api.interpolation(model, other, images, labels, alpha=(0, 1, 3), batch_size=16)
-    loss_b = evaluate(other, Dataset(images, labels), lambda x: x, 16)[0]
-    assert path["loss"][0] == pytest.approx(loss, rel=1e-5) and path["loss"][-1] == pytest.approx(loss_b, rel=1e-5)
+    assert path["loss"][0] == pytest.approx(loss_at(model, images, labels), rel=1e-5)
+    assert path["loss"][2] == pytest.approx(loss_at(other, images, labels), rel=1e-5)
+    delta = difference(model, other)
+    assert path["loss"][1] == pytest.approx(loss_at(model, images, labels, (delta, 0.5)), rel=1e-4)
+    recomputed = api.interpolation(model, other, images, labels, alpha=(0.5, 0.5, 1), bn_images=images[:24],
+                                   bn_labels=labels[:24], batch_size=16)
+    halfway = copy.deepcopy(model)
+    with torch.no_grad():
+        for name, tensor in halfway.named_parameters():
+            tensor.add_(0.5 * delta[name])
+    recompute_bn(halfway, Dataset(images[:24], labels[:24]), lambda x: x)
+    assert recomputed["loss"][0] == pytest.approx(loss_at(halfway, images, labels), rel=1e-4)
+    assert recomputed["loss"][0] != pytest.approx(path["loss"][1], rel=1e-3)  # the statistics did change
     again = api.surface(model, images, labels, x=(-1, 1, 3), y=(-0.5, 0.5, 3), batch_size=16)
     assert np.array_equal(again["loss"], plane["loss"])  # seeded: the same call, the same numbers
+    assert unchanged(model, tiny_cnn())
 
 
-def test_flatness_and_sharpness_are_the_jobs_statistics(inputs):
-    from lossland.geometry import flatness_stats
+def test_flatness_lines_are_the_loss_by_hand_and_sharpness_the_jobs(inputs):
+    from lossland.directions import direction_set
+    from lossland.geometry import adaptive_sharpness, flatness_stats
 
     images, labels = inputs
-    flat = api.flatness(tiny_cnn(), images, labels, directions=3, alpha=(-1, 1, 5), delta=0.5, batch_size=16)
-    assert flat["losses"].shape == (3, 5) and flat["losses"][:, 2] == pytest.approx(flat["loss"], rel=1e-5)
+    model = tiny_cnn()
+    flat = api.flatness(model, images, labels, directions=3, alpha=(-1, 1, 5), delta=0.5, seed=3, batch_size=16)
+    directions = direction_set(model, 3, 3)
+    assert flat["losses"].shape == (3, 5) and flat["loss"] == pytest.approx(loss_at(model, images, labels), rel=1e-5)
+    for row, direction in zip(flat["losses"], directions):
+        assert row[0] == pytest.approx(loss_at(model, images, labels, (direction, -1.0)), rel=1e-4)
+        assert row[3] == pytest.approx(loss_at(model, images, labels, (direction, 0.5)), rel=1e-4)
     assert flat["half_width"] == flatness_stats(flat["alpha"], flat["losses"], flat["loss"], 0.5)["half_width"]
-    sharp = api.sharpness(tiny_cnn(), images, labels, draws=2, steps=2, batch_size=16)
-    assert sharp["adaptive_worst"] > 0 and np.isfinite(sharp["adaptive_average"])
+    sharp = api.sharpness(model, images, labels, draws=2, steps=2, batch_size=16)
+    job = adaptive_sharpness(tiny_cnn(), Dataset(images, labels), lambda x: x, 16, 0.1, 0.001, 2, 2, 0)
+    assert sharp == job and sharp["adaptive_worst"] > 0
+    assert unchanged(model, tiny_cnn())

@@ -180,7 +180,7 @@ def test_a_second_run_of_one_training_waits_for_the_first_and_gives_the_same_bit
                         snapshots_path=tmp_path / "alone/snapshots.pt")
     waited, clean = (torch.load(tmp_path / path, weights_only=True) for path in ("run/model.pt", "alone.pt"))
     assert waited["metrics"] == alone and all(torch.equal(waited["state_dict"][k], v) for k, v in clean["state_dict"].items())
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["history.csv", "model.pt", "snapshots.pt"]
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [".lock", "history.csv", "model.pt", "snapshots.pt"]
 
 
 def test_snapshots_without_a_file_for_them_stop_before_training(splits, tmp_path):

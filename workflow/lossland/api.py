@@ -87,7 +87,7 @@ def surface(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, x=(-1.
             seed: int = 0, norm: str = "filter", ignore: str = "biasbn", batch_size: int = 256,
             fold_bn: bool = True) -> dict[str, np.ndarray]:
     """Loss and accuracy on the plane θ + a·d₁ + b·d₂ of two seeded random directions (`norm`: filter, layer or
-    none; `ignore`: biasbn leaves biases and BN out, as Li et al.): {x, y, loss, acc}, loss[j, i] at (x[i], y[j])."""
+    weight; `ignore`: biasbn leaves biases and BN out, as Li et al.): {x, y, loss, acc}, loss[j, i] at (x[i], y[j])."""
     from .directions import random_directions
     from .surface import PlaneEvaluator
 

@@ -190,24 +190,35 @@ TORCHVISION = {
 
 
 def config_problems(config: dict) -> list[str]:
-    """What a JSON schema cannot check, every problem at once: the data source on disk, then grid shape, chunk
-    counts and sample counts against the images there are (the interpolation pairs' endpoints: plan.problems)."""
+    """What a JSON schema cannot check, every problem at once: grid shapes and chunk counts, the snapshots, the data
+    source on disk, and (where it is there) the sample counts against the images it has (the interpolation pairs'
+    endpoints: plan.problems)."""
+    found = grid_problems(config) + trajectory_problems(config)
     source = data_source_problem(config["data"])
-    if source:  # every count below would be measured against a folder that is not there
-        return [source]
-    found = []
-    landscape = config["landscape"]
-    try:
-        chunk_points(landscape, 0)  # checks the axes and the chunk count
-    except UserError as error:
-        found.append(str(error))
-    split = landscape["split"]
+    if source:  # the counts would be measured against a folder that is not there
+        return [*found, source]
+    split = config["landscape"]["split"]
     available = split_size(config, split)
-    if landscape["samples"] > available:
-        found.append(f"landscape.samples = {landscape['samples']} is more than the {available} images of the "
-                     f"{split} split: lower it or raise data.subset.{split}")
-    found += trajectory_problems(config) + geometry_problems(config) + validation_problems(config)
-    return found + bn_samples_problems(config)
+    if config["landscape"]["samples"] > available:
+        found.append(f"landscape.samples = {config['landscape']['samples']} is more than the {available} images of "
+                     f"the {split} split: lower it or raise data.subset.{split}")
+    return found + geometry_problems(config) + validation_problems(config) + bn_samples_problems(config)
+
+
+def grid_problems(config: dict) -> list[str]:
+    """The landscape's and the eigenvalue maps' axes and chunk counts."""
+    geometry, found = config["geometry"], []
+    for spec, rename in ((config["landscape"], {}),
+                         ({"x": geometry["grid"], "y": geometry["grid"], "chunks": geometry["chunks"]},
+                          {"landscape.x": "geometry.grid", "landscape.chunks": "geometry.chunks"})):
+        try:
+            chunk_points(spec, 0)
+        except UserError as error:
+            message = str(error)
+            for old, new in rename.items():
+                message = message.replace(old, new)
+            found.append(message)
+    return found
 
 
 def split_size(config: dict, split: str) -> int:
@@ -251,20 +262,13 @@ def validation_problems(config: dict) -> list[str]:
 
 
 def geometry_problems(config: dict) -> list[str]:
-    geometry = config["geometry"]
-    spec = {"x": geometry["grid"], "y": geometry["grid"], "chunks": geometry["chunks"]}
-    found = []
-    try:
-        chunk_points(spec, 0)
-    except UserError as error:
-        found.append(str(error).replace("landscape.x", "geometry.grid").replace("landscape.chunks", "geometry.chunks"))
-    split = config["landscape"]["split"]
+    geometry, split = config["geometry"], config["landscape"]["split"]
     available = split_size(config, split)
     samples, repeats = geometry["samples"], geometry["repeats"]
     if samples * repeats > available:
-        found.append(f"geometry.samples x geometry.repeats = {samples} x {repeats} disjoint subsets is more than the "
-                     f"{available} images of the {split} split: lower one or raise data.subset.{split}")
-    return found
+        return [f"geometry.samples x geometry.repeats = {samples} x {repeats} disjoint subsets is more than the "
+                f"{available} images of the {split} split: lower one or raise data.subset.{split}"]
+    return []
 
 
 def trajectory_models(config: dict) -> list[str]:

@@ -39,24 +39,32 @@ def atomic_write(dest: str | Path, mode: str = "wb") -> Iterator[IO]:
         tmp.unlink(missing_ok=True)
 
 
+LOCK_NAME = ".lock"  # a dot file: never a result (benchmarks/compare_results.py and the tests skip them)
+NO_FLOCK = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EBADF)  # EBADF: NFSv4 without a writable lock file
+
+
 @contextlib.contextmanager
 def exclusive(directory: str | Path, log: Callable[[str], None] = print) -> Iterator[None]:
-    """The block run while this process holds an exclusive `flock` on `directory` (made if missing): a second run of
-    one job (an orphan of a killed Snakemake and its rerun) waits for the first to end instead of sharing the
-    scratch files in it. A file system without flock (some NFS mounts) runs the block unlocked, with one log line."""
+    """The block run while this process holds an exclusive `flock` on `directory`/.lock (made if missing, opened for
+    writing, as NFS needs): a second run of one job (an orphan of a killed Snakemake and its rerun) waits for the
+    first to end instead of sharing the scratch files in `directory`. The lock file stays (removing it would let a
+    waiting run and a new one both hold a lock). Where the file system has no flock (some NFS mounts), the block
+    runs unlocked, with one log line; with NFS's `local_lock=flock` the lock holds on one node only."""
     import fcntl
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    fd = os.open(directory, os.O_RDONLY)
+    fd = os.open(directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log(f"another run of this job holds {directory} (an earlier, interrupted run's?): waiting for it to end")
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log(f"another run of this job holds {directory / LOCK_NAME} (an earlier, interrupted run's?): "
+                    "waiting for it to end")
+                fcntl.flock(fd, fcntl.LOCK_EX)
         except OSError as error:
-            if error.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+            if error.errno not in NO_FLOCK:
                 raise
             log(f"{directory} does not support flock ({error.strerror}): running without the lock")
         yield

@@ -2,7 +2,7 @@
 result, the files it reads and what it costs.
 
 A kind's name is its rule's name and its command's: rule `landscape_chunk` runs `python -m lossland
-landscape_chunk --spec <job spec>`, and its log, benchmark and cost are filed under that name. A job spec is
+landscape_chunk --spec <job spec>` (its log and benchmark: the rule's `log:` and `benchmark:`). A job spec is
 {"settings", "inputs", "outputs"} (and "scratch" for training's resume point), made by `plan.Plan.spec`.
 
 - `settings(plan, wildcards)`: what its provenance records; changing any other config key reruns nothing.

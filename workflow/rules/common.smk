@@ -45,8 +45,8 @@ def validate_config() -> None:
     schema cannot say; every problem at once, and nothing runs on a bad config."""
     try:
         validate(config, str(SCHEMA))
-    except WorkflowError:
-        stop(schema_problems())
+    except WorkflowError as error:
+        stop(schema_problems() or [f"{error}".splitlines()[0]])
     found = problems(config)
     if found:
         stop(found)
