@@ -154,15 +154,16 @@ def plot_training_curves(histories: dict[str, list[pd.DataFrame]], dest: str) ->
     figure, axes = plt.subplots(len(families), 2, figsize=(12, 4 * len(families)), squeeze=False, layout="constrained")
     for row, (family, models) in enumerate(families.items()):
         for col, metric in enumerate(("acc", "loss")):
-            ax = axes[row, col]
+            ax, epochs = axes[row, col], set()
             for model in models:
                 runs = histories[model]
                 seeds = f" (mean of {len(runs)} seeds)" if len(runs) > 1 else ""
                 colour = None
-                for split, style in (("train", "-"), ("test", "--")):
-                    values = pd.concat([h.set_index("epoch")[f"{split}_{metric}"] for h in runs], axis=1)
-                    mean = values.mean(axis=1)
-                    line = ax.plot(mean.index, mean, marker=".", linestyle=style, color=colour,
+                for split, style, marker in (("train", "-", "o"), ("test", "--", "s")):  # a marker each: one
+                    values = pd.concat([h.set_index("epoch")[f"{split}_{metric}"] for h in runs], axis=1)  # epoch
+                    mean = values.mean(axis=1)  # shows no line style
+                    epochs |= set(mean.index)
+                    line = ax.plot(mean.index, mean, marker=marker, markersize=4, linestyle=style, color=colour,
                                    label=f"{model} {split}{seeds}")
                     colour = line[0].get_color()
                     if len(runs) > 1:
@@ -170,10 +171,12 @@ def plot_training_curves(histories: dict[str, list[pd.DataFrame]], dest: str) ->
                         ax.fill_between(mean.index, mean - sd, mean + sd, color=colour, alpha=0.2, linewidth=0)
                         if len(mean) < 3:  # a band over one or two epochs hardly shows: bars too
                             ax.errorbar(mean.index, mean, yerr=sd, color=colour, linestyle="none", capsize=3)
-                    if len(mean) <= 10:
-                        ax.set_xticks(list(mean.index))
             ax.set(title=f"{family}: {'accuracy' if metric == 'acc' else 'loss'}", xlabel="epoch", ylabel=metric)
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            if len(epochs) <= 10:  # every epoch a tick (one epoch: a tick in the middle, not fractions around it)
+                ax.set_xticks(sorted(epochs))
+                ax.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
+            else:
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.legend(fontsize=7)
     save_figure(figure, dest)
 
