@@ -489,6 +489,48 @@ def bench_lanczos(args, work: Path, device) -> None:
     print(ROWS[-1], flush=True)
 
 
+def bench_maps(args, work: Path, device) -> None:
+    """Eigenvalue-map points on a real checkpoint, cold vs warm, side by side on the same points: each point's
+    Lanczos run from the seeded start vector (`spectrum_ends`, the maps before 0.2.0) against the serpentine walk
+    that starts each run from the previous point's eigenvectors (`SpectrumWalk`, the maps' job). Hessian-vector
+    products and seconds per point, and the largest difference of λmax and λmin relative to eigsh's tolerance."""
+    from lossland.evaluate import batch_size_for
+    from lossland.geometry import HessianOperator, SpectrumWalk, spectrum_ends
+    from lossland.surface import serpentine_order
+
+    checkpoint = args.cap_checkpoints[0] if args.cap_checkpoints else trained_checkpoint("resnet20", work, device)
+    model, blob = load_checkpoint(str(checkpoint), device)
+    data = load_split(work / "landscape.pt").to(device)
+    data = data.subset(torch.arange(min(args.map_samples, len(data)), device=device))
+    prepare, batch = normalizer(blob["config"], device), batch_size_for(device, "auto")
+    first, second = random_directions(model, 0)
+    plane = PlaneEvaluator(model, first, second, data, prepare, batch, fold_bn=False)
+    op = HessianOperator(plane.model, data, prepare, batch, "weights")
+    axis, tol = np.linspace(-1, 1, args.map_grid), 1e-3
+    order = serpentine_order(np.arange(axis.size**2), axis.size)
+    points = [(float(axis[i % axis.size]), float(axis[i // axis.size])) for i in order]
+
+    def walk(ends) -> tuple[np.ndarray, float, float]:
+        values, tick, op.products = [], time.perf_counter(), 0
+        for a, b in points:
+            plane.move(a, b)
+            values.append(ends(op.linear_operator()))
+        synchronize(device)
+        return np.array(values), op.products / len(points), (time.perf_counter() - tick) / len(points)
+
+    cold, cold_products, cold_s = walk(lambda operator: (lambda r: (float(r[0][0]), r[1]))(
+        spectrum_ends(operator, tol, 0, 1, 300)))
+    warm_walk = SpectrumWalk(tol, 0, 300)
+    warm, warm_products, warm_s = walk(warm_walk.ends)
+    error = np.abs(warm - cold) / np.abs(cold) / tol  # in units of the tolerance, relative to each eigenvalue
+    what = f"eigenvalue-map point {blob['model']} ({len(data)} images, {len(points)} points, tol {tol:g})"
+    ROWS.append((what, f"{warm_products:.1f} products, {warm_s:.3g} s", f"{cold_products:.1f} products, {cold_s:.3g} s",
+                 f"{cold_products / warm_products:.2f}x fewer products, {cold_s / warm_s:.2f}x faster",
+                 f"warm vs cold: max |Δλmax|/λmax {error[:, 0].max():.2f} tol, max |Δλmin|/|λmin| "
+                 f"{error[:, 1].max():.2f} tol; target >= 3x fewer products"))
+    print(ROWS[-1], flush=True)
+
+
 def bench_cap(args, work: Path, device) -> None:
     checkpoints = args.cap_checkpoints or [trained_checkpoint("resnet20", work, device)]
     data = load_split(work / "landscape.pt")
@@ -562,10 +604,12 @@ def main() -> None:
     parser.add_argument("--train-batches", type=int, default=8)
     parser.add_argument("--extras", action="store_true", help="also time bf16/fp16/compile (always on CUDA)")
     parser.add_argument("--parts", default="surface,training,workflow",
-                        help="comma-separated subset of surface,training,workflow,views,geometry,lanczos,cap,identity")
+                        help="comma-separated subset of surface,training,workflow,views,geometry,lanczos,maps,cap,identity")
     parser.add_argument("--out", type=Path, help="also write the table as JSON here")
     parser.add_argument("--cap-checkpoints", nargs="*", type=Path,
                         help="trained checkpoints for the cap part (the first one also for the lanczos part)")
+    parser.add_argument("--map-grid", type=int, default=5, help="points per axis of the maps part's grid")
+    parser.add_argument("--map-samples", type=int, default=500, help="images of the maps part's Hessian")
     parser.add_argument("--cap-grid", type=int, default=21, help="points per axis of the cap part's surface")
     parser.add_argument("--identity-grid", type=int, default=11, help="points per axis of the identity part's surface")
     args = parser.parse_args()
@@ -599,6 +643,8 @@ def main() -> None:
             bench_geometry(args, work, device)
         if "lanczos" in parts:
             bench_lanczos(args, work, device)
+        if "maps" in parts:
+            bench_maps(args, work, device)
         if "cap" in parts:
             bench_cap(args, work, device)
         if "identity" in parts:

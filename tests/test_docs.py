@@ -68,7 +68,7 @@ def python_commands() -> list[tuple[str, str]]:
     found = []
     for source in PYTHON_SOURCES:
         for line in (REPO / source).read_text().splitlines():
-            for command in re.findall(r"(\.venv/bin/python (?:-m \w+|[\w/.-]+\.py)[^`|\n]*)", line):
+            for command in re.findall(r"(\.venv/bin/python (?:-m [\w.]+|[\w/.-]+\.py)[^`|\n]*)", line):
                 if "-m pytest" not in command:
                     found.append((source, command.split(" && ")[0].rstrip(" \\")))
     return list(dict.fromkeys(found))
@@ -119,3 +119,17 @@ def test_the_docs_bash_commands_name_scripts_ci_runs():
     for script in scripts:
         assert (REPO / script).is_file(), script
         assert script == ".ci/run" or f"bash {script}" in ci, f"{script} is not run by .ci/run"
+
+
+def test_the_config_keys_page_is_generated_from_the_schema_with_every_key_described():
+    """docs/config.md is `python -m lossland.keys`'s output: every key with the schema's default and description."""
+    import yaml
+    from lossland import keys
+
+    assert keys.main(["--check", str(REPO / "docs" / "config.md")]) == 0, "python -m lossland.keys > docs/config.md"
+    schema = yaml.safe_load(keys.SCHEMA.read_text())
+    page = keys.markdown(schema)
+    assert "| `geometry.tol` | `0.001` | eigsh's relative tolerance" in page
+    assert "| `train.defaults.lr` | — |" in page and "| `landscape.directions.norm` | `filter` |" in page
+    del schema["properties"]["geometry"]["properties"]["tol"]["description"]
+    assert keys.undescribed(schema) == ["geometry.tol"]

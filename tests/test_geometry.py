@@ -8,7 +8,16 @@ import torch
 from conftest import run_job
 from lossland.data import CLASSES, Dataset, normalizer
 from lossland.errors import UserError
-from lossland.geometry import HessianOperator, across_subsets, extreme_eigenvalues, flatness_stats, hutchinson_trace
+from lossland.geometry import (
+    HessianOperator,
+    SpectrumWalk,
+    across_subsets,
+    extreme_eigenvalues,
+    flatness_stats,
+    hutchinson_trace,
+    spectrum_ends,
+)
+from lossland.surface import serpentine_order
 from scipy.sparse.linalg import aslinearoperator
 from torch import nn
 
@@ -41,25 +50,33 @@ def tiny_cnn() -> nn.Module:
     return model.eval()
 
 
-@pytest.fixture(scope="module")
-def exact():
-    """The tiny model on 40 images, its Hessian operator and the exact Hessian (autograd.functional)."""
-    model, data = tiny_cnn(), class_images(4)  # the exact Hessian: of this model, with PyTorch's own BatchNorm2d
-    prepare = normalizer({"normalize": True}, torch.device("cpu"))
-    op = HessianOperator(tiny_cnn(), data, prepare, batch_size=16, params="all")  # same weights; its BN becomes affine
+def exact_loss(model: nn.Module, data: Dataset, prepare):
+    """The mean loss of `model` on `data` as a function of its parameters flattened (float64, PyTorch's own
+    BatchNorm2d in eval mode), and those parameters now: for torch.autograd.functional.hessian."""
     names = [name for name, _ in model.named_parameters()]
     shapes = [p.shape for p in model.parameters()]
     theta = torch.cat([p.detach().flatten() for p in model.parameters()]).double()
+    buffers = {k: v.double() for k, v in model.named_buffers()}
+    double = tiny_cnn().double()
 
     def loss_of(flat: torch.Tensor) -> torch.Tensor:
         params, start = {}, 0
         for name, shape in zip(names, shapes):
             params[name] = flat[start : start + shape.numel()].view(shape)
             start += shape.numel()
-        buffers = {k: v.double() for k, v in model.named_buffers()}
-        logits = torch.func.functional_call(model.double(), {**params, **buffers}, (prepare(data.images).double(),))
+        logits = torch.func.functional_call(double, {**params, **buffers}, (prepare(data.images).double(),))
         return nn.functional.cross_entropy(logits, data.labels)
 
+    return loss_of, theta
+
+
+@pytest.fixture(scope="module")
+def exact():
+    """The tiny model on 40 images, its Hessian operator and the exact Hessian (autograd.functional)."""
+    model, data = tiny_cnn(), class_images(4)  # the exact Hessian: of this model, with PyTorch's own BatchNorm2d
+    prepare = normalizer({"normalize": True}, torch.device("cpu"))
+    op = HessianOperator(tiny_cnn(), data, prepare, batch_size=16, params="all")  # same weights; its BN becomes affine
+    loss_of, theta = exact_loss(model, data, prepare)
     hessian = torch.autograd.functional.hessian(loss_of, theta).numpy()
     assert isinstance(model[1], nn.BatchNorm2d) and not isinstance(op.model[1], nn.BatchNorm2d)
     assert op.size == 290 and hessian.shape == (290, 290)
@@ -129,6 +146,35 @@ def test_the_weights_hessian_is_the_exact_hessians_block_of_the_weights(exact):
     assert largest == pytest.approx(exact_block[-1], rel=1e-4) and lowest == pytest.approx(exact_block[0], rel=1e-4)
     whole = np.linalg.eigvalsh((hessian + hessian.T) / 2)
     assert abs(whole[-1] - exact_block[-1]) > 1e-3 * whole[-1]  # the parameter set matters: it must be stated
+
+
+def test_a_warm_started_walk_finds_every_points_exact_ends_with_fewer_products():
+    """An eigenvalue map's walk (SpectrumWalk, serpentine over a 3×3 plane of random directions): at every point
+    λmax and λmin equal the exact Hessian's there to eigsh's tolerance, as each point's cold start does, with a
+    third fewer Hessian-vector products (benchmarks/bench.py --parts maps measures how many fewer on a real checkpoint)."""
+    data, prepare = class_images(4), normalizer({"normalize": True}, torch.device("cpu"))
+    model = tiny_cnn()
+    op = HessianOperator(model, data, prepare, batch_size=40, params="all")
+    loss_of, theta = exact_loss(tiny_cnn(), data, prepare)
+    first, second = torch.randn(2, theta.numel(), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    first, second = (0.3 * d / d.norm() * theta.norm() for d in (first, second))
+    axis, tol = np.linspace(-1, 1, 3), 1e-3  # the workflow's geometry.tol
+    walk, cold_products, warm_products = SpectrumWalk(tol, seed=0, maxiter=1000), 0, 0
+    for index in serpentine_order(np.arange(9), 3):
+        point = theta + axis[index % 3] * first + axis[index // 3] * second
+        with torch.no_grad():
+            torch.nn.utils.vector_to_parameters(point.float(), op.params)
+        exact_values = np.linalg.eigvalsh(torch.autograd.functional.hessian(loss_of, point).numpy())
+        start = op.products
+        warm = walk.ends(op.linear_operator())
+        warm_products += op.products - start
+        start = op.products
+        (top,), lowest, _, _ = spectrum_ends(op.linear_operator(), tol, 0, 1, 1000)
+        cold_products += op.products - start
+        for found in (warm, (top, lowest)):  # eigsh's criterion: each eigenvalue to tol relative to itself
+            assert found[0] == pytest.approx(exact_values[-1], rel=tol) and exact_values[0] < 0
+            assert found[1] == pytest.approx(exact_values[0], rel=tol)
+    assert warm_products < 0.7 * cold_products  # 109 vs 189 products over the 9 points
 
 
 @pytest.mark.parametrize("spectrum", [

@@ -175,6 +175,51 @@ def spectrum_ends(operator: LinearOperator, tol: float, seed: int, top_k: int = 
     return top, lowest, tol * (shift - lowest), "shifted"
 
 
+class SpectrumWalk:
+    """λmax and λmin at each point of a walk through nearby Hessians: an eigenvalue map's chunk, in serpentine order.
+
+    The first point's Lanczos run starts from the seeded vector, as `spectrum_ends` does; each later one from the sum
+    of the previous point's two end eigenvectors, which nearly lie in the new ones' span where the Hessian has barely
+    moved, so the run converges in its first factorisation of `ncv` products instead of several restarts. Where a
+    run does not converge in `maxiter` restarts it falls back as `spectrum_ends` does (λmax alone, then λmin of
+    H − λmax·I), each end warm-started from its own previous vector. Convergence is eigsh's own test at every point,
+    so each eigenvalue meets the same tolerance as from a cold start; the bits depend on the walk (a map's chunks)."""
+
+    def __init__(self, tol: float, seed: int, maxiter: int | None = None, ncv: int | None = 8):
+        self.tol, self.seed, self.maxiter, self.ncv = tol, seed, maxiter, ncv
+        self.vectors: tuple[np.ndarray, np.ndarray] | None = None  # the previous point's top and bottom eigenvectors
+
+    def _eigsh(self, operator: LinearOperator, which: str, start: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        warm = start is not None
+        if not warm:
+            start = start_vector(operator.shape[0], self.seed)
+        ncv = min(self.ncv, operator.shape[0]) if warm and self.ncv else None
+        values, vectors = eigsh(operator, k=2 if which == "BE" else 1, which=which, tol=self.tol,
+                                maxiter=self.maxiter, v0=start, ncv=ncv)
+        return values, vectors
+
+    def ends(self, operator: LinearOperator) -> tuple[float, float]:
+        """(λmax, λmin) of `operator`, the walk's next point."""
+        previous = self.vectors
+        try:
+            values, vectors = self._eigsh(operator, "BE", None if previous is None else previous[0] + previous[1])
+            self.vectors = vectors[:, values.argmax()], vectors[:, values.argmin()]
+            return float(values.max()), float(values.min())
+        except ArpackNoConvergence:
+            pass
+        try:
+            values, top = self._eigsh(operator, "LA", None if previous is None else previous[0])
+            shift = float(values[0])
+            shifted = LinearOperator(operator.shape, matvec=lambda v: np.ravel(operator.matvec(v)) - shift * np.ravel(v),
+                                     dtype=np.float64)
+            values, bottom = self._eigsh(shifted, "SA", None if previous is None else previous[1])
+        except ArpackNoConvergence as error:
+            raise UserError(f"Lanczos did not converge to tol {self.tol:g} in {self.maxiter} restarts "
+                            f"({len(error.eigenvalues)} eigenvalues): raise geometry.maxiter or geometry.tol") from None
+        self.vectors = top[:, 0], bottom[:, 0]
+        return shift, float(values[0]) + shift
+
+
 def top_eigenvectors(op: "HessianOperator", k: int, tol: float, seed: int,
                      maxiter: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The k largest eigenvalues (largest first) and their unit eigenvectors as rows, each signed so that its

@@ -93,7 +93,7 @@ def grid_of(settings: dict, directions: dict) -> dict:
 
 
 def plane_chunk(spec: dict, device_name: str) -> None:
-    from .geometry import HessianOperator, spectrum_ends
+    from .geometry import HessianOperator, SpectrumWalk
     from .surface import PlaneEvaluator, evaluate_chunk, grid_chunk, write_chunk
 
     ctx = Context.load(spec, device_name)
@@ -111,14 +111,17 @@ def plane_chunk(spec: dict, device_name: str) -> None:
         batch = batch_size_for(ctx.device, settings["batch_size"])
         plane = PlaneEvaluator(ctx.model, directions["x"], directions["y"], data, ctx.prepare, batch, fold_bn=False)
         op = HessianOperator(plane.model, data, ctx.prepare, batch, settings["params"])
+        walk = SpectrumWalk(settings["tol"], settings["seed"], settings["maxiter"])
 
         def extremes(a: float, b: float) -> tuple[float, float, float]:
             plane.move(a, b)
-            top, lowest, _, _ = spectrum_ends(op.linear_operator(), settings["tol"], settings["seed"], 1,
-                                              settings["maxiter"])
-            return op.loss(), float(top[0]), lowest
+            products = op.products
+            lambda_max, lambda_min = walk.ends(op.linear_operator())
+            log(f"({a:+.3f}, {b:+.3f}): λmax {lambda_max:.6g}, λmin {lambda_min:.6g}, "
+                f"{op.products - products} Hessian-vector products")
+            return op.loss(), lambda_max, lambda_min
 
-        frame = grid_chunk(extremes, grid, chunk, ("loss", "lambda_max", "lambda_min"), log)
+        frame = grid_chunk(extremes, grid, chunk, ("loss", "lambda_max", "lambda_min"), log, serpentine=True)
     else:
         raise UserError(f"unknown measure {settings['measure']!r} on a plane: use loss or hessian")
     write_chunk(frame, record(settings, spec["inputs"]), spec["outputs"]["csv"])

@@ -131,10 +131,14 @@ def evaluate_chunk(
 
 
 def grid_chunk(measure: Callable[[float, float], tuple], landscape: dict, chunk: int, columns: tuple[str, ...],
-               log: Callable[[str], None] = print) -> pd.DataFrame:
-    """`measure(a, b)` at every grid point of one chunk, one row each, with progress lines."""
+               log: Callable[[str], None] = print, serpentine: bool = False) -> pd.DataFrame:
+    """`measure(a, b)` at every grid point of one chunk, one row each in grid order, with progress lines;
+    `serpentine`: measured row by row in alternating directions, so that each point neighbours the one before (a
+    warm-started eigensolver's walk), instead of in grid order."""
     x, y = grid_axes(landscape)
     points = chunk_points(landscape, chunk)
+    if serpentine:
+        points = serpentine_order(points, x.size)
     rows, started = [], time.monotonic()
     for done, index in enumerate(points, start=1):
         iy, ix = divmod(int(index), x.size)
@@ -142,7 +146,12 @@ def grid_chunk(measure: Callable[[float, float], tuple], landscape: dict, chunk:
         rows.append((int(index), ix, iy, float(x[ix]), float(y[iy]), *values))
         elapsed = time.monotonic() - started
         log(f"chunk {chunk}: {done}/{len(points)} points, {elapsed:.1f}s, ETA {elapsed / done * (len(points) - done):.0f}s")
-    return pd.DataFrame(rows, columns=["index", "ix", "iy", "x", "y", *columns])
+    return pd.DataFrame(sorted(rows), columns=["index", "ix", "iy", "x", "y", *columns])
+
+
+def serpentine_order(points: np.ndarray, width: int) -> np.ndarray:
+    """Flat grid indices (row-major, rows `width` long) reordered: rows ascending, odd rows right to left."""
+    return np.array(sorted(points, key=lambda p: (p // width, -p if p // width % 2 else p)), dtype=points.dtype)
 
 
 def write_chunk(frame: pd.DataFrame, provenance: dict, dest: str | Path) -> None:
