@@ -47,8 +47,9 @@ from torch import nn
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow"))
 
-from lossland.config import CIFAR10_MEAN, CIFAR10_STD, select_device  # noqa: E402
+from lossland.config import CIFAR10_MEAN, CIFAR10_STD  # noqa: E402
 from lossland.data import load_split, normalizer, prepare_split  # noqa: E402
+from lossland.device import select_device  # noqa: E402
 from lossland.directions import random_directions  # noqa: E402
 from lossland.models import build_model, load_checkpoint  # noqa: E402
 from lossland.surface import PlaneEvaluator  # noqa: E402

@@ -19,8 +19,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
 
-from lossland.config import select_device  # noqa: E402
 from lossland.data import load_split, normalizer  # noqa: E402
+from lossland.device import select_device  # noqa: E402
 from lossland.evaluate import batch_size_for  # noqa: E402
 from lossland.geometry import HessianOperator, hutchinson_trace, largest_eigenvalue  # noqa: E402
 from lossland.models import load_checkpoint  # noqa: E402

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 from conftest import REPO
-from lossland import config, gpus
+from lossland import device, gpus
 
 CLAIMER = """
 import sys, time
@@ -108,8 +108,8 @@ def test_each_cuda_job_of_a_process_takes_the_next_free_gpu(monkeypatch, tmp_pat
     chosen = []
     monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
     try:
-        assert config.select_device("auto") == torch.device("cuda", 0)
-        assert config.select_device("cuda") == torch.device("cuda", 1)
+        assert device.select_device("auto") == torch.device("cuda", 0)
+        assert device.select_device("cuda") == torch.device("cuda", 1)
         assert chosen == [0, 1] and sorted(p.name for p in tmp_path.iterdir()) == ["GPU-uuid-0.lock", "GPU-uuid-1.lock"]
     finally:
         gpus.release_all()

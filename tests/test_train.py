@@ -197,7 +197,7 @@ def test_bf16_training_runs_and_records_its_settings(splits):
 
 
 def test_fp32_means_fp32_and_gpu_runs_are_set_up_to_repeat(monkeypatch):
-    from lossland.config import reproducible_numerics
+    from lossland.device import reproducible_numerics
 
     monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
     saved = (torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic,
@@ -219,16 +219,16 @@ def test_fp32_means_fp32_and_gpu_runs_are_set_up_to_repeat(monkeypatch):
 
 
 def test_device_choice_prefers_cuda_then_mps_then_cpu(monkeypatch, tmp_path):
-    from lossland import config, gpus
+    from lossland import device, gpus
     from lossland.evaluate import batch_size_for
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(config, "mps_available", lambda: False)
-    assert config.select_device("auto").type == "cpu"
+    monkeypatch.setattr(device, "mps_available", lambda: False)
+    assert device.select_device("auto").type == "cpu"
     with pytest.raises(UserError, match=r"^device = mps but no Apple-silicon GPU \(MPS\) is available"):
-        config.select_device("mps")
-    monkeypatch.setattr(config, "mps_available", lambda: True)  # an Apple-silicon laptop, as far as we can tell here
-    assert config.select_device("auto").type == "mps" and config.select_device("mps").type == "mps"
+        device.select_device("mps")
+    monkeypatch.setattr(device, "mps_available", lambda: True)  # an Apple-silicon laptop, as far as we can tell here
+    assert device.select_device("auto").type == "mps" and device.select_device("mps").type == "mps"
     assert batch_size_for(torch.device("mps")) == 1024
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
@@ -236,7 +236,7 @@ def test_device_choice_prefers_cuda_then_mps_then_cpu(monkeypatch, tmp_path):
     monkeypatch.setattr(torch.cuda, "set_device", lambda i: None)
     monkeypatch.setenv(gpus.LOCK_DIR_ENV, str(tmp_path))
     try:
-        assert config.select_device("auto") == torch.device("cuda", 0)
+        assert device.select_device("auto") == torch.device("cuda", 0)
     finally:
         gpus.release_all()
         torch.use_deterministic_algorithms(False)

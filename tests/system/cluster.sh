@@ -45,7 +45,7 @@ up() {
         pgrep -n -x munged > "$dir/munged.pid"
     fi
     local cpus mem
-    cpus=$(nproc)
+    cpus=$((2 * $(nproc)))  # twice the cores: a SLURM job of the test's tiny workflow mostly starts, submits and waits
     mem=$(slurmd -C | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p')
     mem=$((mem * 8 / 10))
     mkdir -p /etc/slurm
@@ -73,6 +73,7 @@ MailProg=/bin/true
 MinJobAge=600
 ReturnToService=2
 SchedulerParameters=batch_sched_delay=0,sched_min_interval=100000
+SlurmdParameters=config_overrides
 GresTypes=gpu
 NodeName=localhost NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem Gres=gpu:2 State=UNKNOWN
 PartitionName=ci Nodes=localhost Default=YES MaxTime=INFINITE State=UP

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import torch
 
-from .config import select_device
 from .data import load_split, normalizer, prepare_split, split_info
+from .device import select_device
 from .errors import UserError
 from .evaluate import evaluate
 from .io import load_torch, save_json, save_torch, sha256

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from . import __version__
-from .config import select_device
 from .data import Dataset, load_split, normalizer
+from .device import select_device
 from .errors import UserError
 from .evaluate import evaluate
 from .io import load_torch, save_arrays, save_json
