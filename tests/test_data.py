@@ -1,3 +1,8 @@
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -119,11 +124,6 @@ def test_benchmark_subset_copies_n_images_per_class_and_prepares(tmp_path):
 
 @pytest.mark.parametrize("damage", ["truncated", "text"])
 def test_broken_image_stops_the_data_job_with_one_line_naming_it(tmp_path, damage):
-    import json
-    import os
-    import subprocess
-    import sys
-
     root = make_imagefolder(tmp_path / "src", per_class=2)
     broken = root / "train" / "cat" / "0001.jpg"
     if damage == "truncated":
@@ -146,3 +146,42 @@ def test_broken_image_stops_the_data_job_with_one_line_naming_it(tmp_path, damag
     assert result.returncode == 2 and "Traceback" not in error and "\n" not in error
     assert error.startswith(f"error: image {broken} cannot be read (") and error.endswith("then rerun")
     assert out.read_bytes() == b"an earlier result"  # nothing half-written, nothing lost
+
+
+def without_network() -> dict:
+    """The environment with the network unreachable: every request goes to a proxy on a closed local port."""
+    closed = "http://127.0.0.1:9"
+    env = {key: value for key, value in os.environ.items() if key.lower() != "no_proxy"}
+    env.update({"PYTHONPATH": str(REPO / "workflow"), "http_proxy": closed, "https_proxy": closed,
+                "HTTP_PROXY": closed, "HTTPS_PROXY": closed})
+    return env
+
+
+def test_no_network_for_the_download_is_one_line_saying_what_to_do(tmp_path):
+    """The main command on a machine without internet (a cluster's compute node): the data job's download fails in
+    one line naming the data set, its folder and what to do."""
+    root, out = tmp_path / "cifar10", tmp_path / "results" / "train.pt"
+    env = without_network()
+    result = subprocess.run(
+        [sys.executable, "-m", "lossland", "prepare_data", "--spec", json.dumps(
+            {"settings": {"source": "torchvision", "name": "cifar10", "root": str(root), "split": "train",
+                          "download": True, "size": None, "seed": 0},
+             "inputs": {}, "outputs": {"split": str(out)}})],
+        capture_output=True, text=True, env=env,
+    )
+    error = result.stderr.strip()
+    assert result.returncode == 2 and "Traceback" not in error and "\n" not in error, error
+    assert error.startswith(f"error: cifar10 could not be downloaded into {root} (")
+    assert error.endswith("or point data.root at a copy (data.source: imagefolder for a folder of images)")
+    assert not out.exists()
+
+
+def test_the_main_command_without_network_shows_that_line_where_it_stops(tmp_path):
+    """`snakemake ... all` with config.yaml's torchvision download and no network: the run stops with the data job's
+    one line on the terminal (Snakemake's show-failed-logs, from the workflow profile), not only in its log."""
+    from conftest import run_snakemake
+
+    (tmp_path / "config.yaml").write_text((REPO / "config.yaml").read_text())
+    result = run_snakemake(tmp_path, "--cores", "1", "results/data/test.pt", check=False, env=without_network())
+    assert result.returncode != 0
+    assert "error: cifar10 could not be downloaded into data/cifar10 (" in result.stdout + result.stderr

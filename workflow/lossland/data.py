@@ -105,6 +105,8 @@ def _describe(shape: tuple) -> str:
 
 
 def _torchvision_split(root: Path, split: str, download: bool, size: int | None, seed: int, name: str = "cifar10"):
+    import urllib.error
+
     import torchvision.datasets
 
     class_name, how = TORCHVISION[name][:2]
@@ -113,6 +115,10 @@ def _torchvision_split(root: Path, split: str, download: bool, size: int | None,
         dataset = getattr(torchvision.datasets, class_name)(str(root), download=download, **ask)
     except RuntimeError as error:
         raise UserError(f"{name} not found under {root} ({error}): set data.download: true or fix data.root") from None
+    except urllib.error.URLError as error:  # no network (a cluster's compute node), or the server is unreachable
+        raise UserError(f"{name} could not be downloaded into {root} ({error.reason}): download it there on a "
+                        "machine with a network (the same config, or torchvision.datasets), or point data.root at a "
+                        "copy (data.source: imagefolder for a folder of images)") from None
     labels = np.asarray(dataset.targets if hasattr(dataset, "targets") else dataset.labels, dtype=np.int64)
     keep = stratified_indices(labels, size, seed)
     images = np.asarray(dataset.data)[keep]
