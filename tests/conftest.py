@@ -18,7 +18,7 @@ JPEG_DATA = (REPO.parent / "shared" / "data" / "cifar10-jpeg").resolve()
 # run_snakemake refuses to run for a test that ended up unmarked, so the fast tier never runs Snakemake.
 RUNS_SNAKEMAKE = ("run_snakemake(", "smoke_workdir(", "start_snakemake(", "chaos_run(")
 SYSTEM_FIXTURES = {"slurm", "browser"}
-SYSTEM_MODULES = {"test_chaos"}
+SYSTEM_MODULES = {"test_chaos", "test_forkserver"}  # the chaos run; a fork server started per test
 _current_test: dict = {}
 
 

@@ -1,5 +1,5 @@
 """Faults survived, in a number: the workflow run while faults drawn from a seed hit it at random moments (SIGKILL of
-Snakemake itself, SIGKILL or SIGTERM of a random running job), each followed by what the README tells a user to do
+Snakemake itself, SIGKILL or SIGTERM of a random running job), each followed by what docs/reliability.md tells a user to do
 (`--unlock`, rerun with `--rerun-incomplete`); at the end every number it wrote equals an uninterrupted run's.
 
 The run is the smoke preset with ResNet-20 and PlainNet-20 (training with snapshots, the Net sweep, surface chunks,

@@ -205,13 +205,13 @@ def test_own_model_targets_and_reruns(own_run, tmp_path, tree):
     assert "results/geometry/theirs/hessian.json" not in outputs
 
 
-def test_the_readmes_own_model_config_passes_the_schema_and_names_only_its_missing_file():
+def test_the_docs_own_model_config_passes_the_schema_and_names_only_its_missing_file():
     import re
 
     import jsonschema
 
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("## Your own model", 1)[1]
+    page = (REPO / "docs" / "own-model.md").read_text()
+    section = page.split("## Your own model", 1)[1]
     block = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
     config = study_config(yaml.safe_load(block))
     schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())

@@ -68,7 +68,7 @@ def uninterrupted(smoke_run):
 
 
 def killed_and_resumed(workdir: Path, how: str) -> tuple[dict, pd.DataFrame]:
-    """ResNet-20 trained by Snakemake, killed (`how`) during epoch 2, then resumed as the README says."""
+    """ResNet-20 trained by Snakemake, killed (`how`) during epoch 2, then resumed as docs/reliability.md says."""
     resume = workdir / "results/train/resnet20/resume.pt"
     snakemake = start_snakemake(workdir)
     wait_for(resume)  # epoch 1 is done; epoch 2 is running
