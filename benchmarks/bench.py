@@ -39,12 +39,39 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-import yaml
-from torch import nn
+from requires import early_options, missing
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "cifar10-jpeg")
+    parser.add_argument("--samples", type=int, default=2000)
+    parser.add_argument("--points", type=int, default=5)
+    parser.add_argument("--eval-batch", default="auto")
+    parser.add_argument("--train-batches", type=int, default=8)
+    parser.add_argument("--extras", action="store_true", help="also time bf16/fp16/compile (always on CUDA)")
+    parser.add_argument("--parts", default="surface,training,workflow",
+                        help="comma-separated subset of surface,training,workflow,views,geometry,lanczos,maps,cap,identity")
+    parser.add_argument("--out", type=Path, help="also write the table as JSON here")
+    parser.add_argument("--cap-checkpoints", nargs="*", type=Path,
+                        help="trained checkpoints for the cap part (the first one also for the lanczos part)")
+    parser.add_argument("--map-grid", type=int, default=5, help="points per axis of the maps part's grid")
+    parser.add_argument("--map-samples", type=int, default=500, help="images of the maps part's Hessian")
+    parser.add_argument("--cap-grid", type=int, default=21, help="points per axis of the cap part's surface")
+    parser.add_argument("--identity-grid", type=int, default=11, help="points per axis of the identity part's surface")
+    return parser
+
+
+early_options(build_parser(), __file__)
+try:
+    import numpy as np
+    import torch
+    import yaml
+    from torch import nn
+except ModuleNotFoundError as error:
+    sys.exit(missing(error, __file__))
 sys.path.insert(0, str(REPO / "workflow"))
 
 from lossland.config import CIFAR10_MEAN, CIFAR10_STD  # noqa: E402
@@ -597,23 +624,7 @@ def bench_workflow(args, work: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "cifar10-jpeg")
-    parser.add_argument("--samples", type=int, default=2000)
-    parser.add_argument("--points", type=int, default=5)
-    parser.add_argument("--eval-batch", default="auto")
-    parser.add_argument("--train-batches", type=int, default=8)
-    parser.add_argument("--extras", action="store_true", help="also time bf16/fp16/compile (always on CUDA)")
-    parser.add_argument("--parts", default="surface,training,workflow",
-                        help="comma-separated subset of surface,training,workflow,views,geometry,lanczos,maps,cap,identity")
-    parser.add_argument("--out", type=Path, help="also write the table as JSON here")
-    parser.add_argument("--cap-checkpoints", nargs="*", type=Path,
-                        help="trained checkpoints for the cap part (the first one also for the lanczos part)")
-    parser.add_argument("--map-grid", type=int, default=5, help="points per axis of the maps part's grid")
-    parser.add_argument("--map-samples", type=int, default=500, help="images of the maps part's Hessian")
-    parser.add_argument("--cap-grid", type=int, default=21, help="points per axis of the cap part's surface")
-    parser.add_argument("--identity-grid", type=int, default=11, help="points per axis of the identity part's surface")
-    args = parser.parse_args()
+    args = build_parser().parse_args()
     device = select_device("auto")
     if device.type == "cpu":
         torch.set_num_threads(2 if torch.get_num_threads() >= 2 else 1)

@@ -14,9 +14,29 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
+from requires import early_options, missing
 
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", required=True, help="a checkpoint the workflow trained")
+    parser.add_argument("--data", required=True, help="a prepared split, e.g. results/data/train.pt")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[500, 1000, 2000, 5000])
+    parser.add_argument("--repeats", type=int, default=3, help="disjoint subsets per size")
+    parser.add_argument("--probes", type=int, default=10, help="Hutchinson probes per subset")
+    parser.add_argument("--tol", type=float, default=1e-3)
+    parser.add_argument("--params", choices=["weights", "all"], default="weights")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None)
+    return parser
+
+
+early_options(build_parser(), __file__)
+try:
+    import numpy as np
+    import torch
+except ModuleNotFoundError as error:
+    sys.exit(missing(error, __file__))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
 
 from lossland.data import load_split, normalizer  # noqa: E402
@@ -38,17 +58,7 @@ def measure(checkpoint: str, data, size: int, block: int, args, device) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", required=True, help="a checkpoint the workflow trained")
-    parser.add_argument("--data", required=True, help="a prepared split, e.g. results/data/train.pt")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[500, 1000, 2000, 5000])
-    parser.add_argument("--repeats", type=int, default=3, help="disjoint subsets per size")
-    parser.add_argument("--probes", type=int, default=10, help="Hutchinson probes per subset")
-    parser.add_argument("--tol", type=float, default=1e-3)
-    parser.add_argument("--params", choices=["weights", "all"], default="weights")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None)
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = select_device("auto")

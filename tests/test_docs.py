@@ -133,3 +133,16 @@ def test_the_config_keys_page_is_generated_from_the_schema_with_every_key_descri
     assert "| `train.defaults.lr` | — |" in page and "| `landscape.directions.norm` | `filter` |" in page
     del schema["properties"]["geometry"]["properties"]["tol"]["description"]
     assert keys.undescribed(schema) == ["geometry.tol"]
+
+
+@pytest.mark.parametrize("script", ["benchmarks/bench.py", "benchmarks/hessian_samples.py"])
+def test_a_benchmark_run_without_the_venv_answers_help_and_names_what_is_missing(script):
+    """`python benchmarks/bench.py --help` with an interpreter that lacks the workflow's packages (`-S`: no
+    site-packages, as a system python without torch): the help, and a run stops with one line naming the venv."""
+    help_ = subprocess.run([sys.executable, "-S", script, "--help"], cwd=REPO, capture_output=True, text=True)
+    assert help_.returncode == 0 and help_.stdout.startswith("usage:"), help_.stderr
+    run = subprocess.run([sys.executable, "-S", script, "--data", "x", "--checkpoint", "y"] if "hessian" in script
+                         else [sys.executable, "-S", script], cwd=REPO, capture_output=True, text=True)
+    error = run.stderr.strip()
+    assert run.returncode == 1 and "\n" not in error and error.startswith("error: numpy is not installed for ")
+    assert error.endswith(f"run the workflow's venv, .venv/bin/python {script} (README: Set up)")
