@@ -85,13 +85,16 @@ def test_cost_model_runtimes_and_cluster_groups(config):
     # resnet20: 8 s per point on 10,000 images, so 0.2 s on 256; ceil(25 / 3) = 9 points: 10 + 2 * 0.03 min -> 11
     assert plan.runtime("landscape_chunk", {"plane": "landscape", "model": "resnet20", "chunk": "0"}) == 11
     assert plan.runtime("landscape_chunk", {"plane": "landscape", "model": "resnet20", "chunk": "0"}, attempt=2) == 22
-    # training: 0.2 min per epoch at batch 128, batch 32 -> x4, 3 epochs: 10 + 2 * 2.4 = 14.8 -> 15
-    assert plan.runtime("train", {"model": "resnet20"}) == 15
-    assert plan.runtime("sweep_train", {"run": "b64_lr0.01_e2"}) == math_ceil(10 + 2 * 0.1 * 2 * 2)
-    from lossland.kinds import KINDS, hessian_products
+    # training: 0.2 min per epoch of 50,000 images at batch 128; batch 32 -> x4, 512 images, 3 epochs
+    from lossland.kinds import KINDS, hessian_products, training_minutes
 
-    assert hessian_products(plan, {"model": "net"}) == 6 * (100 + 3) * 2  # products of 6 evaluations, 2 repeats
-    assert KINDS["hessian"].cost(plan, {"model": "net"}) == pytest.approx(plan.point_seconds("net", 16) * 6 * 103 * 2 / 60)
+    assert training_minutes(plan, {"batch_size": 32, "epochs": 3}, "resnet20") == pytest.approx(0.2 * 4 * 512 / 50_000 * 3)
+    config["resources"]["train"]["minutes_per_epoch"]["resnet20"] = 20.0  # 10 + 2 * 2.4583 = 14.9 -> 15
+    assert Plan(config).runtime("train", {"model": "resnet20"}) == 15
+    assert plan.runtime("sweep_train", {"run": "b64_lr0.01_e2"}) == math_ceil(10 + 2 * 0.1 * 2 * 448 / 50_000 * 2)
+    # a Lanczos run for both ends at tol 0.1: 20 products; + 3 probes, 2 repeats, 6 evaluations a product
+    assert hessian_products(plan, {"model": "net"}) == 6 * (20 + 3) * 2
+    assert KINDS["hessian"].cost(plan, {"model": "net"}) == pytest.approx(plan.point_seconds("net", 16) * 6 * 23 * 2 / 60)
     assert plan.group("landscape", "resnet20") == "landscape"  # short chunks share one submission
     config["chunk_batch_minutes"] = 0
     assert Plan(config).group("landscape", "resnet20") is None
@@ -139,7 +142,7 @@ def test_each_kind_is_one_rule_of_its_name_running_the_command_of_its_name(confi
         assert (KINDS[name].inputs is None) == ("job_inputs(" not in block and "PLAN.inputs(" not in block), name
         assert (KINDS[name].cost is None) == ("job_resources(" not in block), name
     commands = build_parser()._subparsers._group_actions[0].choices
-    assert set(commands) == set(KINDS)
+    assert set(commands) == set(KINDS) | {"estimate"}  # a command per kind, and the estimate of a whole config
 
 
 def test_interpolation_endpoints_are_checked_by_the_plan(config):

@@ -46,12 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
     for name, kind in KINDS.items():
         command = commands.add_parser(name, help=kind.what, description=kind.what)
         command.add_argument("--spec", required=True, help="the job spec: JSON, or a .json file holding it")
+    commands.add_parser("estimate", add_help=False, help="what a config costs here, before it runs (estimate --help)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     from .kinds import KINDS
 
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["estimate"]:
+        return estimate(argv[1:])
     args = build_parser().parse_args(argv)
     if os.environ.get("SLURM_JOB_ID"):
         log(f"SLURM_JOB_ID={os.environ['SLURM_JOB_ID']} on {os.uname().nodename}")
@@ -66,3 +70,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def estimate(argv: list[str]) -> int:
+    from .estimate import main as estimate_main
+
+    try:
+        return estimate_main(argv)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2

@@ -21,8 +21,7 @@ from dataclasses import dataclass
 from .config import train_settings
 
 HESSIAN_PLANE_RISE = 5.0  # a Hessian plane spans ±r, r where ½·λ1·r² = this (the quadratic model's rise, loss units)
-HVP_EVALUATIONS = 6  # one Hessian-vector product ~ two forward+backward passes ~ six loss evaluations
-EIGSH_PRODUCTS = 100  # Hessian-vector products one eigsh call (both ends) takes at tol 1e-3 (a generous estimate)
+WARM_START = 0.45  # a warm-started map point's share of a cold Lanczos run's products (the smoke preset's maps: 21 → 9)
 GEOMETRY_KEYS = {  # the geometry section's keys each geometry kind depends on (with samples, seed, batch_size)
     "hessian": ("top_k", "probes", "tol", "params", "maxiter", "repeats"),
     "eigen_chunk": ("tol", "chunks", "params", "maxiter"),  # and its grid as x, y
@@ -292,9 +291,13 @@ def page_inputs(plan, wildcards: dict) -> dict:
 
 
 def training_minutes(plan, settings: dict, model: str) -> float:
-    """resources.train.minutes_per_epoch of the model (at batch 128; smaller batches take longer) times its epochs."""
+    """resources.train.minutes_per_epoch of the model (50,000 images at batch 128; smaller batches take longer),
+    scaled to the images it trains on, times its epochs."""
+    from .config import split_size
+
+    images = split_size(plan.config, "train") - (settings.get("validation") or {}).get("images", 0)
     per_epoch = (plan.config["resources"]["train"]["minutes_per_epoch"].get(model, 1.0)
-                 * max(1.0, 128 / settings["batch_size"]))
+                 * max(1.0, 128 / settings["batch_size"]) * images / 50_000)
     return per_epoch * settings["epochs"]
 
 
@@ -340,23 +343,43 @@ def pair_model(plan, wildcards: dict) -> str:
     return plan.endpoints[plan.pairs[wildcards["pair"]]["a"]][0]
 
 
-def hessian_products(plan, wildcards: dict) -> int:
+def eigsh_products(tol: float) -> float:
+    """Hessian-vector products a Lanczos run for both ends of the spectrum takes from a random start: ~20 at tol
+    0.1 (the smoke preset's ResNet-20), ~55 at 1e-3 (the laptop preset's Net). It depends on the spectrum: the
+    estimate assumes it, and says so."""
+    return 20 + 17.5 * max(0.0, math.log10(0.1 / tol))
+
+
+def hvp_evaluations(plan) -> float:
+    return plan.config["resources"]["chunk"]["hvp_evaluations"]
+
+
+def hessian_products(plan, wildcards: dict) -> float:
     geometry = plan.config["geometry"]
-    return HVP_EVALUATIONS * (EIGSH_PRODUCTS + geometry["probes"]) * geometry["repeats"]
+    return hvp_evaluations(plan) * (eigsh_products(geometry["tol"]) + geometry["probes"]) * geometry["repeats"]
 
 
-def density_products(plan, wildcards: dict) -> int:
+def density_products(plan, wildcards: dict) -> float:
     density = plan.config["geometry"]["density"]
-    return HVP_EVALUATIONS * density["runs"] * density["steps"]
+    return hvp_evaluations(plan) * density["runs"] * density["steps"]
 
 
-def hessian_plane_products(plan, wildcards: dict) -> int:
-    return HVP_EVALUATIONS * EIGSH_PRODUCTS
+def hessian_plane_products(plan, wildcards: dict) -> float:
+    return hvp_evaluations(plan) * eigsh_products(plan.config["geometry"]["tol"])
 
 
-def eigen_chunk_products(plan, wildcards: dict) -> int:
+def eigen_chunk_products(plan, wildcards: dict) -> float:
     geometry = plan.config["geometry"]
-    return HVP_EVALUATIONS * EIGSH_PRODUCTS * math.ceil(geometry["grid"][2] ** 2 / geometry["chunks"])
+    points = math.ceil(geometry["grid"][2] ** 2 / geometry["chunks"])  # the first cold, the rest warm-started
+    return hvp_evaluations(plan) * eigsh_products(geometry["tol"]) * (1 + (points - 1) * WARM_START)
+
+
+def evaluate_images(plan, wildcards: dict) -> float:
+    """Both splits, once: as many images' evaluations as `landscape.samples`-image points."""
+    from .config import split_size
+
+    images = split_size(plan.config, "train") + split_size(plan.config, "test")
+    return images / plan.config["landscape"]["samples"]
 
 
 def flatness_evaluations(plan, wildcards: dict) -> int:
@@ -374,7 +397,8 @@ KINDS: dict[str, Kind] = {
                         section="train"),
     "import_checkpoint": Kind("a checkpoint trained elsewhere, fitted to the model the config builds",
                               "jobs:import_checkpoint", import_settings, import_inputs),
-    "evaluate": Kind("loss and accuracy of a checkpoint on both splits", "jobs:evaluate_model", evaluate_settings),
+    "evaluate": Kind("loss and accuracy of a checkpoint on both splits", "jobs:evaluate_model", evaluate_settings,
+                     cost=evaluation_cost(evaluate_images)),
     # directions
     "directions": Kind("a plane's two seeded random directions (Li et al.'s filter-normalized)",
                        "jobs:random_plane", directions_settings),

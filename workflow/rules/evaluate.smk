@@ -14,7 +14,7 @@ rule evaluate:
         ENV
     threads: config["threads"]["evaluate"]
     resources:
-        **PLAN.gpu(),
+        **job_resources("evaluate"),
     params:
         **job_params("evaluate"),
     shell:
