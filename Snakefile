@@ -20,6 +20,7 @@ include: "workflow/rules/sweep.smk"
 include: "workflow/rules/interpolation.smk"
 include: "workflow/rules/trajectory.smk"
 include: "workflow/rules/geometry.smk"
+include: "workflow/rules/connectivity.smk"
 
 
 rule sweep:

@@ -222,3 +222,25 @@ def test_the_page_shows_the_first_run_of_every_model(config):
     assert inputs["metrics"] == [f"results/metrics/{m}.json" for m in config["models"]]
     assert inputs["geometry"] == "results/geometry.csv"
     assert plan.settings("page", {}) == {"models": config["models"], "cap": config["landscape"]["cap"]}
+
+
+def test_connectivity_pairs_follow_the_seeds_and_bad_settings_get_one_line_each(config):
+    assert Plan(config).connectivity == {} and Plan(config).connectivity_targets() == []  # one seed: none
+    config["train"]["seeds"] = [0, 1, 2]
+    plan = Plan(config)
+    assert plan.connectivity["resnet20"] == {"seeds0-1": ("resnet20", "resnet20/seed1"),
+                                             "seeds1-2": ("resnet20/seed1", "resnet20/seed2")}
+    assert "results/connectivity.md" in plan.study_targets() and len(plan.connectivity_paths()) == 2 * 3
+    inputs = plan.inputs("connectivity", {"model": "net", "seeds": "seeds1-2"})
+    assert (inputs["a"], inputs["b"], inputs["bn_data"]) == ("results/models/net/seed1.pt", "results/models/net/seed2.pt",
+                                                             "results/data/train.pt")
+    assert plan.settings("connectivity", {"model": "net", "seeds": "seeds1-2"})["bn"] == "recompute"
+    config["connectivity"].update(pairs="all", models=["plainnet20"])
+    assert list(Plan(config).connectivity) == ["plainnet20"] and len(Plan(config).connectivity["plainnet20"]) == 3
+    config["connectivity"].update(models=["resnet56"], alpha=[-0.5, 1.5, 9], bn_samples=5000)
+    config["train"]["seeds"] = [0]
+    found = problems(config)
+    assert any(line.startswith("connectivity.alpha = [-0.5, 1.5, 9]: ") for line in found), found
+    assert any(line.startswith("connectivity.models: resnet56 is not a model this config trains") for line in found)
+    assert any(line.startswith("connectivity.models names resnet56 but train.seeds = [0] has one seed") for line in found)
+    assert any(line.startswith("connectivity.bn_samples = 5000 is more than the 512 images") for line in found)

@@ -105,6 +105,34 @@ def test_two_seeds_give_per_seed_runs_and_tables_with_n_2(two_seeds):
     assert "| 2 |" in (results / "summary.md").read_text()
 
 
+def test_two_seeds_are_compared_straight_and_after_weight_matching(two_seeds):
+    """Mode connectivity of each model's seeds 0 and 1: the barriers are those of the stored paths, both paths start
+    at seed 0 and end at one function (seed 1, and seed 1 permuted), and the table holds the barriers."""
+    results = two_seeds / "results"
+    table = pd.read_csv(results / "connectivity.csv").set_index("model")
+    for model in MODELS:
+        curve = np.load(results / f"connectivity/{model}/seeds0-1.npz")
+        summary = json.loads((results / f"connectivity/{model}/seeds0-1.json").read_text())
+        alpha = curve["alpha"]
+        assert alpha[0] == 0 and alpha[-1] == 1 and len(alpha) == 5
+        for path in ("linear", "aligned"):
+            for split in ("train", "test"):
+                loss = curve[f"{path}_{split}_loss"]
+                straight = np.interp(alpha, [0, 1], [loss[0], loss[-1]])
+                assert summary["barriers"][f"{path}_{split}_loss"] == pytest.approx(np.max(loss - straight))
+                error = 1 - curve[f"{path}_{split}_acc"]
+                assert summary["barriers"][f"{path}_{split}_error"] == pytest.approx(
+                    np.max(error - np.interp(alpha, [0, 1], [error[0], error[-1]])))
+            assert table.loc[model, f"{path}_train_loss"] == pytest.approx(summary["barriers"][f"{path}_train_loss"])
+        for split in ("train", "test"):
+            assert curve[f"linear_{split}_loss"][0] == curve[f"aligned_{split}_loss"][0]  # seed 0 itself
+            assert curve[f"linear_{split}_loss"][-1] == pytest.approx(curve[f"aligned_{split}_loss"][-1], rel=1e-5)
+        assert summary["matching"]["passes"] >= 1 and sum(summary["matching"]["moved"].values()) > 0
+        assert table.loc[model, "pairs"] == 1 and np.isnan(table.loc[model, "linear_train_loss_sd"])
+    assert "| 1 |" in (results / "connectivity.md").read_text()
+    assert (results / "figures/connectivity.png").stat().st_size > 20_000
+
+
 def test_adding_a_seed_schedules_only_that_seed_and_the_tables(two_seeds):
     smoke = yaml.safe_load((two_seeds / "smoke.yaml").read_text())
     smoke["train"]["seeds"] = [0, 1, 2]
@@ -113,7 +141,8 @@ def test_adding_a_seed_schedules_only_that_seed_and_the_tables(two_seeds):
     trained = sorted(p for p in outputs if p.startswith("results/models/"))
     assert trained == ["results/models/plainnet20/seed2.pt", "results/models/resnet20/seed2.pt"]
     assert "results/summary.csv" in outputs and "results/claims.md" in outputs
-    assert not [p for p in outputs if "/seed1" in p or "/chunks/" in p]
+    assert "results/connectivity/resnet20/seeds1-2.npz" in outputs  # the new pair; seeds 0-1's is kept
+    assert not [p for p in outputs if "/seed1" in p or "/chunks/" in p or "seeds0-1" in p]
 
 
 def test_interpolation_endpoints_follow_the_first_seed(config):  # noqa: F811

@@ -115,6 +115,12 @@ def page(spec: dict, device_name: str) -> None:
     write_page(spec["settings"], spec["inputs"], spec["outputs"]["html"])
 
 
+def connectivity_table(spec: dict, device_name: str) -> None:
+    from .connectivity import write
+
+    write(spec["settings"], spec["inputs"], spec["outputs"])
+
+
 def density_figure(spec: dict, device_name: str) -> None:
     from .plots import plot_densities
 

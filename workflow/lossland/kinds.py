@@ -184,6 +184,16 @@ def density_figure_settings(plan, wildcards: dict) -> dict:
     return {"runs": plan.run_index(plan.density_runs()), **plan.labels()}
 
 
+def connectivity_settings(plan, wildcards: dict) -> dict:
+    section = plan.config["connectivity"]
+    return {"measure": "loss", "span": "connectivity", "alpha": section["alpha"], "matching_seed": section["seed"],
+            **plan.evaluation_settings("landscape"), "bn": "recompute", "bn_samples": section["bn_samples"]}
+
+
+def connectivity_table_settings(plan, wildcards: dict) -> dict:
+    return {"pairs": [[model, pair] for model, pairs in plan.connectivity.items() for pair in pairs], **plan.labels()}
+
+
 def page_settings(plan, wildcards: dict) -> dict:
     return {"models": plan.models, "cap": plan.config["landscape"]["cap"], **plan.labels()}
 
@@ -261,6 +271,16 @@ def point_inputs(plan, wildcards: dict) -> dict:
 
 def density_figure_inputs(plan, wildcards: dict) -> dict:
     return {"densities": [f"results/geometry/{m}/density.npz" for m in plan.density_runs()]}
+
+
+def connectivity_inputs(plan, wildcards: dict) -> dict:
+    a, b = plan.connectivity[wildcards["model"]][wildcards["seeds"]]
+    return {"a": f"results/models/{a}.pt", "b": f"results/models/{b}.pt", "train": split_file(plan),
+            "test": "results/data/test.pt", "bn_data": "results/data/train.pt"}
+
+
+def connectivity_table_inputs(plan, wildcards: dict) -> dict:
+    return {"paths": plan.connectivity_paths()}
 
 
 def sweep_table_inputs(plan, wildcards: dict) -> dict:
@@ -343,6 +363,12 @@ def pair_model(plan, wildcards: dict) -> str:
     return plan.endpoints[plan.pairs[wildcards["pair"]]["a"]][0]
 
 
+def connectivity_points(plan, wildcards: dict) -> float:
+    """Two paths (as trained, aligned), each point on both splits and a BN pass on bn_samples images."""
+    section, samples = plan.config["connectivity"], plan.config["landscape"]["samples"]
+    return 2 * section["alpha"][2] * (2 + section["bn_samples"] / samples)
+
+
 def eigsh_products(tol: float) -> float:
     """Hessian-vector products a Lanczos run for both ends of the spectrum takes from a random start: ~20 at tol
     0.1 (the smoke preset's ResNet-20), ~55 at 1e-3 (the laptop preset's Net). It depends on the spectrum: the
@@ -416,6 +442,9 @@ KINDS: dict[str, Kind] = {
     "interpolate": Kind("the loss along the straight line between two checkpoints, on both splits",
                         "measure:interpolation", interpolate_settings, interpolate_inputs,
                         evaluation_cost(interpolation_points, model_of=pair_model)),
+    "connectivity": Kind("the loss between two training seeds, straight and after weight matching, on both splits",
+                         "measure:connectivity", connectivity_settings, connectivity_inputs,
+                         evaluation_cost(connectivity_points)),
     "hessian": Kind("the Hessian's top eigenvalues, lowest eigenvalue and trace, on disjoint image subsets",
                     "measure:spectrum", hessian_settings, point_inputs, evaluation_cost(hessian_products, "geometry")),
     "density": Kind("the Hessian's eigenvalue density (stochastic Lanczos quadrature)", "measure:density",
@@ -444,6 +473,8 @@ KINDS: dict[str, Kind] = {
     "report": Kind("the summary table and figures across models", "figures:report", report_settings, report_inputs),
     "geometry_table": Kind("the geometry table, its figure and the claims across models", "figures:geometry_table",
                            geometry_table_settings, geometry_table_inputs),
+    "connectivity_table": Kind("the barriers between seeds of every model, as a table and a figure",
+                               "figures:connectivity_table", connectivity_table_settings, connectivity_table_inputs),
     "density_figure": Kind("the eigenvalue densities of every model in one figure", "figures:density_figure",
                            density_figure_settings, density_figure_inputs),
     "page": Kind("the interactive HTML page of every model's surface", "figures:page", page_settings, page_inputs),

@@ -159,14 +159,13 @@ def curve_splits(ctx: Context) -> dict:
     return {split: ctx.subset(split, ctx.settings["samples"], key=None) for split in ("train", "test")}
 
 
-def save_curve(curve: dict, summary: dict, npz_path: str) -> None:
+def save_curve(curve: dict, summary: dict, npz_path: str, at: str = "train_loss") -> None:
+    """The curve's arrays and its summary (.json beside it); `at`: the curve its log line reports."""
     from pathlib import Path
 
     save_arrays(curve, npz_path)
     save_json({**summary, "versions": versions()}, Path(npz_path).with_suffix(".json"))
-    at_zero = int(np.argmin(np.abs(curve["alpha"])))
-    log(f"wrote {npz_path}: train loss {np.nanmin(curve['train_loss']):.4f}..{np.nanmax(curve['train_loss']):.4f}, "
-        f"test loss at {curve['alpha'][at_zero]:g}: {curve['test_loss'][at_zero]:.4f}")
+    log(f"wrote {npz_path}: {at.replace('_', ' ')} {np.nanmin(curve[at]):.4f}..{np.nanmax(curve[at]):.4f}")
 
 
 def line(spec: dict, device_name: str) -> None:
@@ -220,6 +219,49 @@ def interpolation(spec: dict, device_name: str) -> None:
     summary = {**record(settings, spec["inputs"]), "a": a, "b": b, "not_finite_points": int(undefined.sum()),
                "bn": curve["bn"], "images": {split: len(data) for split, data in splits.items()}}
     save_curve(curve, summary, spec["outputs"]["npz"])
+
+
+def barrier(alphas: np.ndarray, values: np.ndarray) -> float:
+    """Frankle et al. 2020's barrier: the largest rise of `values` along the path above the straight line between
+    its ends (α = 0 and 1)."""
+    return float(np.max(values - ((1 - alphas) * values[0] + alphas * values[-1])))
+
+
+def connectivity(spec: dict, device_name: str) -> None:
+    """The loss and error between two trainings of one model: along the straight line θ_a → θ_b, and along θ_a →
+    π(θ_b) with b's hidden units permuted to match a's (`align.align`); BN statistics recomputed at every point. The
+    barriers of both paths, on the train subset and the test split."""
+    import copy
+
+    from .align import align
+    from .interpolation import difference
+    from .surface import PlaneEvaluator, evaluate_curve
+
+    ctx = Context.load(spec, device_name, checkpoint_key="a")
+    settings = ctx.settings
+    other, _ = load_checkpoint(spec["inputs"]["b"], ctx.device, settings.get("architecture"))
+    aligned, found = align(ctx.model, other, settings["matching_seed"])
+    log(f"weight matching: {found['passes']} passes, {sum(found['moved'].values())} units moved")
+    splits, bn_data = curve_splits(ctx), ctx.bn_data()
+    alphas = np.linspace(*settings["alpha"][:2], int(settings["alpha"][2]))
+    curve, barriers = {"alpha": alphas}, {}
+    for path, end in (("linear", other), ("aligned", aligned)):
+        start = copy.deepcopy(ctx.model)  # the evaluator moves its model in place
+        evaluator = PlaneEvaluator(start, difference(start, end), None, splits["train"], ctx.prepare,
+                                   **ctx.evaluator_options(), bn_data=bn_data)
+        values = evaluate_curve(evaluator, alphas, splits, log, path)
+        for split in splits:
+            curve[f"{path}_{split}_loss"], curve[f"{path}_{split}_acc"] = values[f"{split}_loss"], values[f"{split}_acc"]
+            barriers[f"{path}_{split}_loss"] = barrier(alphas, values[f"{split}_loss"])
+            barriers[f"{path}_{split}_error"] = barrier(alphas, 1 - values[f"{split}_acc"])
+    for name, perm in found["permutations"].items():
+        curve[f"permutation_{name}"] = np.asarray(perm)
+    summary = {**record(settings, spec["inputs"]), "a": spec["inputs"]["a"], "b": spec["inputs"]["b"],
+               "barriers": barriers, "matching": {"passes": found["passes"], "moved": found["moved"]},
+               "bn": bn_treatment(settings), "images": {split: len(data) for split, data in splits.items()}}
+    log(f"barrier (train loss): {barriers['linear_train_loss']:.4f} straight, {barriers['aligned_train_loss']:.4f} "
+        "after weight matching")
+    save_curve(curve, summary, spec["outputs"]["npz"], at="linear_train_loss")
 
 
 def random_lines(spec: dict, device_name: str) -> None:

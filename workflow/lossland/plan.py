@@ -47,7 +47,8 @@ def problems(config: dict) -> list[str]:
     if found:
         return found
     constants = constants_problem(config)
-    return [*config_problems(config), *interpolation_problems(config), *([constants] if constants else [])]
+    return [*config_problems(config), *interpolation_problems(config), *connectivity_problems(config),
+            *([constants] if constants else [])]
 
 
 def model_problems(config: dict) -> list[str]:
@@ -112,6 +113,46 @@ def interpolation_problems(config: dict) -> list[str]:
     return found
 
 
+def connectivity_models(config: dict) -> list[str]:
+    """The models whose training seeds are compared (connectivity.models; null: every built-in trained model, where
+    train.seeds has at least two)."""
+    chosen = config["connectivity"]["models"]
+    if chosen is None:
+        if len(config["train"]["seeds"]) < 2:
+            return []
+        return [m for m in config["models"] if m in MODEL_NAMES and m not in config["checkpoints"]]
+    return list(chosen)
+
+
+def connectivity_pairs(config: dict) -> list[tuple[int, int]]:
+    """The seed pairs compared: consecutive (0-1, 1-2, ...) or all."""
+    import itertools
+
+    seeds = config["train"]["seeds"]
+    if config["connectivity"]["pairs"] == "all":
+        return list(itertools.combinations(seeds, 2))
+    return list(zip(seeds, seeds[1:]))
+
+
+def connectivity_problems(config: dict) -> list[str]:
+    section, found = config["connectivity"], []
+    low, high, _ = section["alpha"]
+    if (low, high) != (0, 1):
+        found.append(f"connectivity.alpha = {section['alpha']}: a path between two seeds runs from 0 to 1: set "
+                     "[0.0, 1.0, num]")
+    for model in section["models"] or []:
+        if model not in config["models"] or model in config["checkpoints"]:
+            found.append(f"connectivity.models: {model} is not a model this config trains: add it to models, or "
+                         "remove it here")
+        elif model not in MODEL_NAMES:
+            found.append(f"connectivity.models: {model} is your own architecture; weight matching knows Net, ResNet "
+                         "and PlainNet: remove it here")
+    if section["models"] and len(config["train"]["seeds"]) < 2:
+        found.append(f"connectivity.models names {', '.join(section['models'])} but train.seeds = "
+                     f"{config['train']['seeds']} has one seed: add seeds (e.g. train.seeds: [0, 1, 2])")
+    return found
+
+
 class Plan:
     """Names, targets, job settings, inputs and resources of one validated config. `local_gpus`: GPUs of this
     machine the jobs share (each computing job then takes one); 0 on a cluster or without GPUs."""
@@ -132,13 +173,16 @@ class Plan:
         self.sweep_lrs = [f"{lr:g}" for lr in config["sweep"]["lrs"]]
         self.sweep_pairs = [name for name, pair in self.pairs.items()
                             if pair["a"] in self.sweep_runs or pair["b"] in self.sweep_runs]
+        # mode connectivity: model -> {"seeds<a>-<b>": (run a, run b)}
+        self.connectivity = {m: {f"seeds{a}-{b}": (replicate(m, a), replicate(m, b)) for a, b in
+                                 connectivity_pairs(config)} for m in connectivity_models(config)}
 
     # ---- names Snakemake's wildcards may take
     def wildcard_constraints(self) -> dict[str, str]:
         return {"model": alternatives([run for runs in self.runs.values() for run in runs]),
                 "plane": "landscape|trajectory|hessian",
                 "pair": "|".join(map(re.escape, self.pairs)) or "(?!)", "run": RUN_PATTERN_PLAIN,
-                "split": "train|test", "chunk": r"\d+"}
+                "split": "train|test", "chunk": r"\d+", "seeds": r"seeds\d+-\d+"}
 
     # ---- runs: a model's trainings, one per seed ("resnet56" for seed 0, "resnet56/seed1", ...)
     def views_of(self, section: str) -> list[str]:
@@ -217,13 +261,22 @@ class Plan:
                 *[f"results/trajectory/{self.runs[m][0]}.png" for m in self.trajectory_models], *self.paraview_targets(),
                 *[f"results/hessian/{self.runs[m][0]}.png" for m in self.eigen_map_models("hessian_planes")]]
 
+    def connectivity_targets(self) -> list[str]:
+        """Each seed pair's paths, and the table and figure across models (none without connectivity models)."""
+        if not self.connectivity:
+            return []
+        return ["results/connectivity.csv", "results/connectivity.md", "results/figures/connectivity.png"]
+
+    def connectivity_paths(self) -> list[str]:
+        return [f"results/connectivity/{m}/{pair}.npz" for m, pairs in self.connectivity.items() for pair in pairs]
+
     def study_targets(self) -> list[str]:
-        """Everything of the study's models (training, surfaces, views, geometry, reports, the interactive page),
-        without the Net sweep."""
+        """Everything of the study's models (training, surfaces, views, geometry, connectivity, reports, the
+        interactive page), without the Net sweep."""
         return [*[f"results/landscape/{m}.png" for m in self.views_of("landscape")], *self.report_inputs()["metrics"],
                 "results/summary.csv", "results/summary.md", "results/figures/training_curves.png",
                 "results/figures/landscapes.png", *self.view_targets(sweep=False), *self.geometry_targets(),
-                "results/landscapes.html"]
+                *self.connectivity_targets(), "results/landscapes.html"]
 
     def sweep_targets(self) -> list[str]:
         return ["results/sweep/table.csv", *[f"results/sweep/table_lr{lr}.md" for lr in self.sweep_lrs],

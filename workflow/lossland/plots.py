@@ -338,3 +338,27 @@ def plot_densities(densities: dict[tuple[str, int], dict], labels: dict[str, str
     runs = {int(np.asarray(blob["nodes"]).shape[0]) for blob in densities.values()}
     figure.suptitle(f"stochastic Lanczos quadrature, {'/'.join(map(str, sorted(runs)))} random vectors per model")
     save_figure(figure, dest)
+
+
+def plot_connectivity(curves: dict[tuple[str, str], dict], labels: dict[str, str], dest: str) -> None:
+    """Between two training seeds of each model (a column each): the train loss (top) and the test error (bottom)
+    along the straight path (dashed) and after weight matching (solid), one colour per seed pair."""
+    models = list(dict.fromkeys(model for model, _ in curves))
+    figure, axes = plt.subplots(2, len(models), figsize=(3.6 * len(models) + 0.6, 6), squeeze=False, sharex=True,
+                                layout="constrained")
+    for column, model in enumerate(models):
+        pairs = [pair for m, pair in curves if m == model]
+        for i, pair in enumerate(pairs):
+            curve = curves[(model, pair)]
+            for row, (value, name) in enumerate(((lambda c, p: c[f"{p}_train_loss"], "train loss"),
+                                                 (lambda c, p: 1 - c[f"{p}_test_acc"], "test error"))):
+                ax = axes[row, column]
+                for path, style in (("linear", "--"), ("aligned", "-")):
+                    ax.plot(curve["alpha"], value(curve, path), style, color=f"C{i}", lw=1.4,
+                            label=f"{pair.removeprefix('seeds')}, {'straight' if path == 'linear' else 'aligned'}")
+                ax.set(ylabel=name if column == 0 else None, xlabel="α (seed a → seed b)" if row == 1 else None)
+        axes[0, column].set_title(labels.get(model, model))
+        axes[0, column].legend(fontsize=7, title="seeds", title_fontsize=7)
+    figure.suptitle("mode connectivity: straight between seeds (dashed) and after weight matching (solid), "
+                    "BN recomputed")
+    save_figure(figure, dest)

@@ -1,0 +1,82 @@
+"""Weight matching: every architecture's permutation spec leaves the function unchanged, and matching a network to a
+permuted copy of itself finds the permutation back exactly."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from lossland.align import align, permute, spec_of, weight_matching
+from lossland.models import build_model
+
+ARCHITECTURES = [("net", {}), ("resnet20", {"shortcut": "subsample"}), ("resnet20", {"shortcut": "avgpool"}),
+                 ("resnet20", {"shortcut": "projection", "conv_bias": True}), ("plainnet20", {})]
+IDS = ["net", "resnet20-subsample", "resnet20-avgpool", "resnet20-projection", "plainnet20"]
+
+
+def random_model(name: str, options: dict, seed: int) -> torch.nn.Module:
+    """A model with random weights and random BN statistics (so that BN is not the identity), in eval mode."""
+    torch.manual_seed(seed)
+    model = build_model(name, **options)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.normal_()
+                module.running_var.uniform_(0.5, 2.0)
+                module.weight.normal_(1.0, 0.2)
+                module.bias.normal_()
+    return model.eval()
+
+
+def random_perms(spec, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    return {name: rng.permutation(units) for name, units in spec.sizes.items()}
+
+
+def outputs(model: torch.nn.Module) -> torch.Tensor:
+    with torch.no_grad():
+        return model(torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(1)))
+
+
+def with_state(model: torch.nn.Module, state: dict) -> torch.nn.Module:
+    other = copy.deepcopy(model)
+    other.load_state_dict(state)
+    return other
+
+
+@pytest.mark.parametrize("name,options", ARCHITECTURES, ids=IDS)
+def test_permuting_by_the_spec_keeps_the_function_and_each_axis_it_names_matters(name, options):
+    model = random_model(name, options, seed=0)
+    spec, state = spec_of(model), model.state_dict()
+    perms = random_perms(spec, seed=2)
+    permuted = permute(state, spec, perms)
+    assert any(not torch.equal(permuted[k], state[k]) for k in state)
+    torch.testing.assert_close(outputs(with_state(model, permuted)), outputs(model), rtol=1e-4, atol=1e-4)
+    hidden = [(key, axis) for key, axes in spec.axes.items() if key.endswith("weight") and not key.startswith(
+        ("bn", "features.3")) for axis, pieces in axes.items() if pieces]
+    for key, axis in hidden[:: max(1, len(hidden) // 6)]:  # one tie left out: the function changes
+        broken = permute(state, spec, perms, skip=((key, axis),))
+        assert not torch.allclose(outputs(with_state(model, broken)), outputs(model), rtol=1e-3, atol=1e-3), key
+
+
+@pytest.mark.parametrize("name,options", ARCHITECTURES, ids=IDS)
+def test_matching_a_permuted_copy_finds_the_permutation_back(name, options):
+    model = random_model(name, options, seed=0)
+    spec, state = spec_of(model), model.state_dict()
+    shuffled = permute(state, spec, random_perms(spec, seed=3))
+    perms, passes = weight_matching(state, shuffled, spec, seed=0)
+    restored = permute(shuffled, spec, perms)
+    assert all(torch.equal(restored[k], state[k]) for k in state) and passes <= 10
+
+
+def distance(a: torch.nn.Module, b: torch.nn.Module) -> float:
+    return float(sum(((p - q) ** 2).sum() for p, q in zip(a.parameters(), b.parameters())).detach())
+
+
+@pytest.mark.parametrize("name,options", ARCHITECTURES[:2] + ARCHITECTURES[-1:], ids=["net", "resnet20", "plainnet20"])
+def test_aligning_another_network_keeps_its_function_and_brings_it_closer(name, options):
+    a, b = random_model(name, options, seed=0), random_model(name, options, seed=1)
+    aligned, found = align(a, b, seed=0)
+    torch.testing.assert_close(outputs(aligned), outputs(b), rtol=1e-4, atol=1e-4)
+    assert distance(a, aligned) < distance(a, b) and sum(found["moved"].values()) > 0
+    assert aligned is not b and torch.equal(next(b.parameters()), next(random_model(name, options, 1).parameters()))

@@ -1,0 +1,64 @@
+"""Mode connectivity across models: each seed pair's barriers (`measure.connectivity`) as a table, their mean ± sd
+over a model's pairs, and the paths in one figure.
+
+A barrier is the largest rise of the loss (or error) along the path above the straight line between its ends
+(Frankle et al. 2020); "aligned" is the path to the second seed after weight matching (Ainsworth et al. 2022).
+Pairs of one model share seeds where there are more than two (0-1 and 1-2 share seed 1): the sd describes the
+pairs, it is not an interval over independent units.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .report import model_order
+
+BARRIERS = ["linear_train_loss", "aligned_train_loss", "linear_test_loss", "aligned_test_loss", "linear_test_error",
+            "aligned_test_error"]
+
+
+def pair_rows(settings: dict, paths: list[str]) -> pd.DataFrame:
+    rows = []
+    for (model, pair), path in zip(settings["pairs"], paths, strict=True):
+        summary = json.loads(Path(path).with_suffix(".json").read_text())
+        rows.append({"model": model, "pair": pair, **{k: summary["barriers"][k] for k in BARRIERS}})
+    return pd.DataFrame(rows)
+
+
+def model_table(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Per model: the number of pairs and each barrier's mean and sd over them (sd NaN for one pair)."""
+    grouped = pairs.groupby("model")[BARRIERS]
+    table = grouped.mean().join(grouped.std(ddof=1), rsuffix="_sd").join(grouped.size().rename("pairs"))
+    table = table.reset_index()
+    return table.iloc[sorted(range(len(table)), key=lambda i: model_order(table["model"][i]))].reset_index(drop=True)
+
+
+def cell(mean: float, sd: float) -> str:
+    return f"{mean:.4f}" if np.isnan(sd) else f"{mean:.4f} ± {sd:.4f}"
+
+
+def markdown(table: pd.DataFrame, labels: dict) -> str:
+    head = ("| model | pairs | train loss: straight | aligned | test loss: straight | aligned | test error: straight "
+            "| aligned |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
+    lines = [f"| {labels.get(row.model, row.model)} | {row.pairs} | " + " | ".join(
+        cell(getattr(row, k), getattr(row, f"{k}_sd")) for k in BARRIERS) + " |" for row in table.itertuples()]
+    note = ("\nBarriers between training seeds (Frankle et al. 2020: the largest rise along the path above the straight "
+            "line between its ends), straight and after weight matching (Ainsworth et al. 2022), BN statistics "
+            "recomputed at every point; mean ± sd over a model's seed pairs (pairs sharing a seed are not "
+            "independent).\n")
+    return head + "\n".join(lines) + "\n" + note
+
+
+def write(settings: dict, inputs: dict, outputs: dict) -> None:
+    from .io import atomic_write, read_arrays, save_text
+    from .plots import plot_connectivity
+
+    table = model_table(pair_rows(settings, inputs["paths"]))
+    labels = settings.get("labels", {})
+    with atomic_write(outputs["csv"], "w") as handle:
+        table.to_csv(handle, index=False)
+    save_text(markdown(table, labels), outputs["md"])
+    curves = {(model, pair): read_arrays(path) for (model, pair), path in zip(settings["pairs"], inputs["paths"])}
+    plot_connectivity(curves, labels, outputs["png"])
