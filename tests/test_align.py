@@ -73,10 +73,21 @@ def distance(a: torch.nn.Module, b: torch.nn.Module) -> float:
     return float(sum(((p - q) ** 2).sum() for p, q in zip(a.parameters(), b.parameters())).detach())
 
 
-@pytest.mark.parametrize("name,options", ARCHITECTURES[:2] + ARCHITECTURES[-1:], ids=["net", "resnet20", "plainnet20"])
+@pytest.mark.parametrize("name,options", ARCHITECTURES, ids=IDS)
 def test_aligning_another_network_keeps_its_function_and_brings_it_closer(name, options):
     a, b = random_model(name, options, seed=0), random_model(name, options, seed=1)
     aligned, found = align(a, b, seed=0)
     torch.testing.assert_close(outputs(aligned), outputs(b), rtol=1e-4, atol=1e-4)
     assert distance(a, aligned) < distance(a, b) and sum(found["moved"].values()) > 0
     assert aligned is not b and torch.equal(next(b.parameters()), next(random_model(name, options, 1).parameters()))
+
+
+def test_the_barrier_is_the_largest_rise_above_the_line_between_the_ends():
+    from lossland.measure import barrier
+
+    alphas = np.linspace(0, 1, 11)
+    assert barrier(alphas, 2.0 + 3.0 * alphas) == pytest.approx(0.0, abs=1e-12)  # a straight path: none
+    bump = 1.0 + alphas + 4 * alphas * (1 - alphas)  # ends 1 and 2, a parabola of height 1 above their line at 0.5
+    assert barrier(alphas, bump) == pytest.approx(1.0)
+    bump[3] = np.nan
+    assert np.isnan(barrier(alphas, bump))  # a point not finite: unknown

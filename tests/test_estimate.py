@@ -31,21 +31,44 @@ def test_the_schedule_runs_the_longest_path_first_and_fills_the_cores():
     jobs[3].threads = 2  # d now holds both cores: a first (longer tail), then b and c side by side, then d
     assert wall_seconds(jobs, seconds, cores=2) == 9.0
     assert wall_seconds(jobs, seconds, cores=3, gpus=1, on_gpu=[True] * 4) == 10.0  # one GPU: in series again
+    jobs[3].threads = 1
+    assert wall_seconds(jobs, seconds, cores=2, gpus=1, on_gpu=[True, False, False, True]) == 6.0  # a, d share one
+    assert wall_seconds([], [], cores=2) == 0.0
 
 
 def test_the_dry_runs_listing_becomes_jobs_with_their_files_wildcards_and_threads():
-    text = """rule prepare_data:
+    text = """[Tue Dec  1 19:15:47 2026]
+rule prepare_data:
     output: results/data/train.pt
+    log: results/logs/data/train.log
+    jobid: 4
+    reason: Forced execution
     wildcards: split=train
+    resources: tmpdir=/tmp
 localrule all:
     input: results/x.png
+    jobid: 0
 rule train_with_snapshots:
     input: results/data/train.pt, results/data/test.pt
     output: results/models/resnet20.pt, results/train/resnet20/history.csv
     wildcards: model=resnet20
     threads: 4
+    resources: tmpdir=/tmp, gpu=0, runtime=15, mem_mb=2000
+checkpoint sweep_table:
+    output: results/sweep/table.csv
+DAG of jobs will be updated after completion.
+[Tue Dec  1 19:15:47 2026] Group job landscape (jobs in lexicogr. order):
+
+    [Tue Dec  1 19:15:47 2026]
+    rule landscape_chunk:
+        input: results/models/resnet20.pt, results/landscape/resnet20/directions.pt
+        output: results/landscape/resnet20/chunks/0.csv
+        wildcards: plane=landscape, model=resnet20/seed1, chunk=0
 """
-    data, train = parse_jobs(text)
+    data, train, table, chunk = parse_jobs(text)
+    assert (table.rule, table.outputs) == ("sweep_table", ["results/sweep/table.csv"])
+    assert chunk.wildcards == {"plane": "landscape", "model": "resnet20/seed1", "chunk": "0"}
+    assert chunk.inputs == ["results/models/resnet20.pt", "results/landscape/resnet20/directions.pt"]
     assert (data.rule, data.wildcards, data.outputs, data.threads) == ("prepare_data", {"split": "train"},
                                                                        ["results/data/train.pt"], 1)
     assert (train.kind, train.wildcards, train.threads) == ("train", {"model": "resnet20"}, 4)

@@ -237,10 +237,12 @@ def test_connectivity_pairs_follow_the_seeds_and_bad_settings_get_one_line_each(
     assert plan.settings("connectivity", {"model": "net", "seeds": "seeds1-2"})["bn"] == "recompute"
     config["connectivity"].update(pairs="all", models=["plainnet20"])
     assert list(Plan(config).connectivity) == ["plainnet20"] and len(Plan(config).connectivity["plainnet20"]) == 3
-    config["connectivity"].update(models=["resnet56"], alpha=[-0.5, 1.5, 9], bn_samples=5000)
+    config["connectivity"].update(bn_samples=5000, models=None)
+    assert any(line.startswith("connectivity.bn_samples = 5000 is more than the 512 images") for line in problems(config))
     config["train"]["seeds"] = [0]
+    assert problems(config) == []  # one seed: no connectivity, so its images do not matter
+    config["connectivity"].update(models=["resnet56"], alpha=[-0.5, 1.5, 9])
     found = problems(config)
     assert any(line.startswith("connectivity.alpha = [-0.5, 1.5, 9]: ") for line in found), found
     assert any(line.startswith("connectivity.models: resnet56 is not a model this config trains") for line in found)
     assert any(line.startswith("connectivity.models names resnet56 but train.seeds = [0] has one seed") for line in found)
-    assert any(line.startswith("connectivity.bn_samples = 5000 is more than the 512 images") for line in found)

@@ -188,7 +188,7 @@ def count_images(root: str, split: str) -> int:
 def bn_samples_problems(config: dict) -> list[str]:
     train = split_size(config, "train")
     found = []
-    for section in ("interpolation", "landscape", "connectivity"):
+    for section in ("interpolation", "landscape"):
         samples = config[section]["bn_samples"]
         if samples > train:
             found.append(f"{section}.bn_samples = {samples} is more than the {train} images of the train split: "

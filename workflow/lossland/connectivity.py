@@ -2,7 +2,8 @@
 over a model's pairs, and the paths in one figure.
 
 A barrier is the largest rise of the loss (or error) along the path above the straight line between its ends
-(Frankle et al. 2020); "aligned" is the path to the second seed after weight matching (Ainsworth et al. 2022).
+(Entezari et al. 2021; Frankle et al. 2020 subtract the ends' mean); "aligned" is the path to the second seed after
+weight matching (Ainsworth et al. 2022).
 Pairs of one model share seeds where there are more than two (0-1 and 1-2 share seed 1): the sd describes the
 pairs, it is not an interval over independent units.
 """
@@ -44,8 +45,8 @@ def markdown(table: pd.DataFrame, labels: dict) -> str:
             "| aligned |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
     lines = [f"| {labels.get(row.model, row.model)} | {row.pairs} | " + " | ".join(
         cell(getattr(row, k), getattr(row, f"{k}_sd")) for k in BARRIERS) + " |" for row in table.itertuples()]
-    note = ("\nBarriers between training seeds (Frankle et al. 2020: the largest rise along the path above the straight "
-            "line between its ends), straight and after weight matching (Ainsworth et al. 2022), BN statistics "
+    note = ("\nBarriers between training seeds (the largest rise along the path above the straight line between its "
+            "ends), straight and after weight matching (Ainsworth et al. 2022), BN statistics "
             "recomputed at every point; mean ± sd over a model's seed pairs (pairs sharing a seed are not "
             "independent).\n")
     return head + "\n".join(lines) + "\n" + note

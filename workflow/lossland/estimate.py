@@ -3,8 +3,8 @@
 It times, on this machine and the config's device, a few training steps of each model at its batch size and
 precision, loss evaluations at the surfaces' batch size, Hessian-vector products, image decoding and a job's
 start; puts those rates into the plan's own cost model (`kinds.Kind.cost`, the one that sets SLURM runtimes) for
-every job of Snakemake's dry run of the target; and schedules that DAG on N cores as Snakemake would (critical
-path first), for the wall time. `--write F` saves the rates as a config file: passed after the config, the cost
+every job of Snakemake's dry run of the target; and schedules that DAG greedily on N cores (longest path first),
+for the wall time. `--write F` saves the rates as a config file: passed after the config, the cost
 model (SLURM runtimes, chunk batching) uses them instead of config.yaml's typed ones.
 """
 
@@ -31,7 +31,7 @@ STAGES = {
     "training": ("train", "sweep_train", "import_checkpoint"),
     "evaluation": ("evaluate",),
     "surfaces": ("directions", "landscape_chunk", "surface", "trajectory_directions", "hessian_directions"),
-    "lines, interpolations": ("line", "interpolate"),
+    "lines, interpolations, connectivity": ("line", "interpolate", "connectivity"),
     "Hessians, densities, flatness": ("hessian", "density", "flatness"),
     "eigenvalue maps": ("eigen_chunk", "eigen_map"),
 }
@@ -81,7 +81,7 @@ def parse_jobs(text: str) -> list[Job]:
         if key in ("input", "output"):
             setattr(job, key + "s", [path.strip() for path in value.split(",")])
         elif key == "wildcards":
-            job.wildcards = dict(pair.strip().split("=", 1) for pair in value.split(","))
+            job.wildcards = dict(pair.split("=", 1) for pair in re.split(r", (?=\w+=)", value))
         elif key == "threads":
             job.threads = int(value)
     return jobs
@@ -92,9 +92,10 @@ def parse_jobs(text: str) -> list[Job]:
 
 def wall_seconds(jobs: list[Job], seconds: list[float], cores: int, gpus: int = 0, on_gpu: list[bool] | None = None
                  ) -> float:
-    """List scheduling of the DAG on `cores` (a job holds min(threads, cores) of them; with `gpus`, a job marked
-    `on_gpu` also holds one), the ready job with the longest path to the end first, as many at once as fit: the
-    wall time from the first start to the last end."""
+    """A greedy list schedule of the DAG on `cores` (a job holds min(threads, cores) of them; with `gpus`, a job
+    marked `on_gpu` also holds one): the ready job with the longest path to the end first, as many at once as fit.
+    The wall time from the first start to the last end; Snakemake orders ready jobs by priority and input size
+    instead, so its run can take longer than this."""
     producer = {path: i for i, job in enumerate(jobs) for path in job.outputs}
     needs = [{producer[p] for p in job.inputs if p in producer} for job in jobs]
     users: list[list[int]] = [[] for _ in jobs]
@@ -356,8 +357,8 @@ def main(argv: list[str]) -> int:
     config = read_config(args.configfile)
     device = select_device(config["device"])
     started = time.perf_counter()
-    models = sorted({name for name in config["models"] if name not in config["checkpoints"]}
-                    | ({config["sweep"]["model"]} if any(job.kind == "sweep_train" for job in jobs) else set()))
+    models = sorted({*config["models"], *([config["sweep"]["model"]] if any(job.kind == "sweep_train" for job in jobs)
+                                          else [])})  # imported checkpoints too: their evaluations cost
     shape = data_shape(config)
     rates = {model: model_rates(config, model, device, shape) for model in models}
     from .forkserver import enabled

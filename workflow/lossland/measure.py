@@ -222,8 +222,9 @@ def interpolation(spec: dict, device_name: str) -> None:
 
 
 def barrier(alphas: np.ndarray, values: np.ndarray) -> float:
-    """Frankle et al. 2020's barrier: the largest rise of `values` along the path above the straight line between
-    its ends (α = 0 and 1)."""
+    """The largest rise of `values` along the path above the straight line between its ends (α = 0 and 1;
+    Entezari et al. 2021's barrier; Frankle et al. 2020 subtract the ends' mean, the same where the ends agree).
+    NaN where a point's value is not finite."""
     return float(np.max(values - ((1 - alphas) * values[0] + alphas * values[-1])))
 
 
@@ -239,7 +240,11 @@ def connectivity(spec: dict, device_name: str) -> None:
 
     ctx = Context.load(spec, device_name, checkpoint_key="a")
     settings = ctx.settings
-    other, _ = load_checkpoint(spec["inputs"]["b"], ctx.device, settings.get("architecture"))
+    other, other_checkpoint = load_checkpoint(spec["inputs"]["b"], ctx.device, settings.get("architecture"))
+    kinds = [describe(c["model"], c["config"]) for c in (ctx.checkpoint, other_checkpoint)]
+    if kinds[0] != kinds[1]:
+        raise UserError(f"cannot compare {spec['inputs']['a']} ({kinds[0]}) and {spec['inputs']['b']} ({kinds[1]}): "
+                        "the seeds of one model must share its architecture; retrain the stale one")
     aligned, found = align(ctx.model, other, settings["matching_seed"])
     log(f"weight matching: {found['passes']} passes, {sum(found['moved'].values())} units moved")
     splits, bn_data = curve_splits(ctx), ctx.bn_data()

@@ -136,10 +136,10 @@ def connectivity_pairs(config: dict) -> list[tuple[int, int]]:
 
 def connectivity_problems(config: dict) -> list[str]:
     section, found = config["connectivity"], []
-    low, high, _ = section["alpha"]
-    if (low, high) != (0, 1):
-        found.append(f"connectivity.alpha = {section['alpha']}: a path between two seeds runs from 0 to 1: set "
-                     "[0.0, 1.0, num]")
+    low, high, num = section["alpha"]
+    if (low, high) != (0, 1) or num < 3:
+        found.append(f"connectivity.alpha = {section['alpha']}: a path between two seeds runs from 0 to 1, with a "
+                     "point between: set [0.0, 1.0, num] with num >= 3")
     for model in section["models"] or []:
         if model not in config["models"] or model in config["checkpoints"]:
             found.append(f"connectivity.models: {model} is not a model this config trains: add it to models, or "
@@ -147,6 +147,10 @@ def connectivity_problems(config: dict) -> list[str]:
         elif model not in MODEL_NAMES:
             found.append(f"connectivity.models: {model} is your own architecture; weight matching knows Net, ResNet "
                          "and PlainNet: remove it here")
+    train = split_size(config, "train")
+    if connectivity_models(config) and section["bn_samples"] > train:
+        found.append(f"connectivity.bn_samples = {section['bn_samples']} is more than the {train} images of the "
+                     "train split: lower it or raise data.subset.train")
     if section["models"] and len(config["train"]["seeds"]) < 2:
         found.append(f"connectivity.models names {', '.join(section['models'])} but train.seeds = "
                      f"{config['train']['seeds']} has one seed: add seeds (e.g. train.seeds: [0, 1, 2])")
