@@ -239,20 +239,23 @@ def decode_seconds(config: dict) -> float:
     return (time.perf_counter() - started) / len(files)
 
 
+def package_env() -> dict:
+    """This environment with the package importable, for the commands the estimate times."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "workflow"), os.environ.get("PYTHONPATH", "")])}
+
+
 def start_seconds() -> float:
     """Seconds from `python -m lossland <kind>` to its job running (through the fork server where it runs): a
     command that stops at once on an empty job spec, timed after one warm-up."""
     command = [sys.executable, "-m", "lossland", "evaluate", "--spec", "{}"]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "workflow"), os.environ.get("PYTHONPATH", "")])}
-    return timed(lambda: subprocess.run(command, capture_output=True, env=env), 2)[1]
+    return timed(lambda: subprocess.run(command, capture_output=True, env=package_env()), 2)[1]
 
 
 def boot_seconds() -> float:
     """Seconds of the imports every job needs, paid once per run where the fork server runs (its start), else by
     every job."""
     command = [sys.executable, "-c", "from lossland.forkserver import preload; preload()"]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "workflow"), os.environ.get("PYTHONPATH", "")])}
-    return timed(lambda: subprocess.run(command, capture_output=True, env=env), 1)[1]
+    return timed(lambda: subprocess.run(command, capture_output=True, env=package_env()), 1)[1]
 
 
 # ---- the cost model, with the timed rates
