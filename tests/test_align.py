@@ -10,8 +10,9 @@ from lossland.align import align, permute, spec_of, weight_matching
 from lossland.models import build_model
 
 ARCHITECTURES = [("net", {}), ("resnet20", {"shortcut": "subsample"}), ("resnet20", {"shortcut": "avgpool"}),
-                 ("resnet20", {"shortcut": "projection", "conv_bias": True}), ("plainnet20", {})]
-IDS = ["net", "resnet20-subsample", "resnet20-avgpool", "resnet20-projection", "plainnet20"]
+                 ("resnet20", {"shortcut": "projection", "conv_bias": True}), ("plainnet20", {}),
+                 ("resnet20", {"shortcut": "avgpool", "width": 2})]
+IDS = ["net", "resnet20-subsample", "resnet20-avgpool", "resnet20-projection", "plainnet20", "resnet20-avgpool-width2"]
 
 
 def random_model(name: str, options: dict, seed: int) -> torch.nn.Module:
@@ -91,3 +92,31 @@ def test_the_barrier_is_the_largest_rise_above_the_line_between_the_ends():
     assert barrier(alphas, bump) == pytest.approx(1.0)
     bump[3] = np.nan
     assert np.isnan(barrier(alphas, bump))  # a point not finite: unknown
+
+
+def test_only_the_linear_path_for_an_architecture_without_a_known_permutation_structure():
+    from lossland.align import paths_between
+    from lossland.models import ResNet, build_custom
+
+    own = [build_custom({"builder": "tests.user_models:small_cnn", "kwargs": {}}, 10) for _ in range(2)]
+    ends, found = paths_between(*own)
+    assert list(ends) == ["linear"] and ends["linear"] is own[1] and found is None
+    # a ResNet from a builder (here one of width 2) is matched like a built-in one
+    wide = [build_custom({"builder": "lossland.models:ResNet", "kwargs": {"depth": 20, "width": 2}}, 10).eval()
+            for _ in range(2)]
+    ends, found = paths_between(*wide)
+    assert list(ends) == ["linear", "aligned"] and found["passes"] >= 1
+    assert torch.allclose(outputs(ends["aligned"]), outputs(wide[1]), atol=1e-5)
+    assert isinstance(ends["aligned"], ResNet) and ends["aligned"].conv1.out_channels == 32
+
+
+def test_the_table_shows_no_aligned_barrier_where_there_is_none():
+    import pandas as pd
+    from lossland.connectivity import BARRIERS, markdown, model_table
+
+    rows = [{"model": "mine", "pair": f"seeds{a}-{a + 1}", **{k: (None if k.startswith("aligned") else 0.1 * (a + 1))
+                                                              for k in BARRIERS}} for a in range(2)]
+    table = model_table(pd.DataFrame(rows).astype({k: float for k in BARRIERS}))
+    assert table["pairs"].tolist() == [2] and table["linear_train_loss"].tolist() == pytest.approx([0.15])
+    assert np.isnan(table["aligned_train_loss"][0])
+    assert "| mine | 2 | 0.1500 ± 0.0707 | — | 0.1500 ± 0.0707 | — | 0.1500 ± 0.0707 | — |" in markdown(table, {})

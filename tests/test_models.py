@@ -58,6 +58,47 @@ def test_parameter_counts_of_each_variant(name, shortcut, conv_bias):
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
 
 
+def counted_by_hand(depth: int, width: int) -> int:
+    """A subsample ResNet's parameters without conv biases, layer by layer: the stem, 3 stages of (depth - 2) / 6
+    blocks (two 3x3 convs and two BNs each; a stage's first conv reads the previous stage's channels), the linear."""
+    n, c = (depth - 2) // 6, 16 * width
+    total = 3 * 9 * c + 2 * c
+    for stage, planes in enumerate((c, 2 * c, 4 * c)):
+        first_in = planes if stage == 0 else planes // 2
+        total += 9 * first_in * planes + 9 * planes * planes + 4 * planes
+        total += (n - 1) * (18 * planes * planes + 4 * planes)
+    return total + 4 * c * 10 + 10
+
+
+@pytest.mark.parametrize("depth", [20, 56])
+@pytest.mark.parametrize("width", [1, 2, 4])
+def test_width_multiplies_every_stages_channels(depth, width):
+    model = build_model(f"resnet{depth}", width=width).eval()
+    assert count_parameters(model) == counted_by_hand(depth, width)
+    if width == 1:
+        assert count_parameters(model) == EXPECTED_PARAMS[f"resnet{depth}"]
+    convs = [m.out_channels for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert sorted(set(convs)) == [16 * width, 32 * width, 64 * width]
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    plain = build_model(f"plainnet{depth}", width=width)
+    assert {k: v.shape for k, v in plain.state_dict().items()} == {k: v.shape for k, v in model.state_dict().items()}
+
+
+def test_width_is_a_variant_key_only_where_it_changes_the_network():
+    from lossland.config import describe, relevant_settings, variant
+
+    assert variant("resnet20", {"width": 2, "shortcut": "avgpool"}) == {"shortcut": "avgpool", "conv_bias": False,
+                                                                      "width": 2}
+    assert describe("plainnet56", {"width": 4}) == "plainnet56 (conv_bias=False, width=4)"
+    assert "width" not in variant("resnet20", {"width": 1}) and variant("net", {"width": 2}) == {}
+    # width 1 is today's network and Net has no width: neither retrains anything
+    assert relevant_settings("resnet20", {"width": 1, "lr": 0.1}) == {"lr": 0.1}
+    assert relevant_settings("net", {"width": 2, "lr": 0.1}) == {"lr": 0.1}
+    assert relevant_settings("plainnet20", {"width": 2}) == {"width": 2}
+    with pytest.raises(ValueError, match="width must be a whole number >= 1, got 0"):
+        build_model("resnet20", width=0)
+
+
 def test_average_pool_shortcut_averages_2x2_and_zero_pads():
     x = torch.randn(2, 16, 32, 32)
     out = ShortcutA(16, pool=True)(x)

@@ -294,6 +294,13 @@ def test_changing_the_shortcut_retrains_only_the_resnets(smoke_run):
     outputs = planned_outputs(run_snakemake(smoke_run, "-n", "all", "--configfile", "nobias.yaml").stdout)
     trained = sorted(path for path in outputs if path.startswith(("results/models/", "results/sweep/runs/")))
     assert trained == [f"results/models/{m}.pt" for m in sorted(MODELS) if m != "net"]
+    config["train"]["defaults"]["conv_bias"] = True
+    for width, retrained in ((1, []), (2, [m for m in sorted(MODELS) if m != "net"])):  # width 1: today's networks
+        config["train"]["defaults"]["width"] = width
+        (smoke_run / "wide.yaml").write_text(yaml.safe_dump(config))
+        outputs = planned_outputs(run_snakemake(smoke_run, "-n", "all", "--configfile", "wide.yaml").stdout)
+        trained = sorted(path for path in outputs if path.startswith(("results/models/", "results/sweep/runs/")))
+        assert trained == [f"results/models/{m}.pt" for m in retrained]
 
 
 BAD_CONFIGS = [

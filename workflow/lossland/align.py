@@ -131,6 +131,23 @@ def resnet_spec(model: nn.Module) -> Spec:
     return spec
 
 
+def known(model: nn.Module) -> bool:
+    """Whether weight matching knows the model's permutation structure: Net, ResNet and PlainNet (of any width, built
+    in or by a builder that returns them, e.g. `lossland.models:ResNet`)."""
+    from .models import Net, ResNet
+
+    return isinstance(model, (Net, ResNet))
+
+
+def paths_between(model_a: nn.Module, model_b: nn.Module, seed: int = 0) -> tuple[dict[str, nn.Module], dict | None]:
+    """The ends of the paths from `model_a`: "linear" (to `model_b`) and, where weight matching knows the
+    architecture, "aligned" (to `model_b` permuted to match `model_a`); and what the matching found (None without)."""
+    if not known(model_b):
+        return {"linear": model_b}, None
+    aligned, found = align(model_a, model_b, seed)
+    return {"linear": model_b, "aligned": aligned}, found
+
+
 def spec_of(model: nn.Module) -> Spec:
     from .models import Net, ResNet
 

@@ -19,6 +19,10 @@ CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 # the architecture of a config without these keys (a checkpoint must record them: see models.load_checkpoint)
 VARIANT_DEFAULTS = {"shortcut": "subsample", "conv_bias": False}
 VARIANT_KEYS = {"net": (), "plainnet": ("conv_bias",), "resnet": ("shortcut", "conv_bias"), "custom": ()}
+# the channel multiplier of ResNets and PlainNets: recorded only where it is not 1 (today's 16/32/64 channels), so
+# that the networks, checkpoints and metrics of every config without it stay as they were; a checkpoint without it
+# holds width 1 (another width does not load: its shapes differ)
+WIDE_FAMILIES = ("resnet", "plainnet")
 
 
 def architecture(config: dict, model: str) -> dict | None:
@@ -54,6 +58,8 @@ def relevant_settings(model: str, settings: dict) -> dict[str, Any]:
     """Without the keys `model` ignores (a PlainNet's shortcut, Net's variant, mean/std when not normalizing), so that
     changing them retrains nothing that does not use them."""
     unused = set(VARIANT_DEFAULTS) - set(VARIANT_KEYS[family(model, settings)])
+    if family(model, settings) not in WIDE_FAMILIES or settings.get("width") == 1:
+        unused.add("width")
     if not settings.get("normalize", True):
         unused |= {"mean", "std"}
     return {key: value for key, value in settings.items() if key not in unused}
@@ -82,8 +88,13 @@ def variant_keys(name: str, settings: dict | None = None) -> tuple[str, ...]:
 
 
 def variant(name: str, settings: dict) -> dict:
-    """The architecture keys of `settings` that `name` has (a PlainNet has no shortcut, Net neither), defaulted."""
-    return {key: settings.get(key, VARIANT_DEFAULTS[key]) for key in VARIANT_KEYS[family(name, settings)]}
+    """The architecture keys of `settings` that `name` has (a PlainNet has no shortcut, Net neither), defaulted; the
+    width where it is not 1."""
+    kind = family(name, settings)
+    keys = {key: settings.get(key, VARIANT_DEFAULTS[key]) for key in VARIANT_KEYS[kind]}
+    if kind in WIDE_FAMILIES and settings.get("width", 1) != 1:
+        keys["width"] = settings["width"]
+    return keys
 
 
 def describe(name: str, settings: dict) -> str:

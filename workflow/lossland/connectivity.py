@@ -25,18 +25,21 @@ def pair_rows(settings: dict, paths: list[str]) -> pd.DataFrame:
     for (model, pair), path in zip(settings["pairs"], paths, strict=True):
         summary = json.loads(Path(path).with_suffix(".json").read_text())
         rows.append({"model": model, "pair": pair, **{k: summary["barriers"][k] for k in BARRIERS}})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).astype({key: float for key in BARRIERS})  # None (no alignment): NaN
 
 
 def model_table(pairs: pd.DataFrame) -> pd.DataFrame:
     """Per model: the number of pairs and each barrier's mean and sd over them (sd NaN for one pair)."""
     grouped = pairs.groupby("model")[BARRIERS]
-    table = grouped.mean().join(grouped.std(ddof=1), rsuffix="_sd").join(grouped.size().rename("pairs"))
+    table = grouped.mean().join(grouped.std(ddof=1).add_suffix("_sd")).join(grouped.size().rename("pairs"))
     table = table.reset_index()
     return table.iloc[sorted(range(len(table)), key=lambda i: model_order(table["model"][i]))].reset_index(drop=True)
 
 
 def cell(mean: float, sd: float) -> str:
+    """mean ± sd; the mean alone for one pair; — where there is no value (no alignment for the architecture)."""
+    if np.isnan(mean):
+        return "—"
     return f"{mean:.4f}" if np.isnan(sd) else f"{mean:.4f} ± {sd:.4f}"
 
 

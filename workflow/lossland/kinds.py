@@ -82,7 +82,7 @@ def import_settings(plan, wildcards: dict) -> dict:
     """What evaluating a checkpoint trained elsewhere depends on: its input normalization and architecture."""
     name = name_of(wildcards)
     settings = train_settings(plan.config, name)
-    kept = ("normalize", "mean", "std", "shortcut", "conv_bias", "architecture")
+    kept = ("normalize", "mean", "std", "shortcut", "conv_bias", "width", "architecture")
     return {"model": name, "settings": {key: settings[key] for key in kept if key in settings}}
 
 

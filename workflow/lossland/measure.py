@@ -234,7 +234,7 @@ def connectivity(spec: dict, device_name: str) -> None:
     barriers of both paths, on the train subset and the test split."""
     import copy
 
-    from .align import align
+    from .align import paths_between
     from .interpolation import difference
     from .surface import PlaneEvaluator, evaluate_curve
 
@@ -245,12 +245,17 @@ def connectivity(spec: dict, device_name: str) -> None:
     if kinds[0] != kinds[1]:
         raise UserError(f"cannot compare {spec['inputs']['a']} ({kinds[0]}) and {spec['inputs']['b']} ({kinds[1]}): "
                         "the seeds of one model must share its architecture; retrain the stale one")
-    aligned, found = align(ctx.model, other, settings["matching_seed"])
-    log(f"weight matching: {found['passes']} passes, {sum(found['moved'].values())} units moved")
+    ends, found = paths_between(ctx.model, other, settings["matching_seed"])
+    if found is None:
+        log(f"{type(other).__name__}: weight matching knows Net, ResNet and PlainNet, not this architecture: only the "
+            "linear barrier is computed")
+    else:
+        log(f"weight matching: {found['passes']} passes, {sum(found['moved'].values())} units moved")
     splits, bn_data = curve_splits(ctx), ctx.bn_data()
     alphas = np.linspace(*settings["alpha"][:2], int(settings["alpha"][2]))
-    curve, barriers = {"alpha": alphas}, {}
-    for path, end in (("linear", other), ("aligned", aligned)):
+    curve = {"alpha": alphas}
+    barriers = {f"aligned_{split}_{value}": None for split in splits for value in ("loss", "error")}
+    for path, end in ends.items():
         start = copy.deepcopy(ctx.model)  # the evaluator moves its model in place
         evaluator = PlaneEvaluator(start, difference(start, end), None, splits["train"], ctx.prepare,
                                    **ctx.evaluator_options(), bn_data=bn_data)
@@ -259,13 +264,15 @@ def connectivity(spec: dict, device_name: str) -> None:
             curve[f"{path}_{split}_loss"], curve[f"{path}_{split}_acc"] = values[f"{split}_loss"], values[f"{split}_acc"]
             barriers[f"{path}_{split}_loss"] = barrier(alphas, values[f"{split}_loss"])
             barriers[f"{path}_{split}_error"] = barrier(alphas, 1 - values[f"{split}_acc"])
-    for name, perm in found["permutations"].items():
+    for name, perm in (found or {}).get("permutations", {}).items():
         curve[f"permutation_{name}"] = np.asarray(perm)
+    matching = found and {"passes": found["passes"], "moved": found["moved"]}
     summary = {**record(settings, spec["inputs"]), "a": spec["inputs"]["a"], "b": spec["inputs"]["b"],
-               "barriers": barriers, "matching": {"passes": found["passes"], "moved": found["moved"]},
-               "bn": bn_treatment(settings), "images": {split: len(data) for split, data in splits.items()}}
-    log(f"barrier (train loss): {barriers['linear_train_loss']:.4f} straight, {barriers['aligned_train_loss']:.4f} "
-        "after weight matching")
+               "barriers": barriers, "matching": matching, "bn": bn_treatment(settings),
+               "images": {split: len(data) for split, data in splits.items()}}
+    aligned = barriers["aligned_train_loss"]
+    log(f"barrier (train loss): {barriers['linear_train_loss']:.4f} straight"
+        + ("" if aligned is None else f", {aligned:.4f} after weight matching"))
     save_curve(curve, summary, spec["outputs"]["npz"], at="linear_train_loss")
 
 

@@ -1,7 +1,8 @@
 """The 7 CIFAR-10 models: Net (a 4-conv CNN) and ResNet/PlainNet-{20,56,110}; and a user's own model, from the
 builder the config names (`architectures`).
 
-ResNets follow He et al. 2016 §4.2: 3 stages of n basic blocks with 16/32/64 channels and identity shortcuts.
+ResNets follow He et al. 2016 §4.2: 3 stages of n basic blocks with 16/32/64 channels (× `width`, 1 by default)
+and identity shortcuts.
 Where the shape changes, the shortcut is one of three variants people compare against:
 
 - subsample: option A, stride-2 subsample + zero-pad channels (He et al., akamaster/pytorch_resnet_cifar10)
@@ -90,24 +91,26 @@ class BasicBlock(nn.Module):
 
 class ResNet(nn.Module):
     def __init__(self, depth: int, residual: bool = True, shortcut: str = "subsample", conv_bias: bool = False,
-                 num_classes: int = 10, channels: int = 3):
+                 num_classes: int = 10, channels: int = 3, width: int = 1):
         super().__init__()
         if (depth - 2) % 6:
             raise ValueError(f"depth must be 6n+2, got {depth}")
         if shortcut not in SHORTCUTS:
             raise ValueError(f"unknown shortcut {shortcut!r}: choose one of {', '.join(SHORTCUTS)}")
-        n = (depth - 2) // 6
-        self.conv1 = nn.Conv2d(channels, 16, 3, padding=1, bias=conv_bias)
-        self.bn1 = nn.BatchNorm2d(16)
-        stages, in_planes = [], 16
-        for planes, stride in ((16, 1), (32, 2), (64, 2)):
+        if int(width) != width or width < 1:
+            raise ValueError(f"width must be a whole number >= 1, got {width}")
+        n, base = (depth - 2) // 6, 16 * int(width)
+        self.conv1 = nn.Conv2d(channels, base, 3, padding=1, bias=conv_bias)
+        self.bn1 = nn.BatchNorm2d(base)
+        stages, in_planes = [], base
+        for planes, stride in ((base, 1), (2 * base, 2), (4 * base, 2)):
             blocks = []
             for i in range(n):
                 blocks.append(BasicBlock(in_planes, planes, stride if i == 0 else 1, residual, shortcut, conv_bias))
                 in_planes = planes
             stages.append(nn.Sequential(*blocks))
         self.layer1, self.layer2, self.layer3 = stages
-        self.linear = nn.Linear(64, num_classes)
+        self.linear = nn.Linear(4 * base, num_classes)
         for module in self.modules():
             if isinstance(module, (nn.Conv2d, nn.Linear)):
                 nn.init.kaiming_normal_(module.weight)
@@ -123,12 +126,12 @@ CIFAR10_INPUT = {"classes": 10, "channels": 3, "size": [32, 32]}  # what a check
 
 
 def build_model(name: str, shortcut: str = "subsample", conv_bias: bool = False, classes: int = 10, channels: int = 3,
-                size: tuple[int, int] = (32, 32)) -> nn.Module:
+                size: tuple[int, int] = (32, 32), width: int = 1) -> nn.Module:
     family, depth = model_family(name)
     if family == "net":
         return Net(classes, channels, size)
     return ResNet(depth, residual=family == "resnet", shortcut=shortcut, conv_bias=conv_bias, num_classes=classes,
-                  channels=channels)
+                  channels=channels, width=width)
 
 
 def build_custom(architecture: dict, classes: int) -> nn.Module:

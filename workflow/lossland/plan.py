@@ -144,9 +144,6 @@ def connectivity_problems(config: dict) -> list[str]:
         if model not in config["models"] or model in config["checkpoints"]:
             found.append(f"connectivity.models: {model} is not a model this config trains: add it to models, or "
                          "remove it here")
-        elif model not in MODEL_NAMES:
-            found.append(f"connectivity.models: {model} is your own architecture; weight matching knows Net, ResNet "
-                         "and PlainNet: remove it here")
     train = split_size(config, "train")
     if connectivity_models(config) and section["bn_samples"] > train:
         found.append(f"connectivity.bn_samples = {section['bn_samples']} is more than the {train} images of the "

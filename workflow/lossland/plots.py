@@ -354,6 +354,8 @@ def plot_connectivity(curves: dict[tuple[str, str], dict], labels: dict[str, str
                                                  (lambda c, p: 1 - c[f"{p}_test_acc"], "test error"))):
                 ax = axes[row, column]
                 for path, style in (("linear", "--"), ("aligned", "-")):
+                    if f"{path}_train_loss" not in curve:  # no alignment for the user's architecture
+                        continue
                     ax.plot(curve["alpha"], value(curve, path), style, color=f"C{i}", lw=1.4,
                             label=f"{pair.removeprefix('seeds')}, {'straight' if path == 'linear' else 'aligned'}")
                 ax.set(ylabel=name if column == 0 else None, xlabel="α (seed a → seed b)" if row == 1 else None)
