@@ -57,6 +57,26 @@ def test_claim_intervals_are_welchs_t_from_scipy():
     assert (one["note"] == "one seed: no interval").all() and one["ci_low"].isna().all()
 
 
+def test_barrier_claims_take_intervals_over_disjoint_seed_pairs_only():
+    from lossland.claims import barrier_claims, disjoint_pairs
+
+    assert disjoint_pairs(["seeds0-1", "seeds1-2", "seeds2-3", "seeds0-2", "seeds3-4"]) == ["seeds0-1", "seeds2-3"]
+    rng = np.random.default_rng(0)
+    pairs = ["seeds0-1", "seeds1-2", "seeds2-3", "seeds4-5", "seeds6-7"]
+    per_pair = pd.DataFrame([{"model": m, "pair": p, "linear_train_loss": base + rng.normal(0, 0.1),
+                              "aligned_train_loss": base / 2 + rng.normal(0, 0.1)}
+                             for m, base in (("resnet20", 0.5), ("plainnet20", 1.5)) for p in pairs])
+    table = barrier_claims(per_pair)
+    row = table[table["number"] == "linear_train_loss"].iloc[0]
+    kept = ["seeds0-1", "seeds2-3", "seeds4-5", "seeds6-7"]  # 1-2 shares seeds with both neighbours
+    a, b = (per_pair.loc[(per_pair["model"] == m) & per_pair["pair"].isin(kept), "linear_train_loss"]
+            for m in ("resnet20", "plainnet20"))
+    expected = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert (row["first"], row["second"], row["n_first"], row["n_second"]) == ("resnet20", "plainnet20", 4, 4)
+    assert row["ci_low"] == pytest.approx(expected.low) and row["ci_high"] == pytest.approx(expected.high)
+    assert row["excludes_zero"].item() is True and row["note"] == "2 pairs sharing a seed left out"
+
+
 @pytest.fixture(scope="module")
 def two_seeds(smoke_run, tmp_path_factory):
     """The smoke run's ResNet-20 and PlainNet-20 with a second seed: a copy of its results (seed 0, untouched) plus
@@ -131,6 +151,14 @@ def test_two_seeds_are_compared_straight_and_after_weight_matching(two_seeds):
         assert table.loc[model, "pairs"] == 1 and np.isnan(table.loc[model, "linear_train_loss_sd"])
     assert "| 1 |" in (results / "connectivity.md").read_text()
     assert (results / "figures/connectivity.png").stat().st_size > 20_000
+    claims = pd.read_csv(results / "claims.csv")  # ResNet-20 vs PlainNet-20's barriers: one pair each, no interval
+    barrier = claims[claims["number"] == "aligned_train_loss"].iloc[0]
+    assert (barrier["first"], barrier["second"], barrier["n_first"], barrier["n_second"]) == (
+        "resnet20", "plainnet20", 1, 1)
+    assert barrier["difference"] == pytest.approx(table.loc["resnet20", "aligned_train_loss"]
+                                                  - table.loc["plainnet20", "aligned_train_loss"])
+    assert barrier["note"] == "one disjoint seed pair: no interval"
+    assert "barrier aligned (train loss)" in (results / "claims.md").read_text()
 
 
 def test_adding_a_seed_schedules_only_that_seed_and_the_tables(two_seeds):

@@ -177,7 +177,8 @@ def report_settings(plan, wildcards: dict) -> dict:
 
 def geometry_table_settings(plan, wildcards: dict) -> dict:
     return {"models": plan.models, "runs": plan.run_index(plan.views_of("geometry")),
-            "all_runs": plan.run_index(plan.all_runs()), **plan.labels()}
+            "all_runs": plan.run_index(plan.all_runs()),
+            "connectivity_pairs": connectivity_table_settings(plan, wildcards)["pairs"], **plan.labels()}
 
 
 def density_figure_settings(plan, wildcards: dict) -> dict:
@@ -292,7 +293,8 @@ def geometry_table_inputs(plan, wildcards: dict) -> dict:
     return {"hessians": [f"results/geometry/{m}/hessian.json" for m in runs],
             "flatness": [f"results/geometry/{m}/flatness.json" for m in runs],
             "metrics": [f"results/metrics/{m}.json" for m in runs],
-            "all_metrics": [f"results/metrics/{m}.json" for m in plan.all_runs()]}
+            "all_metrics": [f"results/metrics/{m}.json" for m in plan.all_runs()],
+            "connectivity": plan.connectivity_paths()}
 
 
 def report_inputs(plan, wildcards: dict) -> dict:
