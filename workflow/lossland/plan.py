@@ -7,7 +7,6 @@ the tests reach all of it.
 """
 
 import json
-import math
 import re
 from pathlib import Path
 
@@ -23,7 +22,9 @@ from .config import (
     trajectory_models,
 )
 from .kinds import GEOMETRY_KEYS, KINDS
+from .resources import Resources
 from .sweep import RUN_PATTERN, grid_runs, is_scheduled, run_settings
+from .targets import Targets
 
 EVALUATION_KEYS = ("samples", "seed", "batch_size", "fold_bn", "precision", "compile")
 BN_KEYS = ("bn", "bn_samples")
@@ -154,8 +155,9 @@ def connectivity_problems(config: dict) -> list[str]:
     return found
 
 
-class Plan:
-    """Names, targets, job settings, inputs and resources of one validated config. `local_gpus`: GPUs of this
+class Plan(Targets, Resources):
+    """Names, runs, job settings and inputs of one validated config; its targets (`targets.Targets`) and resources
+    (`resources.Resources`) are mixed in. `local_gpus`: GPUs of this
     machine the jobs share (each computing job then takes one); 0 on a cluster or without GPUs."""
 
     def __init__(self, config: dict, local_gpus: int = 0):
@@ -203,19 +205,7 @@ class Plan:
         """[model, seed] of each run, for the jobs that group runs by model."""
         return [list(base(run)) for run in runs]
 
-    # ---- targets
-    def eigen_map_models(self, key: str = "maps") -> list[str]:
-        """`geometry.maps` (or `geometry.hessian_planes`): null = every model, [] = none; models not in `models` are
-        skipped."""
-        maps = self.config["geometry"][key]
-        return self.models if maps is None else [model for model in maps if model in self.models]
-
-    def report_inputs(self) -> dict[str, list[str]]:
-        """Every run's metrics, every trained run's history; the first run's surface of every model."""
-        return {"metrics": [f"results/metrics/{m}.json" for m in self.all_runs()],
-                "histories": [f"results/train/{m}/history.csv" for m in self.all_runs(trained_only=True)],
-                "surfaces": [f"results/landscape/{runs[0]}/surface.npz" for runs in self.runs.values()]}
-
+    # ---- names and labels
     def label(self, model: str) -> str:
         """How figures and tables name a model: architectures.<model>.label, else its name (a run: and its seed)."""
         name, seed = base(model)
@@ -241,51 +231,6 @@ class Plan:
         except (ImportError, ValueError):
             spec = None
         return [spec.origin] if spec and spec.origin and spec.origin.endswith(".py") else []
-
-    def geometry_targets(self) -> list[str]:
-        return ["results/geometry.csv", "results/geometry.md", "results/figures/geometry.png", "results/claims.csv",
-                "results/claims.md", *[f"results/geometry/{self.runs[m][0]}_eigen.png" for m in self.eigen_map_models()],
-                *(["results/figures/density.png"] if self.density_runs() else [])]
-
-    def density_runs(self) -> list[str]:
-        """The runs that get a Hessian eigenvalue density (geometry.density set): those of the geometry table."""
-        return self.views_of("geometry") if self.config["geometry"]["density"] else []
-
-    def paraview_targets(self) -> list[str]:
-        return [f"results/landscape/{m}.vts" for m in self.views_of("landscape")]
-
-    def view_targets(self, sweep: bool = True) -> list[str]:
-        """loss-landscape's other views: 1-D curves (every run), interpolations, optimizer trajectories, ParaView."""
-        pairs = [pair for pair in self.pairs if sweep or pair not in self.sweep_pairs]
-        return [*[f"results/landscape/{m}_1d.png" for m in self.all_runs()],
-                *[f"results/interpolation/{pair}.png" for pair in pairs],
-                *[f"results/trajectory/{self.runs[m][0]}.png" for m in self.trajectory_models], *self.paraview_targets(),
-                *[f"results/hessian/{self.runs[m][0]}.png" for m in self.eigen_map_models("hessian_planes")]]
-
-    def connectivity_targets(self) -> list[str]:
-        """Each seed pair's paths, and the table and figure across models (none without connectivity models)."""
-        if not self.connectivity:
-            return []
-        return ["results/connectivity.csv", "results/connectivity.md", "results/figures/connectivity.png"]
-
-    def connectivity_paths(self) -> list[str]:
-        return [f"results/connectivity/{m}/{pair}.npz" for m, pairs in self.connectivity.items() for pair in pairs]
-
-    def study_targets(self) -> list[str]:
-        """Everything of the study's models (training, surfaces, views, geometry, connectivity, reports, the
-        interactive page), without the Net sweep."""
-        return [*[f"results/landscape/{m}.png" for m in self.views_of("landscape")], *self.report_inputs()["metrics"],
-                "results/summary.csv", "results/summary.md", "results/figures/training_curves.png",
-                "results/figures/landscapes.png", *self.view_targets(sweep=False), *self.geometry_targets(),
-                *self.connectivity_targets(), "results/landscapes.html"]
-
-    def sweep_targets(self) -> list[str]:
-        return ["results/sweep/table.csv", *[f"results/sweep/table_lr{lr}.md" for lr in self.sweep_lrs],
-                *[f"results/sweep/heatmap_lr{lr}.png" for lr in self.sweep_lrs], "results/ablation/augmentation.md"]
-
-    def all_targets(self) -> list[str]:
-        return [*self.study_targets(), *self.sweep_targets(),
-                *[f"results/interpolation/{pair}.png" for pair in self.sweep_pairs]]
 
     # ---- a job: its kind's inputs, settings and spec
     def inputs(self, kind: str, wildcards: dict) -> dict[str, str | list[str]]:
@@ -340,39 +285,6 @@ class Plan:
         """The whole job, as `python -m lossland <kind> --spec` reads it."""
         spec = {"settings": self.settings(kind, wildcards), "inputs": inputs, "outputs": outputs}
         return {**spec, "scratch": scratch} if scratch else spec
-
-    # ---- resources and the cost model
-    def point_seconds(self, model: str, samples: int) -> float:
-        """Seconds one grid point of `model` takes on `samples` images by the cost model (resources.chunk)."""
-        return self.config["resources"]["chunk"]["seconds_per_point"].get(model, 50) * samples / 10_000
-
-    def runtime(self, kind: str, wildcards: dict, attempt: int = 1) -> int:
-        """Minutes a job may run (twice the cost model plus 10), growing with each retry."""
-        return math.ceil(10 + 2 * KINDS[kind].cost(self, wildcards)) * attempt
-
-    def gpu(self, section: str | None = None) -> dict:
-        """On a machine with GPUs: one per computing job. On a cluster: `resources.<section>`'s `gpu` (and
-        `gpu_model`), which the SLURM plugin turns into --gpus=[model:]N; none for a job without a section."""
-        if self.local_gpus:
-            return {"gpu": 1}
-        if section is None:
-            return {}
-        res = self.config["resources"][section]
-        return {"gpu": res["gpu"], **({"gpu_model": res["gpu_model"]} if res["gpu_model"] else {})}
-
-    def mem_mb(self, kind: str, attempt: int = 1) -> int:
-        return self.config["resources"][KINDS[kind].section]["mem_mb"] * attempt
-
-    @staticmethod
-    def section(kind: str) -> str:
-        """The `resources` section of a kind: train, or chunk for every other computing job."""
-        return KINDS[kind].section
-
-    def group(self, plane: str, model: str) -> str | None:
-        """Cluster batching (ignored locally): chunks expected to take under `chunk_batch_minutes` go into one
-        submission per model and plane, with its directions job; longer ones are each their own job."""
-        minutes = KINDS["landscape_chunk"].cost(self, {"plane": plane, "model": model})
-        return "landscape" if minutes < self.config["chunk_batch_minutes"] else None
 
 
 def replicate(model: str, seed: int) -> str:
