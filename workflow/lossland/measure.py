@@ -253,8 +253,7 @@ def connectivity(spec: dict, device_name: str) -> None:
         log(f"weight matching: {found['passes']} passes, {sum(found['moved'].values())} units moved")
     splits, bn_data = curve_splits(ctx), ctx.bn_data()
     alphas = np.linspace(*settings["alpha"][:2], int(settings["alpha"][2]))
-    curve = {"alpha": alphas}
-    barriers = {f"aligned_{split}_{value}": None for split in splits for value in ("loss", "error")}
+    curve, barriers = {"alpha": alphas}, {}
     for path, end in ends.items():
         start = copy.deepcopy(ctx.model)  # the evaluator moves its model in place
         evaluator = PlaneEvaluator(start, difference(start, end), None, splits["train"], ctx.prepare,
@@ -264,6 +263,8 @@ def connectivity(spec: dict, device_name: str) -> None:
             curve[f"{path}_{split}_loss"], curve[f"{path}_{split}_acc"] = values[f"{split}_loss"], values[f"{split}_acc"]
             barriers[f"{path}_{split}_loss"] = barrier(alphas, values[f"{split}_loss"])
             barriers[f"{path}_{split}_error"] = barrier(alphas, 1 - values[f"{split}_acc"])
+    for key in [f"aligned_{split}_{value}" for split in splits for value in ("loss", "error")]:
+        barriers.setdefault(key, None)  # no alignment for the architecture
     for name, perm in (found or {}).get("permutations", {}).items():
         curve[f"permutation_{name}"] = np.asarray(perm)
     matching = found and {"passes": found["passes"], "moved": found["moved"]}
