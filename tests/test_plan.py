@@ -98,6 +98,14 @@ def test_cost_model_runtimes_and_cluster_groups(config):
     assert plan.group("landscape", "resnet20") == "landscape"  # short chunks share one submission
     config["chunk_batch_minutes"] = 0
     assert Plan(config).group("landscape", "resnet20") is None
+    # width k: k x the channels, ~k^2 the work of a training epoch and a grid point
+    assert training_minutes(plan, {"batch_size": 32, "epochs": 3, "width": 2}, "resnet20") == pytest.approx(
+        4 * training_minutes(plan, {"batch_size": 32, "epochs": 3}, "resnet20"))
+    wide = json.loads(json.dumps(config))
+    wide["train"]["models"]["resnet20"] = {"width": 2}
+    assert Plan(wide).point_seconds("resnet20", 256) == pytest.approx(4 * plan.point_seconds("resnet20", 256))
+    wide["train"]["models"]["net"] = {"width": 2}
+    assert Plan(wide).point_seconds("net", 256) == plan.point_seconds("net", 256)  # Net ignores width
     assert plan.gpu("chunk") == {"gpu": 0} and Plan(config, local_gpus=2).gpu() == {"gpu": 1}
     assert plan.mem_mb("landscape_chunk", 3) == 4500 and plan.mem_mb("train") == 2000
 

@@ -133,10 +133,10 @@ def resnet_spec(model: nn.Module) -> Spec:
 
 def known(model: nn.Module) -> bool:
     """Whether weight matching knows the model's permutation structure: Net, ResNet and PlainNet (of any width, built
-    in or by a builder that returns them, e.g. `lossland.models:ResNet`)."""
+    in or by a builder that returns them, e.g. `lossland.models:ResNet`), not subclasses of them."""
     from .models import Net, ResNet
 
-    return isinstance(model, (Net, ResNet))
+    return type(model) in (Net, ResNet)  # a subclass may add layers the permutation spec does not know
 
 
 def paths_between(model_a: nn.Module, model_b: nn.Module, seed: int = 0) -> tuple[dict[str, nn.Module], dict | None]:
@@ -155,8 +155,8 @@ def spec_of(model: nn.Module) -> Spec:
         return net_spec(model)
     if isinstance(model, ResNet):
         return resnet_spec(model)
-    raise UserError(f"weight matching knows Net, ResNet and PlainNet, not {type(model).__name__}: leave your own "
-                    "models out of connectivity.models")
+    raise UserError(f"weight matching knows Net, ResNet and PlainNet, not {type(model).__name__}: only the linear "
+                    "barrier is available for it")
 
 
 def axis_index(pieces: list[Piece], perms: dict[str, np.ndarray], size: int) -> torch.Tensor:

@@ -41,7 +41,7 @@ def welch_interval(first: np.ndarray, second: np.ndarray, unit: str = "seed") ->
     if min(len(first), len(second)) < 2:
         return float("nan"), float("nan"), f"one {unit}: no interval"
     if np.var(first) == 0 and np.var(second) == 0:
-        return float("nan"), float("nan"), "no spread across seeds: no interval"
+        return float("nan"), float("nan"), f"no spread across {unit}s: no interval"
     interval = stats.ttest_ind(first, second, equal_var=False).confidence_interval(LEVEL)
     return float(interval.low), float(interval.high), ""
 

@@ -314,12 +314,12 @@ def page_inputs(plan, wildcards: dict) -> dict:
 
 def training_minutes(plan, settings: dict, model: str) -> float:
     """resources.train.minutes_per_epoch of the model (50,000 images at batch 128; smaller batches take longer),
-    scaled to the images it trains on, times its epochs."""
+    scaled to the images it trains on and its width (k× the channels: ~k² the work), times its epochs."""
     from .config import split_size
 
     images = split_size(plan.config, "train") - (settings.get("validation") or {}).get("images", 0)
     per_epoch = (plan.config["resources"]["train"]["minutes_per_epoch"].get(model, 1.0)
-                 * max(1.0, 128 / settings["batch_size"]) * images / 50_000)
+                 * max(1.0, 128 / settings["batch_size"]) * images / 50_000 * settings.get("width", 1) ** 2)
     return per_epoch * settings["epochs"]
 
 

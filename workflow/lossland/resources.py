@@ -10,8 +10,12 @@ class Resources:
     """Runtime, memory, GPUs and batching of each job of a `Plan`."""
 
     def point_seconds(self, model: str, samples: int) -> float:
-        """Seconds one grid point of `model` takes on `samples` images by the cost model (resources.chunk)."""
-        return self.config["resources"]["chunk"]["seconds_per_point"].get(model, 50) * samples / 10_000
+        """Seconds one grid point of `model` takes on `samples` images by the cost model (resources.chunk), scaled by
+        its width squared (k× the channels: ~k² the work)."""
+        from .config import train_settings
+
+        width = train_settings(self.config, model).get("width", 1)
+        return self.config["resources"]["chunk"]["seconds_per_point"].get(model, 50) * samples / 10_000 * width**2
 
     def runtime(self, kind: str, wildcards: dict, attempt: int = 1) -> int:
         """Minutes a job may run (twice the cost model plus 10), growing with each retry."""
