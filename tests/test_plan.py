@@ -142,7 +142,7 @@ def test_each_kind_is_one_rule_of_its_name_running_the_command_of_its_name(confi
         block = blocks[name]
         what = KINDS[name].what
         assert block.startswith(f'    """{what[0].upper()}{what[1:]}."""\n'), name  # the rule says what it makes
-        logged = r'    log:\n        "results/logs/(.*)\.log",\n    benchmark:\n        "results/benchmarks/\1\.tsv"'
+        logged = r'    log:\n        paths\.log\("(.*)"\),\n    benchmark:\n        paths\.benchmark\("\1"\)'
         assert re.search(logged, block), name
         assert re.search(rf'"python -m lossland (--threads \S+ )?(--device cpu )?{name} --spec', block), name
         used = set(re.findall(r'(?:job_params|job_inputs|job_resources|PLAN\.inputs)\("(\w+)"', block))
@@ -151,6 +151,23 @@ def test_each_kind_is_one_rule_of_its_name_running_the_command_of_its_name(confi
         assert (KINDS[name].cost is None) == ("job_resources(" not in block), name
     commands = build_parser()._subparsers._group_actions[0].choices
     assert set(commands) == set(KINDS) | {"estimate"}  # a command per kind, and the estimate of a whole config
+
+
+def test_every_file_is_named_once_in_paths_and_every_template_is_used():
+    from lossland import paths
+
+    sources = [REPO / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk")),
+               *sorted(p for p in (REPO / "workflow" / "lossland").glob("*.py") if p.name != "paths.py")]
+    for source in sources:  # no path of its own: a string that starts with results/ (docstrings and messages aside)
+        spelled = re.findall(r'(?<![\w"])f?"results/[^"]*"', source.read_text())
+        assert spelled == [], (source.name, spelled)
+    text = "\n".join(source.read_text() for source in sources)
+    templates = [name for name, value in vars(paths).items() if name.isupper() and isinstance(value, str)]
+    assert len(templates) > 50
+    unused = [name for name in templates if not re.search(rf"paths\.{name}\b", text)]
+    assert unused == []
+    assert paths.fill(paths.SURFACE, plane="hessian") == "results/hessian/{model}/surface.npz"
+    assert paths.SURFACE.format(plane="landscape", model="net") == "results/landscape/net/surface.npz"
 
 
 def test_interpolation_endpoints_are_checked_by_the_plan(config):

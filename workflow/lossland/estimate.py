@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import paths
 from .errors import UserError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -205,7 +206,7 @@ def data_shape(config: dict) -> dict:
     an ImageFolder's class folders and first image, else the torchvision set's."""
     from .data import _read_image, class_folders, split_info
 
-    data, prepared = config["data"], Path("results/data/train.pt")
+    data, prepared = config["data"], Path(paths.DATA.format(split="train"))
     if prepared.is_file():
         info = split_info(prepared)
         return {"classes": len(info["classes"]), "channels": info["channels"], "size": info["size"]}

@@ -18,6 +18,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from . import paths
 from .config import train_settings
 
 HESSIAN_PLANE_RISE = 5.0  # a Hessian plane spans ±r, r where ½·λ1·r² = this (the quadratic model's rise, loss units)
@@ -214,70 +215,70 @@ def ablation_settings(plan, wildcards: dict) -> dict:
 
 
 def split_file(plan) -> str:
-    return f"results/data/{plan.config['landscape']['split']}.pt"
+    return paths.DATA.format(split=plan.config["landscape"]["split"])
+
+
+def on_plane(model: str, plane: str = "landscape") -> dict:
+    """A model's checkpoint and a plane's directions: where a measurement on that plane starts."""
+    return {"checkpoint": paths.CHECKPOINT.format(model=model), "directions": paths.DIRECTIONS.format(plane=plane, model=model)}
 
 
 def train_inputs(plan, wildcards: dict) -> dict:
     builder = plan.builder_file(name_of(wildcards))
-    return {"train": "results/data/train.pt", "test": "results/data/test.pt",
+    return {"train": paths.DATA.format(split="train"), "test": paths.DATA.format(split="test"),
             **({"builder": builder[0]} if builder else {})}
 
 
 def import_inputs(plan, wildcards: dict) -> dict:
     name = name_of(wildcards)
     builder = plan.builder_file(name)
-    return {"source": str(plan.config["checkpoints"][name]), "train": "results/data/train.pt",
+    return {"source": str(plan.config["checkpoints"][name]), "train": paths.DATA.format(split="train"),
             **({"builder": builder[0]} if builder else {})}
 
 
 def chunk_inputs(plan, wildcards: dict) -> dict:
-    plane, model = wildcards["plane"], wildcards["model"]
-    return {"checkpoint": f"results/models/{model}.pt", "directions": f"results/{plane}/{model}/directions.pt",
-            "data": split_file(plan), **plan.bn_input("landscape")}
+    return {**on_plane(wildcards["model"], wildcards["plane"]), "data": split_file(plan), **plan.bn_input("landscape")}
 
 
 def surface_inputs(plan, wildcards: dict) -> dict:
-    chunks = [f"results/{wildcards['plane']}/{wildcards['model']}/chunks/{k}.csv"
+    chunks = [paths.CHUNK.format(**wildcards, chunk=k)
               for k in range(plan.grid(wildcards["plane"])["chunks"])]
     return {**chunk_inputs(plan, wildcards), "chunks": chunks}
 
 
 def line_inputs(plan, wildcards: dict) -> dict:
-    model = wildcards["model"]
-    return {"checkpoint": f"results/models/{model}.pt", "directions": f"results/landscape/{model}/directions.pt",
-            "train": split_file(plan), "test": "results/data/test.pt", **plan.bn_input("landscape")}
+    return {**on_plane(wildcards["model"]), "train": split_file(plan), "test": paths.DATA.format(split="test"),
+            **plan.bn_input("landscape")}
 
 
 def interpolate_inputs(plan, wildcards: dict) -> dict:
     pair = plan.pairs[wildcards["pair"]]
     return {"a": plan.endpoints[pair["a"]][1], "b": plan.endpoints[pair["b"]][1], "train": split_file(plan),
-            "test": "results/data/test.pt", **plan.bn_input("interpolation")}
+            "test": paths.DATA.format(split="test"), **plan.bn_input("interpolation")}
 
 
 def eigen_chunk_inputs(plan, wildcards: dict) -> dict:
-    model = wildcards["model"]
-    return {"checkpoint": f"results/models/{model}.pt", "directions": f"results/landscape/{model}/directions.pt",
-            "data": split_file(plan)}
+    return {**on_plane(wildcards["model"]), "data": split_file(plan)}
 
 
 def eigen_map_inputs(plan, wildcards: dict) -> dict:
-    chunks = [f"results/geometry/{wildcards['model']}/chunks/{k}.csv" for k in range(plan.config["geometry"]["chunks"])]
+    chunks = [paths.EIGEN_CHUNK.format(model=wildcards["model"], chunk=k) for k in range(plan.config["geometry"]["chunks"])]
     return {**eigen_chunk_inputs(plan, wildcards), "chunks": chunks}
 
 
 def point_inputs(plan, wildcards: dict) -> dict:
     """The checkpoint and the images of a measurement at the trained point (Hessian, density, flatness)."""
-    return {"checkpoint": f"results/models/{wildcards['model']}.pt", "data": split_file(plan)}
+    return {"checkpoint": paths.CHECKPOINT.format(model=wildcards["model"]), "data": split_file(plan)}
 
 
 def density_figure_inputs(plan, wildcards: dict) -> dict:
-    return {"densities": [f"results/geometry/{m}/density.npz" for m in plan.density_runs()]}
+    return {"densities": [paths.DENSITY.format(model=m) for m in plan.density_runs()]}
 
 
 def connectivity_inputs(plan, wildcards: dict) -> dict:
     a, b = plan.connectivity[wildcards["model"]][wildcards["seeds"]]
-    return {"a": f"results/models/{a}.pt", "b": f"results/models/{b}.pt", "train": split_file(plan),
-            "test": "results/data/test.pt", "bn_data": "results/data/train.pt"}
+    return {"a": paths.CHECKPOINT.format(model=a), "b": paths.CHECKPOINT.format(model=b), "train": split_file(plan),
+            "test": paths.DATA.format(split="test"), "bn_data": paths.DATA.format(split="train")}
 
 
 def connectivity_table_inputs(plan, wildcards: dict) -> dict:
@@ -285,15 +286,15 @@ def connectivity_table_inputs(plan, wildcards: dict) -> dict:
 
 
 def sweep_table_inputs(plan, wildcards: dict) -> dict:
-    return {"histories": [f"results/sweep/runs/{run}/history.csv" for run in plan.sweep_runs]}
+    return {"histories": [paths.SWEEP_HISTORY.format(run=run) for run in plan.sweep_runs]}
 
 
 def geometry_table_inputs(plan, wildcards: dict) -> dict:
     runs = plan.views_of("geometry")
-    return {"hessians": [f"results/geometry/{m}/hessian.json" for m in runs],
-            "flatness": [f"results/geometry/{m}/flatness.json" for m in runs],
-            "metrics": [f"results/metrics/{m}.json" for m in runs],
-            "all_metrics": [f"results/metrics/{m}.json" for m in plan.all_runs()],
+    return {"hessians": [paths.HESSIAN.format(model=m) for m in runs],
+            "flatness": [paths.FLATNESS.format(model=m) for m in runs],
+            "metrics": [paths.METRICS.format(model=m) for m in runs],
+            "all_metrics": [paths.METRICS.format(model=m) for m in plan.all_runs()],
             "connectivity": plan.connectivity_paths()}
 
 
@@ -304,9 +305,9 @@ def report_inputs(plan, wildcards: dict) -> dict:
 def page_inputs(plan, wildcards: dict) -> dict:
     """The first run of every model, as in the report's contour figure."""
     first = [runs[0] for runs in plan.runs.values()]
-    return {"surfaces": [f"results/landscape/{m}/surface.npz" for m in first],
-            "lines": [f"results/landscape/{m}/line.npz" for m in first],
-            "metrics": [f"results/metrics/{m}.json" for m in first], "geometry": "results/geometry.csv"}
+    return {"surfaces": [paths.SURFACE.format(plane="landscape", model=m) for m in first],
+            "lines": [paths.LINE.format(model=m) for m in first],
+            "metrics": [paths.METRICS.format(model=m) for m in first], "geometry": paths.GEOMETRY_TABLE}
 
 
 # ---- cost: minutes one job takes by the cost model

@@ -10,6 +10,7 @@ import json
 import re
 from pathlib import Path
 
+from . import paths
 from .config import (
     CIFAR10_CLASSES,
     MODEL_NAMES,
@@ -34,10 +35,10 @@ RUN_PATTERN_PLAIN = re.sub(r"\(\?P<\w+>", "(", RUN_PATTERN)  # Snakemake wildcar
 def endpoints(config: dict) -> dict[str, tuple[str, str, dict]]:
     """Every trained model a name can refer to: study models and sweep runs -> (architecture, checkpoint, settings)."""
     first = config["train"]["seeds"][0]  # a study model's first training (seed 0: its plain path)
-    found = {m: (m, f"results/models/{replicate(m, 0 if m in config['checkpoints'] else first)}.pt",
+    found = {m: (m, paths.CHECKPOINT.format(model=replicate(m, 0 if m in config["checkpoints"] else first)),
                  train_settings(config, m)) for m in config["models"]}
     for run in grid_runs(config["sweep"], is_scheduled(config)):
-        found[run] = (config["sweep"]["model"], f"results/sweep/runs/{run}/model.pt", run_settings(config, run))
+        found[run] = (config["sweep"]["model"], paths.SWEEP_CHECKPOINT.format(run=run), run_settings(config, run))
     return found
 
 
@@ -239,7 +240,7 @@ class Plan(Targets, Resources):
 
     def bn_input(self, section: str) -> dict[str, str]:
         """The training split, for jobs that recompute BN statistics at every point."""
-        return {"bn_data": "results/data/train.pt"} if self.bn_settings(section).get("bn") == "recompute" else {}
+        return {"bn_data": paths.DATA.format(split="train")} if self.bn_settings(section).get("bn") == "recompute" else {}
 
     # ---- settings: what defines a job's result
     def bn_settings(self, section: str = "landscape") -> dict:

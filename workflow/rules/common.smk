@@ -14,6 +14,7 @@ USER_PATHS = [os.getcwd(), workflow.basedir]
 sys.path[:0] = [str(PACKAGE_DIR), *USER_PATHS]
 
 import pandas as pd  # noqa: E402
+from lossland import paths  # noqa: E402
 from lossland.gpus import visible_gpu_count  # noqa: E402
 from lossland.plan import Plan, alternatives, problems, spec_json  # noqa: E402
 from lossland.sweep import best_row, run_name  # noqa: E402
@@ -137,4 +138,4 @@ def augmented_history(wildcards) -> str:
     table = pd.read_csv(checkpoints.sweep_table.get().output.table)
     best = best_row(table)
     run = run_name(int(best["batch"]), float(best["lr"]), int(best["epochs"]), augment=True)
-    return f"results/sweep/runs/{run}/history.csv"
+    return paths.SWEEP_HISTORY.format(run=run)

@@ -7,12 +7,12 @@ rule connectivity:
     input:
         unpack(job_inputs("connectivity")),
     output:
-        npz="results/connectivity/{model}/{seeds}.npz",
-        json="results/connectivity/{model}/{seeds}.json",
+        npz=paths.CONNECTIVITY,
+        json=paths.CONNECTIVITY_JSON,
     log:
-        "results/logs/connectivity/{model}/{seeds}.log",
+        paths.log("connectivity/{model}/{seeds}"),
     benchmark:
-        "results/benchmarks/connectivity/{model}/{seeds}.tsv"
+        paths.benchmark("connectivity/{model}/{seeds}")
     conda:
         ENV
     threads: config["threads"]["chunk"]
@@ -29,18 +29,18 @@ rule connectivity_table:
     input:
         **PLAN.inputs("connectivity_table", {}),
     output:
-        csv="results/connectivity.csv",
-        md=report("results/connectivity.md", caption="../report/connectivity.rst", category="connectivity"),
+        csv=paths.CONNECTIVITY_TABLE,
+        md=report(paths.CONNECTIVITY_TABLE_MD, caption="../report/connectivity.rst", category="connectivity"),
         png=report(
-            "results/figures/connectivity.png",
+            paths.CONNECTIVITY_FIGURE,
             caption="../report/connectivity.rst",
             category="connectivity",
             labels={"model": "all", "figure": "mode connectivity"},
         ),
     log:
-        "results/logs/connectivity/table.log",
+        paths.log("connectivity/table"),
     benchmark:
-        "results/benchmarks/connectivity/table.tsv"
+        paths.benchmark("connectivity/table")
     conda:
         ENV
     params:

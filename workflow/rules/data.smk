@@ -5,11 +5,11 @@ localrules:
 rule prepare_data:
     """One split of the data set as a tensor file."""
     output:
-        split="results/data/{split}.pt",
+        split=paths.DATA,
     log:
-        "results/logs/data/{split}.log",
+        paths.log("data/{split}"),
     benchmark:
-        "results/benchmarks/data/{split}.tsv"
+        paths.benchmark("data/{split}")
     conda:
         ENV
     threads: config["threads"]["data"]

@@ -1,15 +1,15 @@
 rule evaluate:
     """Loss and accuracy of a checkpoint on both splits."""
     input:
-        checkpoint="results/models/{model}.pt",
-        train="results/data/train.pt",
-        test="results/data/test.pt",
+        checkpoint=paths.CHECKPOINT,
+        train=paths.DATA.format(split="train"),
+        test=paths.DATA.format(split="test"),
     output:
-        json="results/metrics/{model}.json",
+        json=paths.METRICS,
     log:
-        "results/logs/evaluate/{model}.log",
+        paths.log("evaluate/{model}"),
     benchmark:
-        "results/benchmarks/evaluate/{model}.tsv"
+        paths.benchmark("evaluate/{model}")
     conda:
         ENV
     threads: config["threads"]["evaluate"]

@@ -11,11 +11,11 @@ rule hessian:
     input:
         unpack(job_inputs("hessian")),
     output:
-        json="results/geometry/{model}/hessian.json",
+        json=paths.HESSIAN,
     log:
-        "results/logs/geometry/{model}/hessian.log",
+        paths.log("geometry/{model}/hessian"),
     benchmark:
-        "results/benchmarks/geometry/{model}/hessian.tsv"
+        paths.benchmark("geometry/{model}/hessian")
     # the slowest job of a small run (a deep PlainNet's ill-conditioned Hessian): first in line once its checkpoint
     # exists, so that it runs beside the other jobs instead of alone at the end
     priority: 1
@@ -35,11 +35,11 @@ rule eigen_chunk:
     input:
         unpack(job_inputs("eigen_chunk")),
     output:
-        csv="results/geometry/{model}/chunks/{chunk}.csv",
+        csv=paths.EIGEN_CHUNK,
     log:
-        "results/logs/geometry/{model}/chunk{chunk}.log",
+        paths.log("geometry/{model}/chunk{chunk}"),
     benchmark:
-        "results/benchmarks/geometry/{model}/chunk{chunk}.tsv"
+        paths.benchmark("geometry/{model}/chunk{chunk}")
     conda:
         ENV
     threads: config["threads"]["chunk"]
@@ -56,12 +56,12 @@ rule eigen_map:
     input:
         unpack(job_inputs("eigen_map")),
     output:
-        npz="results/geometry/{model}/eigen.npz",
-        json="results/geometry/{model}/eigen.json",
+        npz=paths.EIGEN_MAP,
+        json=paths.EIGEN_MAP_JSON,
     log:
-        "results/logs/geometry/{model}/eigen_map.log",
+        paths.log("geometry/{model}/eigen_map"),
     benchmark:
-        "results/benchmarks/geometry/{model}/eigen_map.tsv"
+        paths.benchmark("geometry/{model}/eigen_map")
     conda:
         ENV
     params:
@@ -73,19 +73,19 @@ rule eigen_map:
 rule plot_eigen:
     """A model's eigenvalue-ratio map figure."""
     input:
-        map="results/geometry/{model}/eigen.npz",
-        surface="results/landscape/{model}/surface.npz",
+        map=paths.EIGEN_MAP,
+        surface=paths.fill(paths.SURFACE, plane="landscape"),
     output:
         png=report(
-            "results/geometry/{model}_eigen.png",
+            paths.EIGEN_MAP_FIGURE,
             caption="../report/eigen.rst",
             category="geometry",
             labels={"model": "{model}", "figure": "eigenvalue ratio"},
         ),
     log:
-        "results/logs/geometry/{model}/plot.log",
+        paths.log("geometry/{model}/plot"),
     benchmark:
-        "results/benchmarks/geometry/{model}/plot.tsv"
+        paths.benchmark("geometry/{model}/plot")
     conda:
         ENV
     params:
@@ -99,12 +99,12 @@ rule flatness:
     input:
         unpack(job_inputs("flatness")),
     output:
-        npz="results/geometry/{model}/flatness.npz",
-        json="results/geometry/{model}/flatness.json",
+        npz=paths.FLATNESS_NPZ,
+        json=paths.FLATNESS,
     log:
-        "results/logs/geometry/{model}/flatness.log",
+        paths.log("geometry/{model}/flatness"),
     benchmark:
-        "results/benchmarks/geometry/{model}/flatness.tsv"
+        paths.benchmark("geometry/{model}/flatness")
     conda:
         ENV
     threads: config["threads"]["chunk"]
@@ -121,11 +121,11 @@ rule hessian_directions:
     input:
         unpack(job_inputs("hessian_directions")),
     output:
-        directions="results/hessian/{model}/directions.pt",
+        directions=paths.fill(paths.DIRECTIONS, plane="hessian"),
     log:
-        "results/logs/hessian/{model}/directions.log",
+        paths.log("hessian/{model}/directions"),
     benchmark:
-        "results/benchmarks/hessian/{model}/directions.tsv"
+        paths.benchmark("hessian/{model}/directions")
     conda:
         ENV
     threads: config["threads"]["chunk"]
@@ -140,20 +140,20 @@ rule hessian_directions:
 rule plot_hessian_plane:
     """A model's random plane beside its Hessian plane."""
     input:
-        random="results/landscape/{model}/surface.npz",
-        hessian="results/hessian/{model}/surface.npz",
-        directions="results/hessian/{model}/directions.pt",
+        random=paths.fill(paths.SURFACE, plane="landscape"),
+        hessian=paths.fill(paths.SURFACE, plane="hessian"),
+        directions=paths.fill(paths.DIRECTIONS, plane="hessian"),
     output:
         png=report(
-            "results/hessian/{model}.png",
+            paths.HESSIAN_PLANE_FIGURE,
             caption="../report/hessian_plane.rst",
             category="landscapes",
             labels={"model": "{model}", "figure": "random and Hessian planes"},
         ),
     log:
-        "results/logs/hessian/{model}/plot.log",
+        paths.log("hessian/{model}/plot"),
     benchmark:
-        "results/benchmarks/hessian/{model}/plot.tsv"
+        paths.benchmark("hessian/{model}/plot")
     conda:
         ENV
     params:
@@ -167,12 +167,12 @@ rule density:
     input:
         unpack(job_inputs("density")),
     output:
-        npz="results/geometry/{model}/density.npz",
-        json="results/geometry/{model}/density.json",
+        npz=paths.DENSITY,
+        json=paths.DENSITY_JSON,
     log:
-        "results/logs/geometry/{model}/density.log",
+        paths.log("geometry/{model}/density"),
     benchmark:
-        "results/benchmarks/geometry/{model}/density.tsv"
+        paths.benchmark("geometry/{model}/density")
     conda:
         ENV
     threads: config["threads"]["chunk"]
@@ -190,15 +190,15 @@ rule density_figure:
         **PLAN.inputs("density_figure", {}),
     output:
         png=report(
-            "results/figures/density.png",
+            paths.DENSITY_FIGURE,
             caption="../report/density.rst",
             category="geometry",
             labels={"model": "all", "figure": "Hessian eigenvalue density"},
         ),
     log:
-        "results/logs/geometry/density.log",
+        paths.log("geometry/density"),
     benchmark:
-        "results/benchmarks/geometry/density.tsv"
+        paths.benchmark("geometry/density")
     conda:
         ENV
     params:
@@ -212,20 +212,20 @@ rule geometry_table:
     input:
         **PLAN.inputs("geometry_table", {}),
     output:
-        csv=report("results/geometry.csv", caption="../report/geometry.rst", category="geometry"),
-        md="results/geometry.md",
+        csv=report(paths.GEOMETRY_TABLE, caption="../report/geometry.rst", category="geometry"),
+        md=paths.GEOMETRY_TABLE_MD,
         figure=report(
-            "results/figures/geometry.png",
+            paths.GEOMETRY_FIGURE,
             caption="../report/geometry_figure.rst",
             category="geometry",
             labels={"model": "all", "figure": "geometry against depth"},
         ),
-        claims_csv="results/claims.csv",
-        claims_md=report("results/claims.md", caption="../report/claims.rst", category="geometry"),
+        claims_csv=paths.CLAIMS,
+        claims_md=report(paths.CLAIMS_MD, caption="../report/claims.rst", category="geometry"),
     log:
-        "results/logs/geometry/table.log",
+        paths.log("geometry/table"),
     benchmark:
-        "results/benchmarks/geometry/table.tsv"
+        paths.benchmark("geometry/table")
     conda:
         ENV
     params:

@@ -7,12 +7,12 @@ rule interpolate:
     input:
         unpack(job_inputs("interpolate")),
     output:
-        npz="results/interpolation/{pair}.npz",
-        json="results/interpolation/{pair}.json",
+        npz=paths.INTERPOLATION,
+        json=paths.INTERPOLATION_JSON,
     log:
-        "results/logs/interpolation/{pair}/interpolate.log",
+        paths.log("interpolation/{pair}/interpolate"),
     benchmark:
-        "results/benchmarks/interpolation/{pair}/interpolate.tsv"
+        paths.benchmark("interpolation/{pair}/interpolate")
     conda:
         ENV
     threads: config["threads"]["chunk"]
@@ -27,18 +27,18 @@ rule interpolate:
 rule plot_interpolation:
     """A pair's interpolation figure."""
     input:
-        curve="results/interpolation/{pair}.npz",
+        curve=paths.INTERPOLATION,
     output:
         png=report(
-            "results/interpolation/{pair}.png",
+            paths.INTERPOLATION_FIGURE,
             caption="../report/interpolation.rst",
             category="interpolation",
             labels={"pair": "{pair}"},
         ),
     log:
-        "results/logs/interpolation/{pair}/plot.log",
+        paths.log("interpolation/{pair}/plot"),
     benchmark:
-        "results/benchmarks/interpolation/{pair}/plot.tsv"
+        paths.benchmark("interpolation/{pair}/plot")
     conda:
         ENV
     params:

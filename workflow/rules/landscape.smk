@@ -8,13 +8,13 @@ localrules:
 rule directions:
     """A plane's two seeded random directions (Li et al.'s filter-normalized)."""
     input:
-        checkpoint="results/models/{model}.pt",
+        checkpoint=paths.CHECKPOINT,
     output:
-        directions="results/landscape/{model}/directions.pt",
+        directions=paths.fill(paths.DIRECTIONS, plane="landscape"),
     log:
-        "results/logs/directions/{model}.log",
+        paths.log("directions/{model}"),
     benchmark:
-        "results/benchmarks/directions/{model}.tsv"
+        paths.benchmark("directions/{model}")
     group:
         chunk_group("landscape")
     conda:
@@ -30,11 +30,11 @@ rule landscape_chunk:
     input:
         unpack(job_inputs("landscape_chunk")),
     output:
-        csv="results/{plane}/{model}/chunks/{chunk}.csv",
+        csv=paths.CHUNK,
     log:
-        "results/logs/{plane}/{model}/chunk{chunk}.log",
+        paths.log("{plane}/{model}/chunk{chunk}"),
     benchmark:
-        "results/benchmarks/{plane}/{model}/chunk{chunk}.tsv"
+        paths.benchmark("{plane}/{model}/chunk{chunk}")
     group:
         chunk_group()
     conda:
@@ -53,12 +53,12 @@ rule surface:
     input:
         unpack(job_inputs("surface")),
     output:
-        npz="results/{plane}/{model}/surface.npz",
-        json="results/{plane}/{model}/surface.json",
+        npz=paths.SURFACE,
+        json=paths.SURFACE_JSON,
     log:
-        "results/logs/{plane}/{model}/surface.log",
+        paths.log("{plane}/{model}/surface"),
     benchmark:
-        "results/benchmarks/{plane}/{model}/surface.tsv"
+        paths.benchmark("{plane}/{model}/surface")
     conda:
         ENV
     params:
@@ -70,19 +70,19 @@ rule surface:
 rule plot_landscape:
     """A model's loss-surface contour figure."""
     input:
-        surface="results/landscape/{model}/surface.npz",
-        metrics="results/metrics/{model}.json",
+        surface=paths.fill(paths.SURFACE, plane="landscape"),
+        metrics=paths.METRICS,
     output:
         png=report(
-            "results/landscape/{model}.png",
+            paths.LANDSCAPE_FIGURE,
             caption="../report/landscape.rst",
             category="landscapes",
             labels={"model": "{model}", "figure": "loss surface"},
         ),
     log:
-        "results/logs/landscape/{model}/plot.log",
+        paths.log("landscape/{model}/plot"),
     benchmark:
-        "results/benchmarks/landscape/{model}/plot.tsv"
+        paths.benchmark("landscape/{model}/plot")
     conda:
         ENV
     params:
@@ -96,12 +96,12 @@ rule line:
     input:
         unpack(job_inputs("line")),
     output:
-        npz="results/landscape/{model}/line.npz",
-        json="results/landscape/{model}/line.json",
+        npz=paths.LINE,
+        json=paths.LINE_JSON,
     log:
-        "results/logs/landscape/{model}/line.log",
+        paths.log("landscape/{model}/line"),
     benchmark:
-        "results/benchmarks/landscape/{model}/line.tsv"
+        paths.benchmark("landscape/{model}/line")
     conda:
         ENV
     threads: config["threads"]["chunk"]
@@ -116,18 +116,18 @@ rule line:
 rule plot_line:
     """A model's 1-D curve figure."""
     input:
-        curve="results/landscape/{model}/line.npz",
+        curve=paths.LINE,
     output:
         png=report(
-            "results/landscape/{model}_1d.png",
+            paths.LINE_FIGURE,
             caption="../report/line.rst",
             category="landscapes",
             labels={"model": "{model}", "figure": "1-D curve"},
         ),
     log:
-        "results/logs/landscape/{model}/plot_line.log",
+        paths.log("landscape/{model}/plot_line"),
     benchmark:
-        "results/benchmarks/landscape/{model}/plot_line.tsv"
+        paths.benchmark("landscape/{model}/plot_line")
     conda:
         ENV
     params:
@@ -139,13 +139,13 @@ rule plot_line:
 rule export_paraview:
     """A model's surface as a ParaView file (.vts)."""
     input:
-        surface="results/landscape/{model}/surface.npz",
+        surface=paths.fill(paths.SURFACE, plane="landscape"),
     output:
-        vts="results/landscape/{model}.vts",
+        vts=paths.PARAVIEW,
     log:
-        "results/logs/landscape/{model}/paraview.log",
+        paths.log("landscape/{model}/paraview"),
     benchmark:
-        "results/benchmarks/landscape/{model}/paraview.tsv"
+        paths.benchmark("landscape/{model}/paraview")
     conda:
         ENV
     params:

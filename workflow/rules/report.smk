@@ -8,19 +8,19 @@ rule report:
     input:
         **PLAN.inputs("report", {}),
     output:
-        summary_csv=report("results/summary.csv", caption="../report/summary.rst", category="training"),
-        summary_md="results/summary.md",
-        curves=report("results/figures/training_curves.png", caption="../report/training_curves.rst", category="training"),
+        summary_csv=report(paths.SUMMARY, caption="../report/summary.rst", category="training"),
+        summary_md=paths.SUMMARY_MD,
+        curves=report(paths.TRAINING_CURVES, caption="../report/training_curves.rst", category="training"),
         landscapes=report(
-            "results/figures/landscapes.png",
+            paths.LANDSCAPES_FIGURE,
             caption="../report/landscapes.rst",
             category="landscapes",
             labels={"model": "all", "figure": "contours on one scale"},
         ),
     log:
-        "results/logs/report.log",
+        paths.log("report"),
     benchmark:
-        "results/benchmarks/report.tsv"
+        paths.benchmark("report")
     conda:
         ENV
     params:
@@ -35,15 +35,15 @@ rule page:
         **PLAN.inputs("page", {}),
     output:
         html=report(
-            "results/landscapes.html",
+            paths.PAGE,
             caption="../report/page.rst",
             category="landscapes",
             labels={"model": "all", "figure": "interactive page (3-D, rotatable)"},
         ),
     log:
-        "results/logs/page.log",
+        paths.log("page"),
     benchmark:
-        "results/benchmarks/page.tsv"
+        paths.benchmark("page")
     conda:
         ENV
     params:

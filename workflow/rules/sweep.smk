@@ -6,22 +6,22 @@ localrules:
 rule sweep_train:
     """One run of the Net sweep trained."""
     input:
-        train="results/data/train.pt",
-        test="results/data/test.pt",
+        train=paths.DATA.format(split="train"),
+        test=paths.DATA.format(split="test"),
     output:
-        checkpoint="results/sweep/runs/{run}/model.pt",
-        history="results/sweep/runs/{run}/history.csv",
+        checkpoint=paths.SWEEP_CHECKPOINT,
+        history=paths.SWEEP_HISTORY,
     log:
-        "results/logs/sweep/{run}.log",
+        paths.log("sweep/{run}"),
     benchmark:
-        "results/benchmarks/sweep/{run}.tsv"
+        paths.benchmark("sweep/{run}")
     conda:
         ENV
     threads: config["threads"]["train"]
     resources:
         **job_resources("sweep_train"),
     params:
-        **job_params("sweep_train", resume="results/sweep/runs/{run}/resume.pt"),
+        **job_params("sweep_train", resume=paths.SWEEP_RESUME),
     shell:
         "python -m lossland --threads {threads} sweep_train --spec {params.spec:q} > {log} 2>&1"
 
@@ -31,17 +31,17 @@ checkpoint sweep_table:
     input:
         **PLAN.inputs("sweep_table", {}),
     output:
-        table=report("results/sweep/table.csv", caption="../report/sweep_table.rst", category="sweep"),
-        markdown=expand("results/sweep/table_lr{lr}.md", lr=PLAN.sweep_lrs),
+        table=report(paths.SWEEP_TABLE, caption="../report/sweep_table.rst", category="sweep"),
+        markdown=expand(paths.SWEEP_TABLE_MD, lr=PLAN.sweep_lrs),
         heatmaps=report(
-            expand("results/sweep/heatmap_lr{lr}.png", lr=PLAN.sweep_lrs),
+            expand(paths.SWEEP_HEATMAP, lr=PLAN.sweep_lrs),
             caption="../report/sweep_heatmap.rst",
             category="sweep",
         ),
     log:
-        "results/logs/sweep/table.log",
+        paths.log("sweep/table"),
     benchmark:
-        "results/benchmarks/sweep/table.tsv"
+        paths.benchmark("sweep/table")
     conda:
         ENV
     params:
@@ -53,14 +53,14 @@ checkpoint sweep_table:
 rule ablation:
     """The augmentation ablation table of the sweep."""
     input:
-        table="results/sweep/table.csv",
+        table=paths.SWEEP_TABLE,
         augmented=augmented_history,
     output:
-        md=report("results/ablation/augmentation.md", caption="../report/ablation.rst", category="sweep"),
+        md=report(paths.ABLATION, caption="../report/ablation.rst", category="sweep"),
     log:
-        "results/logs/sweep/ablation.log",
+        paths.log("sweep/ablation"),
     benchmark:
-        "results/benchmarks/sweep/ablation.tsv"
+        paths.benchmark("sweep/ablation")
     conda:
         ENV
     params:

@@ -3,12 +3,12 @@ rule train:
     input:
         unpack(job_inputs("train")),
     output:
-        checkpoint="results/models/{model}.pt",
-        history="results/train/{model}/history.csv",
+        checkpoint=paths.CHECKPOINT,
+        history=paths.HISTORY,
     log:
-        "results/logs/train/{model}.log",
+        paths.log("train/{model}"),
     benchmark:
-        "results/benchmarks/train/{model}.tsv"
+        paths.benchmark("train/{model}")
     wildcard_constraints:
         model=alternatives(PLAN.snapshot_runs(False)),
     conda:
@@ -17,16 +17,16 @@ rule train:
     resources:
         **job_resources("train"),
     params:
-        **job_params("train", resume="results/train/{model}/resume.pt"),
+        **job_params("train", resume=paths.RESUME),
     shell:
         "python -m lossland --threads {threads} train --spec {params.spec:q} > {log} 2>&1"
 
 
 use rule train as train_with_snapshots with:
     output:
-        checkpoint="results/models/{model}.pt",
-        history="results/train/{model}/history.csv",
-        snapshots="results/train/{model}/snapshots.pt",
+        checkpoint=paths.CHECKPOINT,
+        history=paths.HISTORY,
+        snapshots=paths.SNAPSHOTS,
     wildcard_constraints:
         model=alternatives(PLAN.snapshot_runs()),
 
@@ -36,11 +36,11 @@ rule import_checkpoint:
     input:
         unpack(job_inputs("import_checkpoint")),
     output:
-        checkpoint="results/models/{model}.pt",
+        checkpoint=paths.CHECKPOINT,
     log:
-        "results/logs/import/{model}.log",
+        paths.log("import/{model}"),
     benchmark:
-        "results/benchmarks/import/{model}.tsv"
+        paths.benchmark("import/{model}")
     wildcard_constraints:
         model=alternatives(PLAN.imported),
     conda:

@@ -5,14 +5,14 @@ localrules:
 rule trajectory_directions:
     """The optimizer path's plane: PCA of its weight snapshots."""
     input:
-        checkpoint="results/models/{model}.pt",
-        snapshots="results/train/{model}/snapshots.pt",
+        checkpoint=paths.CHECKPOINT,
+        snapshots=paths.SNAPSHOTS,
     output:
-        directions="results/trajectory/{model}/directions.pt",
+        directions=paths.fill(paths.DIRECTIONS, plane="trajectory"),
     log:
-        "results/logs/trajectory/{model}/directions.log",
+        paths.log("trajectory/{model}/directions"),
     benchmark:
-        "results/benchmarks/trajectory/{model}/directions.tsv"
+        paths.benchmark("trajectory/{model}/directions")
     group:
         chunk_group("trajectory")
     conda:
@@ -26,20 +26,20 @@ rule trajectory_directions:
 rule plot_trajectory:
     """A model's optimizer path over its PCA-plane surface."""
     input:
-        surface="results/trajectory/{model}/surface.npz",
-        directions="results/trajectory/{model}/directions.pt",
+        surface=paths.fill(paths.SURFACE, plane="trajectory"),
+        directions=paths.fill(paths.DIRECTIONS, plane="trajectory"),
     output:
         png=report(
-            "results/trajectory/{model}.png",
+            paths.TRAJECTORY_FIGURE,
             caption="../report/trajectory.rst",
             category="trajectories",
             labels={"model": "{model}"},
         ),
-        npz="results/trajectory/{model}.npz",
+        npz=paths.TRAJECTORY,
     log:
-        "results/logs/trajectory/{model}/plot.log",
+        paths.log("trajectory/{model}/plot"),
     benchmark:
-        "results/benchmarks/trajectory/{model}/plot.tsv"
+        paths.benchmark("trajectory/{model}/plot")
     conda:
         ENV
     params:
