@@ -66,21 +66,24 @@ def assert_same_surfaces(local, cluster, models):
 
 CLUSTER_MODELS = ["resnet20", "plainnet20"]  # two models: each its own chunk submission, compared with the local run
 MAP_MODELS = ["resnet20"]  # the eigenvalue-map chunks of one (a rule kind, not one per model)
+SWEEP_LR = 0.001  # the sweep at the one learning rate of the smoke preset's interpolation pair
 
 
 def test_smoke_preset_on_slurm_matches_the_local_run(slurm, smoke_run, tmp_path):
     # one Hessian subset instead of the smoke preset's two (the geometry numbers are not compared here); Net's
     # surface goes to SLURM in the full-size test below
-    geometry = {**yaml.safe_load((REPO / "tests" / "smoke.yaml").read_text())["geometry"], "repeats": 1,
-                "density": None, "hessian_planes": [], "maps": MAP_MODELS}  # density and Hessian planes: locally
-    workdir = smoke_workdir(tmp_path / "slurm-run", geometry=geometry, models=CLUSTER_MODELS)
+    smoke = yaml.safe_load((REPO / "tests" / "smoke.yaml").read_text())
+    geometry = {**smoke["geometry"], "repeats": 1, "density": None, "hessian_planes": [],
+                "maps": MAP_MODELS}  # density and Hessian planes: locally
+    sweep = {**smoke["sweep"], "lrs": [SWEEP_LR]}  # two sweep runs, the augmented one and the interpolation
+    workdir = smoke_workdir(tmp_path / "slurm-run", geometry=geometry, models=CLUSTER_MODELS, sweep=sweep)
     run_on_slurm(workdir, "all", "--configfile", "smoke.yaml")
     logs = workdir / "results" / "logs"
     cluster_logs = [p for p in logs.rglob("*.log") if not is_local(p)]
     # train, evaluate, directions, chunks, sweep runs, lines, interpolation, trajectory directions and chunks,
     # Hessians, flatness, eigenvalue-map chunks
     n = len(CLUSTER_MODELS)
-    assert len(cluster_logs) == n + n + n + 3 * n + 5 + n + 1 + 1 + 2 + n + n + 3 * len(MAP_MODELS)
+    assert len(cluster_logs) == n + n + n + 3 * n + 3 + n + 1 + 1 + 2 + n + n + 3 * len(MAP_MODELS)
     for path in cluster_logs:
         assert len(job_ids(path.read_text())) == 1, f"{path} did not run as a SLURM job"
     for path in logs.rglob("*.log"):
@@ -95,7 +98,8 @@ def test_smoke_preset_on_slurm_matches_the_local_run(slurm, smoke_run, tmp_path)
     local, cluster = smoke_run / "results", workdir / "results"
     local_summary = pd.read_csv(local / "summary.csv").set_index("model").loc[CLUSTER_MODELS]
     pd.testing.assert_frame_equal(local_summary, pd.read_csv(cluster / "summary.csv").set_index("model").loc[CLUSTER_MODELS])
-    pd.testing.assert_frame_equal(pd.read_csv(local / "sweep/table.csv"), pd.read_csv(cluster / "sweep/table.csv"))
+    local_sweep = pd.read_csv(local / "sweep/table.csv").query(f"lr == {SWEEP_LR}").reset_index(drop=True)
+    pd.testing.assert_frame_equal(local_sweep, pd.read_csv(cluster / "sweep/table.csv"))
     assert_same_surfaces(local, cluster, CLUSTER_MODELS)
 
 
