@@ -114,9 +114,10 @@ def test_the_table_shows_no_aligned_barrier_where_there_is_none():
     import pandas as pd
     from lossland.connectivity import BARRIERS, markdown, model_table
 
-    rows = [{"model": "mine", "pair": f"seeds{a}-{a + 1}", **{k: (None if k.startswith("aligned") else 0.1 * (a + 1))
-                                                              for k in BARRIERS}} for a in range(2)]
+    rows = [{"model": "mine", "pair": f"seeds{a}-{a + 1}",
+             **{k: (None if k.startswith(("aligned", "curve")) else 0.1 * (a + 1)) for k in BARRIERS}} for a in range(2)]
     table = model_table(pd.DataFrame(rows).astype({k: float for k in BARRIERS}))
     assert table["pairs"].tolist() == [2] and table["linear_train_loss"].tolist() == pytest.approx([0.15])
     assert np.isnan(table["aligned_train_loss"][0])
-    assert "| mine | 2 | 0.1500 ± 0.0707 | — | 0.1500 ± 0.0707 | — | 0.1500 ± 0.0707 | — |" in markdown(table, {})
+    assert ("| mine | 2 | 0.1500 ± 0.0707 | — | — | 0.1500 ± 0.0707 | — | — | 0.1500 ± 0.0707 | — | — |"
+            in markdown(table, {}))

@@ -260,6 +260,17 @@ def test_connectivity_pairs_follow_the_seeds_and_bad_settings_get_one_line_each(
     assert (inputs["a"], inputs["b"], inputs["bn_data"]) == ("results/models/net/seed1.pt", "results/models/net/seed2.pt",
                                                              "results/data/train.pt")
     assert plan.settings("connectivity", {"model": "net", "seeds": "seeds1-2"})["bn"] == "recompute"
+    # the smoke preset trains a curve (1 epoch): its bend is an input of the pair's job, trained with the model's recipe
+    wildcards = {"model": "resnet20", "seeds": "seeds1-2"}
+    assert plan.inputs("connectivity", wildcards)["bend"] == "results/connectivity/resnet20/seeds1-2/curve.pt"
+    assert plan.inputs("curve", wildcards) == {"a": "results/models/resnet20/seed1.pt",
+                                               "b": "results/models/resnet20/seed2.pt",
+                                               "train": "results/data/train.pt", "test": "results/data/test.pt"}
+    recipe = plan.settings("curve", wildcards)["train"]
+    assert recipe["epochs"] == 1 and "snapshots" not in recipe and recipe["lr"] == config["train"]["defaults"]["lr"]
+    config["connectivity"]["curve"]["epochs"] = 0
+    assert "bend" not in Plan(config).inputs("connectivity", wildcards)
+    assert "curve" not in Plan(config).settings("connectivity", wildcards)
     config["connectivity"].update(pairs="all", models=["plainnet20"])
     assert list(Plan(config).connectivity) == ["plainnet20"] and len(Plan(config).connectivity["plainnet20"]) == 3
     config["connectivity"].update(bn_samples=5000, models=None)

@@ -125,9 +125,10 @@ def test_two_seeds_give_per_seed_runs_and_tables_with_n_2(two_seeds):
     assert "| 2 |" in (results / "summary.md").read_text()
 
 
-def test_two_seeds_are_compared_straight_and_after_weight_matching(two_seeds):
-    """Mode connectivity of each model's seeds 0 and 1: the barriers are those of the stored paths, both paths start
-    at seed 0 and end at one function (seed 1, and seed 1 permuted), and the table holds the barriers."""
+def test_two_seeds_are_compared_straight_after_weight_matching_and_along_a_trained_curve(two_seeds):
+    """Mode connectivity of each model's seeds 0 and 1: the barriers are those of the stored paths, the three paths
+    start at seed 0 and end at one function (seed 1, seed 1 permuted, seed 1 at the curve's end), the curve's bend
+    was trained (the smoke preset: 1 epoch), and the table holds the barriers."""
     results = two_seeds / "results"
     table = pd.read_csv(results / "connectivity.csv").set_index("model")
     for model in MODELS:
@@ -135,7 +136,7 @@ def test_two_seeds_are_compared_straight_and_after_weight_matching(two_seeds):
         summary = json.loads((results / f"connectivity/{model}/seeds0-1.json").read_text())
         alpha = curve["alpha"]
         assert alpha[0] == 0 and alpha[-1] == 1 and len(alpha) == 5
-        for path in ("linear", "aligned"):
+        for path in ("linear", "aligned", "curve"):
             for split in ("train", "test"):
                 loss = curve[f"{path}_{split}_loss"]
                 straight = np.interp(alpha, [0, 1], [loss[0], loss[-1]])
@@ -147,6 +148,11 @@ def test_two_seeds_are_compared_straight_and_after_weight_matching(two_seeds):
         for split in ("train", "test"):
             assert curve[f"linear_{split}_loss"][0] == curve[f"aligned_{split}_loss"][0]  # seed 0 itself
             assert curve[f"linear_{split}_loss"][-1] == pytest.approx(curve[f"aligned_{split}_loss"][-1], rel=1e-5)
+            assert curve[f"linear_{split}_loss"][0] == curve[f"curve_{split}_loss"][0]
+            assert curve[f"linear_{split}_loss"][-1] == pytest.approx(curve[f"curve_{split}_loss"][-1], rel=1e-4)
+        assert not np.allclose(curve["curve_train_loss"][1:-1], curve["linear_train_loss"][1:-1])  # a bent path
+        history = pd.read_csv(results / f"connectivity/{model}/seeds0-1/curve.csv")
+        assert history["epoch"].tolist() == [1] and np.isfinite(history["train_loss"]).all()
         assert summary["matching"]["passes"] >= 1 and sum(summary["matching"]["moved"].values()) > 0
         assert table.loc[model, "pairs"] == 1 and np.isnan(table.loc[model, "linear_train_loss_sd"])
     assert "| 1 |" in (results / "connectivity.md").read_text()

@@ -17,7 +17,8 @@ SEED_NUMBERS = {"test_acc": "test accuracy", "lambda_max": "λmax", "trace": "He
                 "half_width": "basin half-width"}
 # barriers between two seeds (connectivity.py): one value per seed pair; intervals only over pairs sharing no seed
 PAIR_NUMBERS = {"linear_train_loss": "barrier straight (train loss)",
-                "aligned_train_loss": "barrier aligned (train loss)"}
+                "aligned_train_loss": "barrier aligned (train loss)",
+                "curve_train_loss": "barrier along the trained curve (train loss)"}
 CLAIM_NUMBERS = {**SEED_NUMBERS, **PAIR_NUMBERS}
 CLAIM_COLUMNS = ["first", "second", "number", "mean_first", "mean_second", "difference", "ci_low", "ci_high",
                  "n_first", "n_second", "excludes_zero", "note"]
@@ -83,7 +84,7 @@ def barrier_claims(per_pair: pd.DataFrame) -> pd.DataFrame:
     for first, second in claim_pairs(list(per_pair["model"].unique())):
         chosen = {model: disjoint_pairs(per_pair.loc[per_pair["model"] == model, "pair"].tolist())
                   for model in (first, second)}
-        for number in PAIR_NUMBERS:
+        for number in [number for number in PAIR_NUMBERS if number in per_pair]:
             a, b = (per_pair.loc[(per_pair["model"] == m) & per_pair["pair"].isin(chosen[m]), number].dropna()
                     .to_numpy(float) for m in (first, second))
             if not len(a) or not len(b):

@@ -16,16 +16,16 @@ import pandas as pd
 
 from .report import model_order
 
-BARRIERS = ["linear_train_loss", "aligned_train_loss", "linear_test_loss", "aligned_test_loss", "linear_test_error",
-            "aligned_test_error"]
+PATHS = ("linear", "aligned", "curve")  # straight, after weight matching, along the trained Bezier curve
+BARRIERS = [f"{path}_{value}" for value in ("train_loss", "test_loss", "test_error") for path in PATHS]
 
 
 def pair_rows(settings: dict, paths: list[str]) -> pd.DataFrame:
     rows = []
     for (model, pair), path in zip(settings["pairs"], paths, strict=True):
         summary = json.loads(Path(path).with_suffix(".json").read_text())
-        rows.append({"model": model, "pair": pair, **{k: summary["barriers"][k] for k in BARRIERS}})
-    return pd.DataFrame(rows).astype({key: float for key in BARRIERS})  # None (no alignment): NaN
+        rows.append({"model": model, "pair": pair, **{k: summary["barriers"].get(k) for k in BARRIERS}})
+    return pd.DataFrame(rows).astype({key: float for key in BARRIERS})  # None (no alignment, no curve): NaN
 
 
 def model_table(pairs: pd.DataFrame) -> pd.DataFrame:
@@ -37,19 +37,21 @@ def model_table(pairs: pd.DataFrame) -> pd.DataFrame:
 
 
 def cell(mean: float, sd: float) -> str:
-    """mean ± sd; the mean alone for one pair; — where there is no value (no alignment for the architecture)."""
+    """mean ± sd; the mean alone for one pair; — where there is no value (no alignment for the architecture, no
+    curve trained)."""
     if np.isnan(mean):
         return "—"
     return f"{mean:.4f}" if np.isnan(sd) else f"{mean:.4f} ± {sd:.4f}"
 
 
 def markdown(table: pd.DataFrame, labels: dict) -> str:
-    head = ("| model | pairs | train loss: straight | aligned | test loss: straight | aligned | test error: straight "
-            "| aligned |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
+    head = ("| model | pairs | train loss: straight | aligned | curve | test loss: straight | aligned | curve "
+            "| test error: straight | aligned | curve |\n|---|---:" + "|---:" * len(BARRIERS) + "|\n")
     lines = [f"| {labels.get(row.model, row.model)} | {row.pairs} | " + " | ".join(
         cell(getattr(row, k), getattr(row, f"{k}_sd")) for k in BARRIERS) + " |" for row in table.itertuples()]
     note = ("\nBarriers between training seeds (the largest rise along the path above the straight line between its "
-            "ends), straight and after weight matching (Ainsworth et al. 2022), BN statistics "
+            "ends), straight, after weight matching (Ainsworth et al. 2022) and along a quadratic Bezier curve with "
+            "a trained bend (Garipov et al. 2018; — where connectivity.curve.epochs is 0), BN statistics "
             "recomputed at every point; mean ± sd over a model's seed pairs (pairs sharing a seed are not "
             "independent).\n")
     return head + "\n".join(lines) + "\n" + note

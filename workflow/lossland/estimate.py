@@ -28,7 +28,7 @@ TARGET_RULES = {"all", "study", "sweep", "views", "geometry", "paraview"}  # no 
 FIGURE_SECONDS = 0.6  # a figure, table or page job's own work (not timed: the smoke run's take 0.1-1.3 s)
 STAGES = {
     "data": ("prepare_data",),
-    "training": ("train", "sweep_train", "import_checkpoint"),
+    "training": ("train", "sweep_train", "import_checkpoint", "curve"),
     "evaluation": ("evaluate",),
     "surfaces": ("directions", "landscape_chunk", "surface", "trajectory_directions", "hessian_directions"),
     "lines, interpolations, connectivity": ("line", "interpolate", "connectivity"),

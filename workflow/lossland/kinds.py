@@ -188,8 +188,18 @@ def density_figure_settings(plan, wildcards: dict) -> dict:
 
 def connectivity_settings(plan, wildcards: dict) -> dict:
     section = plan.config["connectivity"]
+    curve = {"curve": True} if section["curve"]["epochs"] else {}
     return {"measure": "loss", "span": "connectivity", "alpha": section["alpha"], "matching_seed": section["seed"],
-            **plan.evaluation_settings("landscape"), "bn": "recompute", "bn_samples": section["bn_samples"]}
+            **plan.evaluation_settings("landscape"), "bn": "recompute", "bn_samples": section["bn_samples"], **curve}
+
+
+def curve_settings(plan, wildcards: dict) -> dict:
+    """The bend's training: the model's recipe for `connectivity.curve.epochs` epochs (no snapshots), its t and batch
+    order seeded by `connectivity.seed`."""
+    section, name = plan.config["connectivity"], name_of(wildcards)
+    recipe = {**train_settings(plan.config, name), "epochs": section["curve"]["epochs"], "seed": section["seed"]}
+    recipe.pop("snapshots", None)
+    return {"model": name, "train": recipe, "seed": section["seed"], **plan.model_settings(name)}
 
 
 def connectivity_table_settings(plan, wildcards: dict) -> dict:
@@ -277,8 +287,15 @@ def density_figure_inputs(plan, wildcards: dict) -> dict:
 
 def connectivity_inputs(plan, wildcards: dict) -> dict:
     a, b = plan.connectivity[wildcards["model"]][wildcards["seeds"]]
+    bend = {"bend": paths.CURVE.format(**wildcards)} if plan.config["connectivity"]["curve"]["epochs"] else {}
     return {"a": paths.CHECKPOINT.format(model=a), "b": paths.CHECKPOINT.format(model=b), "train": split_file(plan),
-            "test": paths.DATA.format(split="test"), "bn_data": paths.DATA.format(split="train")}
+            "test": paths.DATA.format(split="test"), "bn_data": paths.DATA.format(split="train"), **bend}
+
+
+def curve_inputs(plan, wildcards: dict) -> dict:
+    a, b = plan.connectivity[wildcards["model"]][wildcards["seeds"]]
+    return {"a": paths.CHECKPOINT.format(model=a), "b": paths.CHECKPOINT.format(model=b),
+            "train": paths.DATA.format(split="train"), "test": paths.DATA.format(split="test")}
 
 
 def connectivity_table_inputs(plan, wildcards: dict) -> dict:
@@ -322,6 +339,11 @@ def training_minutes(plan, settings: dict, model: str) -> float:
     per_epoch = (plan.config["resources"]["train"]["minutes_per_epoch"].get(model, 1.0)
                  * max(1.0, 128 / settings["batch_size"]) * images / 50_000 * settings.get("width", 1) ** 2)
     return per_epoch * settings["epochs"]
+
+
+def curve_cost(plan, wildcards: dict) -> float:
+    """As a training of the curve's epochs (the weights combined per batch: assumed a small share of a step)."""
+    return training_minutes(plan, curve_settings(plan, wildcards)["train"], name_of(wildcards))
 
 
 def train_cost(plan, wildcards: dict) -> float:
@@ -446,7 +468,10 @@ KINDS: dict[str, Kind] = {
     "interpolate": Kind("the loss along the straight line between two checkpoints, on both splits",
                         "measure:interpolation", interpolate_settings, interpolate_inputs,
                         evaluation_cost(interpolation_points, model_of=pair_model)),
-    "connectivity": Kind("the loss between two training seeds, straight and after weight matching, on both splits",
+    "curve": Kind("the bend of a trained Bezier curve between two training seeds (resumable)", "curve:train",
+                  curve_settings, curve_inputs, curve_cost, section="train"),
+    "connectivity": Kind("the loss between two training seeds, straight, after weight matching and along the "
+                         "trained curve, on both splits",
                          "measure:connectivity", connectivity_settings, connectivity_inputs,
                          evaluation_cost(connectivity_points)),
     "hessian": Kind("the Hessian's top eigenvalues, lowest eigenvalue and trace, on disjoint image subsets",

@@ -254,27 +254,45 @@ def connectivity(spec: dict, device_name: str) -> None:
     splits, bn_data = curve_splits(ctx), ctx.bn_data()
     alphas = np.linspace(*settings["alpha"][:2], int(settings["alpha"][2]))
     curve, barriers = {"alpha": alphas}, {}
-    for path, end in ends.items():
+    planes = {path: (difference(ctx.model, end), None) for path, end in ends.items()}
+    if "bend" in spec["inputs"]:  # the trained Bezier curve: θ_a + t·d₁ + t²·d₂
+        planes["curve"] = bezier_plane(ctx.model, other, spec["inputs"]["bend"], ctx.device)
+    for path, (first, second) in planes.items():
         start = copy.deepcopy(ctx.model)  # the evaluator moves its model in place
-        evaluator = PlaneEvaluator(start, difference(start, end), None, splits["train"], ctx.prepare,
-                                   **ctx.evaluator_options(), bn_data=bn_data)
-        values = evaluate_curve(evaluator, alphas, splits, log, path)
+        evaluator = PlaneEvaluator(start, first, second, splits["train"], ctx.prepare, **ctx.evaluator_options(),
+                                   bn_data=bn_data)
+        values = evaluate_curve(evaluator, alphas, splits, log, path,
+                                point=(lambda t: (t,)) if second is None else (lambda t: (t, t * t)))
         for split in splits:
             curve[f"{path}_{split}_loss"], curve[f"{path}_{split}_acc"] = values[f"{split}_loss"], values[f"{split}_acc"]
             barriers[f"{path}_{split}_loss"] = barrier(alphas, values[f"{split}_loss"])
             barriers[f"{path}_{split}_error"] = barrier(alphas, 1 - values[f"{split}_acc"])
-    for key in [f"aligned_{split}_{value}" for split in splits for value in ("loss", "error")]:
-        barriers.setdefault(key, None)  # no alignment for the architecture
+    for key in [f"{path}_{split}_{value}" for path in ("aligned", "curve") for split in splits
+                for value in ("loss", "error")]:
+        barriers.setdefault(key, None)  # no alignment for the architecture, no curve trained
     for name, perm in (found or {}).get("permutations", {}).items():
         curve[f"permutation_{name}"] = np.asarray(perm)
     matching = found and {"passes": found["passes"], "moved": found["moved"]}
     summary = {**record(settings, spec["inputs"]), "a": spec["inputs"]["a"], "b": spec["inputs"]["b"],
                "barriers": barriers, "matching": matching, "bn": bn_treatment(settings),
                "images": {split: len(data) for split, data in splits.items()}}
-    aligned = barriers["aligned_train_loss"]
+    aligned, bent = barriers["aligned_train_loss"], barriers["curve_train_loss"]
     log(f"barrier (train loss): {barriers['linear_train_loss']:.4f} straight"
-        + ("" if aligned is None else f", {aligned:.4f} after weight matching"))
+        + ("" if aligned is None else f", {aligned:.4f} after weight matching")
+        + ("" if bent is None else f", {bent:.4f} along the trained curve"))
     save_curve(curve, summary, spec["outputs"]["npz"], at="linear_train_loss")
+
+
+def bezier_plane(model_a: torch.nn.Module, model_b: torch.nn.Module, bend_path: str, device: torch.device):
+    """(d₁, d₂) of the trained curve between the two models (`curve.plane`), from the bend's file."""
+    from .curve import plane
+    from .io import load_torch
+
+    bend = {name: value.to(device) for name, value in load_torch(bend_path, "curve")["bend"].items()}
+    a, b = dict(model_a.named_parameters()), dict(model_b.named_parameters())
+    if set(bend) != set(a):
+        raise UserError(f"{bend_path} holds the bend of another architecture: delete it and rerun")
+    return plane({k: v.detach() for k, v in a.items()}, bend, {k: v.detach() for k, v in b.items()})
 
 
 def random_lines(spec: dict, device_name: str) -> None:

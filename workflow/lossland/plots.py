@@ -342,7 +342,8 @@ def plot_densities(densities: dict[tuple[str, int], dict], labels: dict[str, str
 
 def plot_connectivity(curves: dict[tuple[str, str], dict], labels: dict[str, str], dest: str) -> None:
     """Between two training seeds of each model (a column each): the train loss (top) and the test error (bottom)
-    along the straight path (dashed) and after weight matching (solid), one colour per seed pair."""
+    along the straight path (dashed), after weight matching (solid) and along the trained curve (dotted), one colour
+    per seed pair."""
     models = list(dict.fromkeys(model for model, _ in curves))
     figure, axes = plt.subplots(2, len(models), figsize=(3.6 * len(models) + 0.6, 6), squeeze=False, sharex=True,
                                 layout="constrained")
@@ -353,14 +354,16 @@ def plot_connectivity(curves: dict[tuple[str, str], dict], labels: dict[str, str
             for row, (value, name) in enumerate(((lambda c, p: c[f"{p}_train_loss"], "train loss"),
                                                  (lambda c, p: 1 - c[f"{p}_test_acc"], "test error"))):
                 ax = axes[row, column]
-                for path, style in (("linear", "--"), ("aligned", "-")):
-                    if f"{path}_train_loss" not in curve:  # no alignment for the user's architecture
+                for path, style, label in (("linear", "--", "straight"), ("aligned", "-", "aligned"),
+                                           ("curve", ":", "curve")):
+                    if f"{path}_train_loss" not in curve:  # no alignment for the user's architecture, no curve
                         continue
                     ax.plot(curve["alpha"], value(curve, path), style, color=f"C{i}", lw=1.4,
-                            label=f"{pair.removeprefix('seeds')}, {'straight' if path == 'linear' else 'aligned'}")
-                ax.set(ylabel=name if column == 0 else None, xlabel="α (seed a → seed b)" if row == 1 else None)
+                            label=f"{pair.removeprefix('seeds')}, {label}")
+                ax.set(ylabel=name if column == 0 else None, xlabel="α, t on the curve (seed a → seed b)" if row == 1 else None)
         axes[0, column].set_title(labels.get(model, model))
         axes[0, column].legend(fontsize=7, title="seeds", title_fontsize=7)
-    figure.suptitle("mode connectivity: straight between seeds (dashed) and after weight matching (solid), "
-                    "BN recomputed")
+    curved = any("curve_train_loss" in curve for curve in curves.values())
+    figure.suptitle("mode connectivity: straight between seeds (dashed), after weight matching (solid)"
+                    + (", along the trained curve (dotted)" if curved else "") + ", BN recomputed")
     save_figure(figure, dest)

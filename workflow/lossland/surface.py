@@ -88,14 +88,16 @@ CURVE_SPLITS = ("train", "test")
 
 
 def evaluate_curve(evaluator: PlaneEvaluator, alphas: np.ndarray, splits: dict[str, Dataset],
-                   log: Callable[[str], None] = print, what: str = "curve") -> dict[str, np.ndarray]:
-    """Loss and accuracy at θ + α·d₁ for every α, on each split: {alpha, train_loss, train_acc, test_loss, ...}."""
+                   log: Callable[[str], None] = print, what: str = "curve",
+                   point: Callable[[float], tuple[float, ...]] = lambda alpha: (alpha,)) -> dict[str, np.ndarray]:
+    """Loss and accuracy at θ + α·d₁ for every α, on each split: {alpha, train_loss, train_acc, test_loss, ...}.
+    `point`: the evaluator's coordinates at α (on a plane, e.g. (t, t²) for a quadratic curve)."""
     curve = {"alpha": np.asarray(alphas, dtype=float)}
     started, total, done = time.monotonic(), len(alphas) * len(splits), 0
     values = {split: [] for split in splits}
     for alpha in curve["alpha"]:  # every split at one point before the next: one move (and BN pass) per point
         for split, data in splits.items():
-            values[split].append(evaluator.at(float(alpha), data=data))
+            values[split].append(evaluator.at(*point(float(alpha)), data=data))
             done += 1
             elapsed = time.monotonic() - started
             log(f"{what}: {done}/{total} points, {elapsed:.1f}s, ETA {elapsed / done * (total - done):.0f}s")

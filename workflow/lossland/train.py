@@ -233,19 +233,8 @@ def train_model(
         shape = {"classes": len(info["classes"]), "channels": info["channels"], "size": info["size"]}
         model = build(model_name, settings, shape).to(device, memory_format=torch.channels_last)
         optimizer = make_optimizer(settings, model.parameters())
-        history, step = _restore(model, optimizer, model_name, settings, data_sha256, resume_file, log)
         run = {"model": model_name, "settings": settings, "data_sha256": data_sha256}
-        previous = signal.signal(signal.SIGTERM, _raise_interrupted)
-        try:
-            _epochs(model, optimizer, settings, train_data, val_data, test_data, history, step, run, resume_file, device,
-                    log)
-        except Interrupted as signal_name:
-            raise UserError(
-                f"{model_name}: stopped by {signal_name} during epoch {len(history) + 1}; the resume point after "
-                f"epoch {len(history)} is in {resume_file}: rerun to continue"
-            ) from None
-        finally:
-            signal.signal(signal.SIGTERM, previous)
+        history = fit(model, optimizer, run, (train_data, val_data, test_data), resume_file, device, log)
         final = history[-1]
         metrics = {key: final[key] for key in ("train_loss", "train_acc", *VALIDATION_COLUMNS, "test_loss", "test_acc")
                    if key in final}
@@ -255,6 +244,26 @@ def train_model(
                           **model_record(model, shape, info["classes"], builder))
         _finish(checkpoint, history, settings, checkpoint_path, history_path, snapshots_path, resume_file)
         return metrics
+
+
+def fit(model: nn.Module, optimizer: torch.optim.Optimizer, run: dict, data: tuple, resume_file: Path,
+        device: torch.device, log) -> list[dict]:
+    """`model` trained for `run["settings"]["epochs"]` epochs on data = (train, validation or None, test), from the
+    resume point in `resume_file` where there is one of this run (`run`: its model name, settings and data sha256):
+    the history. A SIGTERM ends it with one line, the resume point of the last epoch done kept."""
+    name, settings = run["model"], run["settings"]
+    history, step = _restore(model, optimizer, name, settings, run["data_sha256"], resume_file, log)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupted)
+    try:
+        _epochs(model, optimizer, settings, *data, history, step, run, resume_file, device, log)
+    except Interrupted as signal_name:
+        raise UserError(
+            f"{name}: stopped by {signal_name} during epoch {len(history) + 1}; the resume point after "
+            f"epoch {len(history)} is in {resume_file}: rerun to continue"
+        ) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return history
 
 
 def _restore(model, optimizer, model_name: str, settings: dict, data_sha256: dict, resume_file: Path, log):

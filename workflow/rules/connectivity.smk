@@ -2,8 +2,30 @@ localrules:
     connectivity_table,
 
 
+rule curve:
+    """The bend of a trained Bezier curve between two training seeds (resumable)."""
+    input:
+        unpack(job_inputs("curve")),
+    output:
+        bend=paths.CURVE,
+        history=paths.CURVE_HISTORY,
+    log:
+        paths.log("connectivity/{model}/{seeds}_curve"),
+    benchmark:
+        paths.benchmark("connectivity/{model}/{seeds}_curve")
+    conda:
+        ENV
+    threads: config["threads"]["train"]
+    resources:
+        **job_resources("curve"),
+    params:
+        **job_params("curve", resume=paths.CURVE_RESUME),
+    shell:
+        "python -m lossland --threads {threads} curve --spec {params.spec:q} > {log} 2>&1"
+
+
 rule connectivity:
-    """The loss between two training seeds, straight and after weight matching, on both splits."""
+    """The loss between two training seeds, straight, after weight matching and along the trained curve, on both splits."""
     input:
         unpack(job_inputs("connectivity")),
     output:
