@@ -26,15 +26,6 @@ REPO = Path(__file__).resolve().parents[2]
 RULE_KIND = {"train_with_snapshots": "train"}  # rules that reuse another rule's kind (`use rule ... as`)
 TARGET_RULES = {"all", "study", "sweep", "views", "geometry", "paraview"}  # no job of their own
 FIGURE_SECONDS = 0.6  # a figure, table or page job's own work (not timed: the smoke run's take 0.1-1.3 s)
-STAGES = {
-    "data": ("prepare_data",),
-    "training": ("train", "sweep_train", "import_checkpoint", "curve"),
-    "evaluation": ("evaluate",),
-    "surfaces": ("directions", "landscape_chunk", "surface", "trajectory_directions", "hessian_directions"),
-    "lines, interpolations, connectivity": ("line", "interpolate", "connectivity"),
-    "Hessians, densities, flatness": ("hessian", "density", "flatness"),
-    "eigenvalue maps": ("eigen_chunk", "eigen_map"),
-}
 
 
 @dataclass
@@ -299,7 +290,9 @@ def job_seconds(plan, job: Job, machine: dict) -> float:
 
 
 def stage_of(kind: str) -> str:
-    return next((stage for stage, kinds in STAGES.items() if kind in kinds), "figures, tables, page")
+    from .kinds import KINDS, STAGES
+
+    return STAGES[KINDS[kind].stage]
 
 
 def duration(seconds: float) -> str:
@@ -313,7 +306,9 @@ def summary(jobs: list[Job], seconds: list[float]) -> list[str]:
     for job, spent in zip(jobs, seconds):
         count, hours = rows.get(stage_of(job.kind), (0, 0.0))
         rows[stage_of(job.kind)] = (count + 1, hours + spent / 3600)
-    order = [*STAGES, "figures, tables, page"]
+    from .kinds import STAGES
+
+    order = list(STAGES.values())
     width = max(map(len, order)) + 2
     lines = [f"{'stage':<{width}}{'jobs':>6}{'job-hours':>12}{'share':>8}"]
     for stage in sorted(rows, key=order.index):

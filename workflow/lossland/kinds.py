@@ -32,6 +32,11 @@ GEOMETRY_KEYS = {  # the geometry section's keys each geometry kind depends on (
 }
 
 
+STAGES = {"data": "data", "training": "training", "evaluation": "evaluation", "surfaces": "surfaces",
+          "lines": "lines, interpolations, connectivity", "hessians": "Hessians, densities, flatness",
+          "maps": "eigenvalue maps", "figures": "figures, tables, page"}  # the estimate's rows, in order
+
+
 @dataclass(frozen=True)
 class Kind:
     what: str  # what one job makes: the command's help line
@@ -40,6 +45,7 @@ class Kind:
     inputs: Callable[..., dict] | None = None
     cost: Callable[..., float] | None = None
     section: str = "chunk"  # resources.<section>: memory, GPUs and (train) minutes per epoch
+    stage: str = "figures"  # the estimate's row for its time (a key of STAGES)
 
     def function(self) -> Callable[[dict, str], None]:
         import importlib
@@ -442,50 +448,52 @@ def flatness_evaluations(plan, wildcards: dict) -> int:
 
 KINDS: dict[str, Kind] = {
     # data and training
-    "prepare_data": Kind("one split of the data set as a tensor file", "jobs:prepare_data", data_settings),
+    "prepare_data": Kind("one split of the data set as a tensor file", "jobs:prepare_data", data_settings, stage="data"),
     "train": Kind("one model trained (resumable, bit-identical after a kill)", "jobs:train", train_job_settings,
-                  train_inputs, train_cost, section="train"),
+                  train_inputs, train_cost, section="train", stage="training"),
     "sweep_train": Kind("one run of the Net sweep trained", "jobs:train", sweep_train_settings, cost=sweep_train_cost,
-                        section="train"),
+                        section="train", stage="training"),
     "import_checkpoint": Kind("a checkpoint trained elsewhere, fitted to the model the config builds",
-                              "jobs:import_checkpoint", import_settings, import_inputs),
+                              "jobs:import_checkpoint", import_settings, import_inputs, stage="training"),
     "evaluate": Kind("loss and accuracy of a checkpoint on both splits", "jobs:evaluate_model", evaluate_settings,
-                     cost=evaluation_cost(evaluate_images)),
+                     cost=evaluation_cost(evaluate_images), stage="evaluation"),
     # directions
     "directions": Kind("a plane's two seeded random directions (Li et al.'s filter-normalized)",
-                       "jobs:random_plane", directions_settings),
+                       "jobs:random_plane", directions_settings, stage="surfaces"),
     "trajectory_directions": Kind("the optimizer path's plane: PCA of its weight snapshots", "jobs:trajectory_plane",
-                                  trajectory_directions_settings),
+                                  trajectory_directions_settings, stage="surfaces"),
     "hessian_directions": Kind("the plane of the Hessian's top two eigenvectors", "jobs:hessian_plane",
                                hessian_directions_settings, point_inputs, evaluation_cost(hessian_plane_products,
-                                                                                          "geometry")),
+                                                                                          "geometry"), stage="surfaces"),
     # measurements
     "landscape_chunk": Kind("the loss and accuracy at one chunk of a plane's grid points", "measure:plane_chunk",
-                            chunk_settings, chunk_inputs, evaluation_cost(chunk_points)),
-    "surface": Kind("a plane's surface, merged from its chunks", "measure:merge", surface_settings, surface_inputs),
+                            chunk_settings, chunk_inputs, evaluation_cost(chunk_points), stage="surfaces"),
+    "surface": Kind("a plane's surface, merged from its chunks", "measure:merge", surface_settings, surface_inputs,
+                    stage="surfaces"),
     "line": Kind("a 1-D curve along the first direction, on both splits", "measure:line", line_settings, line_inputs,
-                 evaluation_cost(line_points)),
+                 evaluation_cost(line_points), stage="lines"),
     "interpolate": Kind("the loss along the straight line between two checkpoints, on both splits",
                         "measure:interpolation", interpolate_settings, interpolate_inputs,
-                        evaluation_cost(interpolation_points, model_of=pair_model)),
+                        evaluation_cost(interpolation_points, model_of=pair_model), stage="lines"),
     "curve": Kind("the bend of a trained Bezier curve between two training seeds (resumable)", "curve:train",
-                  curve_settings, curve_inputs, curve_cost, section="train"),
+                  curve_settings, curve_inputs, curve_cost, section="train", stage="training"),
     "connectivity": Kind("the loss between two training seeds, straight, after weight matching and along the "
                          "trained curve, on both splits",
                          "measure:connectivity", connectivity_settings, connectivity_inputs,
-                         evaluation_cost(connectivity_points)),
+                         evaluation_cost(connectivity_points), stage="lines"),
     "hessian": Kind("the Hessian's top eigenvalues, lowest eigenvalue and trace, on disjoint image subsets",
-                    "measure:spectrum", hessian_settings, point_inputs, evaluation_cost(hessian_products, "geometry")),
+                    "measure:spectrum", hessian_settings, point_inputs, evaluation_cost(hessian_products, "geometry"),
+                    stage="hessians"),
     "density": Kind("the Hessian's eigenvalue density (stochastic Lanczos quadrature)", "measure:density",
-                    density_settings, point_inputs, evaluation_cost(density_products, "geometry")),
+                    density_settings, point_inputs, evaluation_cost(density_products, "geometry"), stage="hessians"),
     "flatness": Kind("flatness along random directions and the sharpness of the trained point",
                      "measure:random_lines", flatness_settings, point_inputs,
-                     evaluation_cost(flatness_evaluations, "geometry")),
+                     evaluation_cost(flatness_evaluations, "geometry"), stage="hessians"),
     "eigen_chunk": Kind("the Hessian's extreme eigenvalues at one chunk of a plane's grid points",
                         "measure:plane_chunk", eigen_chunk_settings, eigen_chunk_inputs,
-                        evaluation_cost(eigen_chunk_products, "geometry")),
+                        evaluation_cost(eigen_chunk_products, "geometry"), stage="maps"),
     "eigen_map": Kind("an eigenvalue-ratio map, merged from its chunks", "measure:merge", eigen_map_settings,
-                      eigen_map_inputs),
+                      eigen_map_inputs, stage="maps"),
     # figures of one model or pair
     "plot_landscape": Kind("a model's loss-surface contour figure", "figures:plot_landscape", figure_settings),
     "plot_line": Kind("a model's 1-D curve figure", "figures:plot_line", figure_settings),
