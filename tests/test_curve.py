@@ -12,7 +12,7 @@ import torch
 import yaml
 from conftest import REPO, run_job, study_config
 from lossland.curve import Bezier, bezier, plane
-from lossland.io import save_torch
+from lossland.io import save_torch, sha256
 from lossland.models import build, load_checkpoint
 from lossland.plan import Plan
 from lossland.surface import PlaneEvaluator
@@ -97,8 +97,10 @@ def test_the_bend_trains_seeded_and_resumes_bit_identical_after_a_sigterm(seeds,
 
     monkeypatch.setattr(lossland.logs, "log", log_then_stop)
     assert train_bend(seeds, "stopped") != 0 and (seeds / "stopped" / "resume.pt").is_file()
-    monkeypatch.setattr(lossland.logs, "log", real_log)
+    logged = []
+    monkeypatch.setattr(lossland.logs, "log", logged.append)
     assert train_bend(seeds, "stopped") == 0 and not (seeds / "stopped" / "resume.pt").exists()
+    assert any(line.startswith("resuming net curve after epoch 1 ") for line in logged), logged  # not a restart
     resumed = torch.load(seeds / "stopped.pt", weights_only=True)
     assert all(torch.equal(once["bend"][k], resumed["bend"][k]) for k in once["bend"])
     histories = [pd.read_csv(seeds / f"{tag}.csv").drop(columns="seconds") for tag in ("once", "stopped")]
@@ -108,20 +110,64 @@ def test_the_bend_trains_seeded_and_resumes_bit_identical_after_a_sigterm(seeds,
     assert not all(torch.equal(once["bend"][k], other["bend"][k]) for k in once["bend"])
 
 
-def test_the_connectivity_job_along_a_midpoint_bend_finds_the_straight_path(seeds):
+def connectivity_along(root, bend: dict, tag: str, ends=("a", "b")) -> tuple[int, dict]:
+    """The connectivity job between root/a.pt and root/b.pt with `bend` as its curve's (a bend file recording the
+    checkpoints `ends` as those it was trained between), the plan's settings for the smoke preset with two seeds."""
     config = study_config(yaml.safe_load((REPO / "tests" / "smoke.yaml").read_text()),
                           {"models": ["net"], "train": {"seeds": [0, 1]}})
     settings = Plan(config).settings("connectivity", {"model": "net", "seeds": "seeds0-1"})
     assert settings["curve"] is True
-    settings.update(samples=32, bn_samples=32)
+    settings.update(samples=32, bn_samples=48)
+    save_torch({"model": "net", "bend": bend, "data_sha256": {"a": sha256(root / f"{ends[0]}.pt"),
+                                                              "b": sha256(root / f"{ends[1]}.pt")}}, root / f"{tag}.pt")
+    inputs = {"a": root / "a.pt", "b": root / "b.pt", "train": root / "train.pt", "test": root / "test.pt",
+              "bn_data": root / "train.pt", "bend": root / f"{tag}.pt"}
+    outputs = {"npz": root / f"{tag}-path.npz", "json": root / f"{tag}-path.json"}
+    return run_job("connectivity", settings, inputs, outputs), settings
+
+
+def test_the_connectivity_job_along_a_midpoint_bend_finds_the_straight_path(seeds):
     a, b = (parameters(load_checkpoint(seeds / f"{end}.pt", "cpu")[0]) for end in ("a", "b"))
-    save_torch({"model": "net", "bend": {k: (a[k] + b[k]) / 2 for k in a}}, seeds / "middle.pt")
-    inputs = {"a": seeds / "a.pt", "b": seeds / "b.pt", "train": seeds / "train.pt", "test": seeds / "test.pt",
-              "bn_data": seeds / "train.pt", "bend": seeds / "middle.pt"}
-    assert run_job("connectivity", settings, inputs, {"npz": seeds / "path.npz", "json": seeds / "path.json"}) == 0
-    with np.load(seeds / "path.npz") as path:
+    assert connectivity_along(seeds, {k: (a[k] + b[k]) / 2 for k in a}, "middle")[0] == 0
+    with np.load(seeds / "middle-path.npz") as path:
         for key in ("train_loss", "test_loss", "test_acc"):
             np.testing.assert_allclose(path[f"curve_{key}"], path[f"linear_{key}"], rtol=1e-4, atol=1e-5)
-    barriers = json.loads((seeds / "path.json").read_text())["barriers"]
+    barriers = json.loads((seeds / "middle-path.json").read_text())["barriers"]
     assert barriers["curve_train_loss"] == pytest.approx(barriers["linear_train_loss"], abs=1e-4)
     assert set(barriers) >= {"curve_train_loss", "curve_test_loss", "curve_test_error", "aligned_train_loss"}
+
+
+def test_the_connectivity_job_along_a_bent_curve_equals_evaluating_each_bezier_point(seeds):
+    """A randomly bent curve: at every t the job's loss and accuracy equal the network with the weights
+    bezier(a, c, b, t) written in, its BN statistics recomputed on the same images, evaluated on the same images."""
+    from lossland.data import load_split, normalizer
+    from lossland.evaluate import evaluate, recompute_bn
+    from lossland.surface import evaluation_subset
+
+    model, checkpoint = load_checkpoint(seeds / "a.pt", "cpu")
+    a, b = parameters(model), parameters(load_checkpoint(seeds / "b.pt", "cpu")[0])
+    generator = torch.Generator().manual_seed(3)
+    bend = {k: (a[k] + b[k]) / 2 + 0.05 * torch.randn(a[k].shape, generator=generator) for k in a}
+    code, settings = connectivity_along(seeds, bend, "bent")
+    assert code == 0
+    prepare = normalizer(checkpoint["config"], torch.device("cpu"))
+    bn_images = evaluation_subset(load_split(seeds / "train.pt"), 48, settings["seed"], "bn_samples")
+    splits = {split: evaluation_subset(load_split(seeds / f"{split}.pt"), 32, settings["seed"])
+              for split in ("train", "test")}
+    with np.load(seeds / "bent-path.npz") as path:
+        assert not np.allclose(path["curve_train_loss"][1:-1], path["linear_train_loss"][1:-1])
+        for i, t in enumerate(path["alpha"]):
+            with torch.no_grad():
+                for name, parameter in model.named_parameters():
+                    parameter.copy_(bezier(a[name], bend[name], b[name], float(t)))
+            recompute_bn(model, bn_images, prepare)
+            for split, data in splits.items():
+                loss, accuracy = evaluate(model, data, prepare, settings["batch_size"])
+                assert path[f"curve_{split}_loss"][i] == pytest.approx(loss, rel=1e-4), (split, t)
+                assert path[f"curve_{split}_acc"][i] == pytest.approx(accuracy, abs=1e-6), (split, t)
+
+
+def test_a_bend_trained_between_other_checkpoints_is_refused_in_one_line(seeds, capsys):
+    a, b = (parameters(load_checkpoint(seeds / f"{end}.pt", "cpu")[0]) for end in ("a", "b"))
+    assert connectivity_along(seeds, {k: (a[k] + b[k]) / 2 for k in a}, "stale", ends=("a", "a"))[0] != 0
+    assert "holds the bend of a curve between other checkpoints than" in capsys.readouterr().err

@@ -11,8 +11,11 @@ point. As a point of a plane: θ(t) = θ_a + t·d₁ + t²·d₂ with d₁ = 2(�
 
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
+
+T_STREAM = 0xB321  # the t draws' key in the seed sequence: no other stream of the workflow uses it
 
 
 def bezier(a: torch.Tensor, bend: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
@@ -41,10 +44,11 @@ class Bezier(nn.Module):
                 for i, name in enumerate(self.names)}
 
     def draw(self) -> float:
-        """The next batch's t: the seed's stream at this batch's number (the same after a resume)."""
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + int(self.draws))
+        """The next batch's t: the seed's own stream (apart from the data order's and dropout's) at this batch's
+        number, the same after a resume."""
+        t = float(np.random.default_rng([self.seed, T_STREAM, int(self.draws)]).random())
         self.draws += 1
-        return torch.rand((), generator=generator).item()
+        return t
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Training: at a drawn t; evaluation (the training history's test column): at the midpoint t = ½, with the
@@ -63,6 +67,16 @@ def plane(a: dict, bend: dict, b: dict) -> tuple[dict, dict]:
     return first, second
 
 
+def same_architecture(inputs: dict, checkpoint: dict, other: dict) -> None:
+    from .errors import UserError
+    from .models import describe
+
+    kinds = [describe(c["model"], c["config"]) for c in (checkpoint, other)]
+    if kinds[0] != kinds[1]:
+        raise UserError(f"cannot join {inputs['a']} ({kinds[0]}) and {inputs['b']} ({kinds[1]}) by a curve: the seeds "
+                        "of one model must share its architecture; retrain the stale one")
+
+
 def train(spec: dict, device_name: str) -> None:
     """The bend of the curve between the checkpoints `a` and `b`, trained for `settings["train"]["epochs"]` epochs
     on the training split, resumable after any epoch: the bend (and its training history) written."""
@@ -78,10 +92,11 @@ def train(spec: dict, device_name: str) -> None:
     resume_file = Path(spec["scratch"]["resume"])
     with exclusive(resume_file.parent, log):
         model, checkpoint = load_checkpoint(inputs["a"], device, settings.get("architecture"))
-        other, _ = load_checkpoint(inputs["b"], device, settings.get("architecture"))
+        other, other_checkpoint = load_checkpoint(inputs["b"], device, settings.get("architecture"))
+        same_architecture(inputs, checkpoint, other_checkpoint)
         trained = checkpoint["config"]  # the input transform the seeds were trained with
         recipe = {**settings["train"], **{key: trained[key] for key in ("normalize", "mean", "std") if key in trained}}
-        data_sha256 = {split: sha256(inputs[split]) for split in ("train", "test")}
+        data_sha256 = {name: sha256(inputs[name]) for name in ("train", "test", "a", "b")}  # a resume point: these ends
         data = (load_split(inputs["train"]).to(device), None, load_split(inputs["test"]).to(device))
         curve = Bezier(model, dict(model.named_parameters()), dict(other.named_parameters()), settings["seed"])
         optimizer = make_optimizer(recipe, curve.bend.parameters())

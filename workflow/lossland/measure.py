@@ -256,7 +256,7 @@ def connectivity(spec: dict, device_name: str) -> None:
     curve, barriers = {"alpha": alphas}, {}
     planes = {path: (difference(ctx.model, end), None) for path, end in ends.items()}
     if "bend" in spec["inputs"]:  # the trained Bezier curve: θ_a + t·d₁ + t²·d₂
-        planes["curve"] = bezier_plane(ctx.model, other, spec["inputs"]["bend"], ctx.device)
+        planes["curve"] = bezier_plane(ctx.model, other, spec["inputs"], ctx.device)
     for path, (first, second) in planes.items():
         start = copy.deepcopy(ctx.model)  # the evaluator moves its model in place
         evaluator = PlaneEvaluator(start, first, second, splits["train"], ctx.prepare, **ctx.evaluator_options(),
@@ -283,15 +283,19 @@ def connectivity(spec: dict, device_name: str) -> None:
     save_curve(curve, summary, spec["outputs"]["npz"], at="linear_train_loss")
 
 
-def bezier_plane(model_a: torch.nn.Module, model_b: torch.nn.Module, bend_path: str, device: torch.device):
-    """(d₁, d₂) of the trained curve between the two models (`curve.plane`), from the bend's file."""
+def bezier_plane(model_a: torch.nn.Module, model_b: torch.nn.Module, inputs: dict, device: torch.device):
+    """(d₁, d₂) of the trained curve between the two models (`curve.plane`), from the bend's file, which must have
+    been trained between these two checkpoints."""
     from .curve import plane
-    from .io import load_torch
+    from .io import load_torch, sha256
 
-    bend = {name: value.to(device) for name, value in load_torch(bend_path, "curve")["bend"].items()}
+    trained = load_torch(inputs["bend"], "curve")
+    bend = {name: value.to(device) for name, value in trained["bend"].items()}
     a, b = dict(model_a.named_parameters()), dict(model_b.named_parameters())
-    if set(bend) != set(a):
-        raise UserError(f"{bend_path} holds the bend of another architecture: delete it and rerun")
+    ends = {end: sha256(inputs[end]) for end in ("a", "b")}
+    if set(bend) != set(a) or {end: trained.get("data_sha256", {}).get(end) for end in ends} != ends:
+        raise UserError(f"{inputs['bend']} holds the bend of a curve between other checkpoints than {inputs['a']} and "
+                        f"{inputs['b']}: delete it and rerun")
     return plane({k: v.detach() for k, v in a.items()}, bend, {k: v.detach() for k, v in b.items()})
 
 
