@@ -67,16 +67,6 @@ def plane(a: dict, bend: dict, b: dict) -> tuple[dict, dict]:
     return first, second
 
 
-def same_architecture(inputs: dict, checkpoint: dict, other: dict) -> None:
-    from .errors import UserError
-    from .models import describe
-
-    kinds = [describe(c["model"], c["config"]) for c in (checkpoint, other)]
-    if kinds[0] != kinds[1]:
-        raise UserError(f"cannot join {inputs['a']} ({kinds[0]}) and {inputs['b']} ({kinds[1]}) by a curve: the seeds "
-                        "of one model must share its architecture; retrain the stale one")
-
-
 def train(spec: dict, device_name: str) -> None:
     """The bend of the curve between the checkpoints `a` and `b`, trained for `settings["train"]["epochs"]` epochs
     on the training split, resumable after any epoch: the bend (and its training history) written."""
@@ -84,7 +74,7 @@ def train(spec: dict, device_name: str) -> None:
     from .device import select_device
     from .io import exclusive, save_torch, sha256
     from .logs import log
-    from .models import load_checkpoint
+    from .models import load_checkpoint, same_architecture
     from .train import fit, make_optimizer, write_history
 
     settings, inputs, outputs = spec["settings"], spec["inputs"], spec["outputs"]
@@ -93,7 +83,7 @@ def train(spec: dict, device_name: str) -> None:
     with exclusive(resume_file.parent, log):
         model, checkpoint = load_checkpoint(inputs["a"], device, settings.get("architecture"))
         other, other_checkpoint = load_checkpoint(inputs["b"], device, settings.get("architecture"))
-        same_architecture(inputs, checkpoint, other_checkpoint)
+        same_architecture((inputs["a"], inputs["b"]), checkpoint, other_checkpoint)
         trained = checkpoint["config"]  # the input transform the seeds were trained with
         recipe = {**settings["train"], **{key: trained[key] for key in ("normalize", "mean", "std") if key in trained}}
         data_sha256 = {name: sha256(inputs[name]) for name in ("train", "test", "a", "b")}  # a resume point: these ends

@@ -27,7 +27,7 @@ from .errors import UserError
 from .evaluate import evaluate
 from .io import load_torch, save_arrays, save_json
 from .logs import log
-from .models import describe, load_checkpoint
+from .models import describe, load_checkpoint, same_architecture
 from .provenance import check, record
 
 
@@ -241,10 +241,7 @@ def connectivity(spec: dict, device_name: str) -> None:
     ctx = Context.load(spec, device_name, checkpoint_key="a")
     settings = ctx.settings
     other, other_checkpoint = load_checkpoint(spec["inputs"]["b"], ctx.device, settings.get("architecture"))
-    kinds = [describe(c["model"], c["config"]) for c in (ctx.checkpoint, other_checkpoint)]
-    if kinds[0] != kinds[1]:
-        raise UserError(f"cannot compare {spec['inputs']['a']} ({kinds[0]}) and {spec['inputs']['b']} ({kinds[1]}): "
-                        "the seeds of one model must share its architecture; retrain the stale one")
+    same_architecture((spec["inputs"]["a"], spec["inputs"]["b"]), ctx.checkpoint, other_checkpoint)
     ends, found = paths_between(ctx.model, other, settings["matching_seed"])
     if found is None:
         log(f"{type(other).__name__}: weight matching knows Net, ResNet and PlainNet, not this architecture: only the "

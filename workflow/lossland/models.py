@@ -176,6 +176,16 @@ def layer_list(model: nn.Module) -> list[str]:
     return [f"{name}: {type(m).__name__}" for name, m in model.named_modules() if not list(m.children()) and name]
 
 
+def same_architecture(paths: tuple[str, str], first: dict, second: dict) -> None:
+    """Two checkpoints of one model's seeds (a pair compared or joined by a curve) must be one architecture."""
+    from .errors import UserError
+
+    kinds = [describe(c["model"], c["config"]) for c in (first, second)]
+    if kinds[0] != kinds[1]:
+        raise UserError(f"cannot compare {paths[0]} ({kinds[0]}) and {paths[1]} ({kinds[1]}): the seeds of one model "
+                        "must share its architecture; retrain the stale one")
+
+
 def load_checkpoint(path: str, device: torch.device, architecture: dict | None = None) -> tuple[nn.Module, dict]:
     """The trained model (eval mode, on `device`) and the checkpoint dict; a mismatch is a UserError naming the file.
     A user's model is rebuilt with the config's `architecture`, which must be the one the checkpoint records."""
