@@ -134,6 +134,34 @@ def smoke_run(tmp_path_factory) -> Path:
     return workdir
 
 
+SEEDS_MODELS = ["resnet20", "plainnet20"]
+
+
+@pytest.fixture(scope="session")
+def seeds_run(smoke_run, tmp_path_factory) -> Path:
+    """The smoke run's ResNet-20 and PlainNet-20 with a second seed: a copy of its results (seed 0, untouched) plus
+    what seed 1 adds (`snakemake study`), the way a user adds a seed to a finished run. LOSSLAND_SEEDS_RUN names an
+    earlier session's finished one to reuse instead (CI's system tier reuses the e2e tier's, for the page's
+    connectivity view)."""
+    earlier = os.environ.get("LOSSLAND_SEEDS_RUN")
+    if earlier:
+        planned = run_snakemake(Path(earlier), "-n", "study", "--configfile", "smoke.yaml")
+        assert "Nothing to be done" in planned.stdout + planned.stderr, f"{earlier} is not a finished seeds run"
+        return Path(earlier)
+    workdir = tmp_path_factory.mktemp("seeds")
+    shutil.copytree(smoke_run / "results", workdir / "results", symlinks=True)
+    shutil.copytree(smoke_run / ".snakemake" / "metadata", workdir / ".snakemake" / "metadata")
+    shutil.copy(smoke_run / "config.yaml", workdir / "config.yaml")
+    smoke = yaml.safe_load((smoke_run / "smoke.yaml").read_text())
+    smoke.update(models=SEEDS_MODELS)
+    smoke["train"]["seeds"] = [0, 1]
+    (workdir / "smoke.yaml").write_text(yaml.safe_dump(smoke))
+    before = {p: p.stat().st_mtime_ns for p in (workdir / "results/models").glob("*.pt")}
+    run_snakemake(workdir, "--cores", "2", "study", "--configfile", "smoke.yaml")
+    assert {p: p.stat().st_mtime_ns for p in before} == before  # seed 0's checkpoints reused, not retrained
+    return workdir
+
+
 def run_job(kind: str, settings: dict, inputs: dict, outputs: dict, **scratch) -> int:
     """`python -m lossland <kind> --spec` in-process, with a job spec as the plan makes it (paths as strings)."""
     from lossland.cli import main

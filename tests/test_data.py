@@ -34,6 +34,25 @@ def test_imagefolder_is_prepared_as_uint8_with_sorted_class_labels(tmp_path):
     assert torch.equal(data.images[0], torch.from_numpy(first).permute(2, 0, 1))
 
 
+def test_the_folder_scan_lists_what_torchvisions_imagefolder_lists(tmp_path):
+    """The data job scans an ImageFolder tree itself (importing torchvision costs a job 2.5 s): the same files, labels
+    and order as ImageFolder, with nested folders, upper-case extensions, files that are not images and a linked
+    folder in the tree; and the extensions are torchvision's."""
+    from lossland.config import IMG_EXTENSIONS
+    from lossland.data import class_folders, folder_samples
+    from torchvision.datasets import ImageFolder
+    from torchvision.datasets.folder import IMG_EXTENSIONS as THEIRS
+
+    root = make_imagefolder(tmp_path / "src") / "train"
+    (root / "cat" / "deeper" / "z").mkdir(parents=True)
+    Image.new("RGB", (32, 32)).save(root / "cat" / "deeper" / "z" / "A.PNG")
+    Image.new("RGB", (32, 32)).save(root / "cat" / "deeper" / "b.jpeg", format="JPEG")
+    (root / "cat" / "notes.txt").write_text("not an image")
+    (root / "dog" / "linked").symlink_to(root / "cat" / "deeper", target_is_directory=True)
+    assert IMG_EXTENSIONS == THEIRS
+    assert folder_samples(root, class_folders(root)) == ImageFolder(str(root)).samples
+
+
 def test_stratified_subset_is_balanced_seeded_and_ordered():
     labels = np.repeat(np.arange(10), 50)
     subset = stratified_indices(labels, 25, seed=3)

@@ -15,10 +15,11 @@ from lossland.geometry import (
     extreme_eigenvalues,
     flatness_stats,
     hutchinson_trace,
+    lanczos_ends,
     spectrum_ends,
 )
 from lossland.surface import serpentine_order
-from scipy.sparse.linalg import aslinearoperator
+from scipy.sparse.linalg import LinearOperator, aslinearoperator, eigsh
 from torch import nn
 
 
@@ -148,10 +149,10 @@ def test_the_weights_hessian_is_the_exact_hessians_block_of_the_weights(exact):
     assert abs(whole[-1] - exact_block[-1]) > 1e-3 * whole[-1]  # the parameter set matters: it must be stated
 
 
-def test_a_warm_started_walk_finds_every_points_exact_ends_with_fewer_products():
-    """An eigenvalue map's walk (SpectrumWalk, serpentine over a 3×3 plane of random directions): at every point
-    λmax and λmin equal the exact Hessian's there to eigsh's tolerance, as each point's cold start does, with a
-    third fewer Hessian-vector products (benchmarks/bench.py --parts maps measures how many fewer on a real checkpoint)."""
+def walk_plane(budget: int = 24, count: int = 9):
+    """The tiny CNN's Hessian over a 3×3 plane of random directions, walked in serpentine order (its first `count`):
+    per point (the exact ascending eigenvalues, the walk's (λmax, λmin), how it solved them, its products, a cold
+    run's ends and products)."""
     data, prepare = class_images(4), normalizer({"normalize": True}, torch.device("cpu"))
     model = tiny_cnn()
     op = HessianOperator(model, data, prepare, batch_size=40, params="all")
@@ -159,22 +160,67 @@ def test_a_warm_started_walk_finds_every_points_exact_ends_with_fewer_products()
     first, second = torch.randn(2, theta.numel(), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     first, second = (0.3 * d / d.norm() * theta.norm() for d in (first, second))
     axis, tol = np.linspace(-1, 1, 3), 1e-3  # the workflow's geometry.tol
-    walk, cold_products, warm_products = SpectrumWalk(tol, seed=0, maxiter=1000), 0, 0
-    for index in serpentine_order(np.arange(9), 3):
+    walk, points = SpectrumWalk(tol, seed=0, maxiter=1000, budget=budget), []
+    for index in serpentine_order(np.arange(9), 3)[:count]:
         point = theta + axis[index % 3] * first + axis[index // 3] * second
         with torch.no_grad():
             torch.nn.utils.vector_to_parameters(point.float(), op.params)
         exact_values = np.linalg.eigvalsh(torch.autograd.functional.hessian(loss_of, point).numpy())
         start = op.products
         warm = walk.ends(op.linear_operator())
-        warm_products += op.products - start
-        start = op.products
+        warm_products, start = op.products - start, op.products
         (top,), lowest, _, _ = spectrum_ends(op.linear_operator(), tol, 0, 1, 1000)
-        cold_products += op.products - start
-        for found in (warm, (top, lowest)):  # eigsh's criterion: each eigenvalue to tol relative to itself
-            assert found[0] == pytest.approx(exact_values[-1], rel=tol) and exact_values[0] < 0
+        points.append((exact_values, warm, walk.how, warm_products, (top, lowest), op.products - start))
+    return points, tol
+
+
+def test_a_warm_started_walk_finds_every_points_exact_ends_with_half_the_products():
+    """An eigenvalue map's walk (SpectrumWalk, serpentine over a 3×3 plane): at every point λmax and λmin equal the
+    exact Hessian's (`torch.autograd.functional.hessian`, `eigvalsh`) to eigsh's tolerance, as each point's cold
+    start does, and the warm points (Lanczos from the previous point's eigenvectors, stopped as soon as both ends
+    converge) take at most half the cold runs' products (72 against 168 here; benchmarks/bench.py --parts maps
+    measures it on a real checkpoint)."""
+    points, tol = walk_plane()
+    assert [how for _, _, how, *_ in points] == ["cold"] + ["warm"] * 8
+    for exact_values, warm, _, _, cold, _ in points:  # eigsh's criterion: each eigenvalue to tol relative to itself
+        assert exact_values[0] < 0
+        for found in (warm, cold):
+            assert found[0] == pytest.approx(exact_values[-1], rel=tol)
             assert found[1] == pytest.approx(exact_values[0], rel=tol)
-    assert warm_products < 0.7 * cold_products  # 109 vs 189 products over the 9 points
+    warm_products = sum(products for _, _, how, products, _, _ in points if how == "warm")
+    cold_products = sum(cold for *_, cold in points[1:])
+    assert warm_products <= cold_products / 2, (warm_products, cold_products)
+
+
+def test_a_walk_point_past_its_budget_is_solved_cold_to_the_same_tolerance():
+    """A point whose Lanczos has not converged within `budget` products is solved by eigsh from the same start: the
+    same exact ends, more products."""
+    points, tol = walk_plane(budget=2, count=3)  # two Lanczos steps: too few for these ends
+    assert [how for _, _, how, *_ in points] == ["fallback"] * 3
+    for exact_values, warm, *_ in points:
+        assert warm[0] == pytest.approx(exact_values[-1], rel=tol) and warm[1] == pytest.approx(exact_values[0], rel=tol)
+
+
+def test_lanczos_ends_reaches_a_known_spectrums_ends_from_a_nearby_start():
+    """The warm points' solver alone, on a matrix with known eigenvalues, started from the sum of the ends'
+    eigenvectors of a perturbed matrix: both ends to tol relative to each, in fewer products than a cold eigsh, and
+    None where the budget is spent first."""
+    rng = np.random.default_rng(0)
+    rotation, _ = np.linalg.qr(rng.standard_normal((200, 200)))
+    spectrum = np.r_[-4.0, np.linspace(-1, 1, 197), 9.0, 12.0]
+    matrix = rotation @ np.diag(spectrum) @ rotation.T
+    noise = rng.standard_normal((200, 200))
+    _, vectors = np.linalg.eigh(matrix + 0.01 * (noise + noise.T))
+    products = []
+    top, bottom, top_vector, _ = lanczos_ends(lambda v: products.append(1) or matrix @ v,
+                                              vectors[:, -1] + vectors[:, 0], 1e-8, 60)
+    assert top == pytest.approx(12.0, rel=1e-8) and bottom == pytest.approx(-4.0, rel=1e-8)
+    assert np.linalg.norm(matrix @ top_vector - top * top_vector) <= 1e-8 * 12.0 * 1.01
+    cold = []
+    eigsh(LinearOperator((200, 200), matvec=lambda v: cold.append(1) or matrix @ v, dtype=np.float64), k=2,
+          which="BE", tol=1e-8, v0=rng.standard_normal(200))
+    assert len(products) < len(cold), (len(products), len(cold))
+    assert lanczos_ends(lambda v: matrix @ v, vectors[:, -1] + vectors[:, 0], 1e-8, 3) is None
 
 
 @pytest.mark.parametrize("spectrum", [

@@ -95,6 +95,22 @@ def test_every_model_renders_in_headless_chromium(smoke_run, browser, tmp_path):
     assert inked_share(screenshot) > 0.1
 
 
+def test_the_curves_between_seeds_render_in_headless_chromium(seeds_run, browser):
+    """A model whose seeds were compared gets two more plots, train loss and test error between its seeds: one line
+    per path (straight, aligned, trained curve) of its one pair, drawn."""
+    dumped = headless(browser, (seeds_run / "results/landscapes.html").as_uri() + "#selfcheck", "--dump-dom")
+    assert dumped.returncode == 0, dumped.stderr[-2000:]
+    found = re.search(r'<pre id="selfcheck">(.*?)</pre>', dumped.stdout, re.S)
+    assert found and found.group(1), "the page's self-check did not finish:\n" + dumped.stderr[-2000:]
+    report = json.loads(found.group(1))
+    assert report["errors"] == [] and report["fetched"] == []
+    for model in ("resnet20", "plainnet20"):
+        plots = {plot["id"]: plot for plot in report["models"][model]}
+        assert list(plots) == ["surface-0", "contour-0", "curve-0", "between-loss-0", "between-error-0"], model
+        for plot in ("between-loss-0", "between-error-0"):
+            assert plots[plot]["traces"] == 3 and plots[plot]["ink"] > 0.02, (model, plots[plot])
+
+
 def test_the_report_builds_without_rst_errors_and_renders_in_headless_chromium(smoke_run, browser, tmp_path):
     report = tmp_path / "report.html"  # outside the smoke run, which CI's e2e tier reads and writes meanwhile
     built = run_snakemake(smoke_run, "--report", str(report), "--configfile", "smoke.yaml")

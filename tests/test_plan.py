@@ -246,7 +246,11 @@ def test_the_page_shows_the_first_run_of_every_model(config):
     assert inputs["lines"] == [f"results/landscape/{m}/line.npz" for m in config["models"]]
     assert inputs["metrics"] == [f"results/metrics/{m}.json" for m in config["models"]]
     assert inputs["geometry"] == "results/geometry.csv"
-    assert plan.settings("page", {}) == {"models": config["models"], "cap": config["landscape"]["cap"]}
+    pairs = [[model, "seeds0-1"] for model in config["models"]]  # every model with two seeds
+    assert inputs["connectivity"] == [f"results/connectivity/{model}/{pair}.npz" for model, pair in pairs]
+    assert plan.settings("page", {}) == {"models": config["models"], "cap": config["landscape"]["cap"],
+                                         "connectivity_pairs": pairs}
+    assert "connectivity_pairs" not in Plan(config).settings("page", {})  # one seed: the page's settings as before
 
 
 def test_connectivity_pairs_follow_the_seeds_and_bad_settings_get_one_line_each(config):

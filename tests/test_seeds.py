@@ -2,19 +2,18 @@
 whose intervals are Welch's t on the per-seed numbers, and adding a seed schedules only that seed."""
 
 import json
-import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import planned_outputs, run_snakemake
+from conftest import SEEDS_MODELS, planned_outputs, run_snakemake
 from lossland.claims import claim_pairs, claims_table
 from lossland.plan import Plan, base, replicate
 from scipy import stats
 from test_plan import config  # noqa: F401 - the merged smoke config fixture
 
-MODELS = ["resnet20", "plainnet20"]
+MODELS = SEEDS_MODELS
 
 
 def test_runs_paths_and_training_seeds(config):  # noqa: F811
@@ -77,26 +76,8 @@ def test_barrier_claims_take_intervals_over_disjoint_seed_pairs_only():
     assert row["excludes_zero"].item() is True and row["note"] == "2 pairs sharing a seed left out"
 
 
-@pytest.fixture(scope="module")
-def two_seeds(smoke_run, tmp_path_factory):
-    """The smoke run's ResNet-20 and PlainNet-20 with a second seed: a copy of its results (seed 0, untouched) plus
-    what seed 1 adds, the way a user adds a seed to a finished run."""
-    workdir = tmp_path_factory.mktemp("seeds")
-    shutil.copytree(smoke_run / "results", workdir / "results", symlinks=True)
-    shutil.copytree(smoke_run / ".snakemake" / "metadata", workdir / ".snakemake" / "metadata")
-    shutil.copy(smoke_run / "config.yaml", workdir / "config.yaml")
-    smoke = yaml.safe_load((smoke_run / "smoke.yaml").read_text())
-    smoke.update(models=MODELS)
-    smoke["train"]["seeds"] = [0, 1]
-    (workdir / "smoke.yaml").write_text(yaml.safe_dump(smoke))
-    before = {p: p.stat().st_mtime_ns for p in (workdir / "results/models").glob("*.pt")}
-    run_snakemake(workdir, "--cores", "2", "study", "--configfile", "smoke.yaml")
-    assert {p: p.stat().st_mtime_ns for p in before} == before  # seed 0's checkpoints reused, not retrained
-    return workdir
-
-
-def test_two_seeds_give_per_seed_runs_and_tables_with_n_2(two_seeds):
-    results = two_seeds / "results"
+def test_two_seeds_give_per_seed_runs_and_tables_with_n_2(seeds_run):
+    results = seeds_run / "results"
     for model in MODELS:
         for run in (model, f"{model}/seed1"):
             assert (results / f"models/{run}.pt").is_file() and (results / f"metrics/{run}.json").is_file()
@@ -125,11 +106,11 @@ def test_two_seeds_give_per_seed_runs_and_tables_with_n_2(two_seeds):
     assert "| 2 |" in (results / "summary.md").read_text()
 
 
-def test_two_seeds_are_compared_straight_after_weight_matching_and_along_a_trained_curve(two_seeds):
+def test_two_seeds_are_compared_straight_after_weight_matching_and_along_a_trained_curve(seeds_run):
     """Mode connectivity of each model's seeds 0 and 1: the barriers are those of the stored paths, the three paths
     start at seed 0 and end at one function (seed 1, seed 1 permuted, seed 1 at the curve's end), the curve's bend
     was trained (the smoke preset: 1 epoch), and the table holds the barriers."""
-    results = two_seeds / "results"
+    results = seeds_run / "results"
     table = pd.read_csv(results / "connectivity.csv").set_index("model")
     for model in MODELS:
         curve = np.load(results / f"connectivity/{model}/seeds0-1.npz")
@@ -167,11 +148,35 @@ def test_two_seeds_are_compared_straight_after_weight_matching_and_along_a_train
     assert "barrier aligned (train loss)" in (results / "claims.md").read_text()
 
 
-def test_adding_a_seed_schedules_only_that_seed_and_the_tables(two_seeds):
-    smoke = yaml.safe_load((two_seeds / "smoke.yaml").read_text())
+def test_the_page_holds_each_models_curves_between_seeds(seeds_run):
+    """The page's connectivity view: per model its pair's α, train loss and test error along the three paths, the
+    stored curves as float32."""
+    import base64
+    import re
+
+    page = (seeds_run / "results/landscapes.html").read_text()
+    data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', page, re.S).group(1))
+
+    def unpacked(text: str) -> np.ndarray:
+        return np.frombuffer(base64.b64decode(text), dtype="<f4")
+
+    for model in MODELS:
+        between = data["models"][model]["between"]
+        assert list(between) == ["seeds0-1"]
+        curve = np.load(seeds_run / f"results/connectivity/{model}/seeds0-1.npz")
+        np.testing.assert_array_equal(unpacked(between["seeds0-1"]["alpha"]), curve["alpha"].astype(np.float32))
+        assert list(between["seeds0-1"]["paths"]) == ["linear", "aligned", "curve"]
+        for path, values in between["seeds0-1"]["paths"].items():
+            np.testing.assert_array_equal(unpacked(values["train_loss"]), curve[f"{path}_train_loss"].astype(np.float32))
+            np.testing.assert_array_equal(unpacked(values["test_error"]),
+                                          (1 - curve[f"{path}_test_acc"]).astype(np.float32))
+
+
+def test_adding_a_seed_schedules_only_that_seed_and_the_tables(seeds_run):
+    smoke = yaml.safe_load((seeds_run / "smoke.yaml").read_text())
     smoke["train"]["seeds"] = [0, 1, 2]
-    (two_seeds / "three.yaml").write_text(yaml.safe_dump(smoke))
-    outputs = planned_outputs(run_snakemake(two_seeds, "-n", "study", "--configfile", "three.yaml").stdout)
+    (seeds_run / "three.yaml").write_text(yaml.safe_dump(smoke))
+    outputs = planned_outputs(run_snakemake(seeds_run, "-n", "study", "--configfile", "three.yaml").stdout)
     trained = sorted(p for p in outputs if p.startswith("results/models/"))
     assert trained == ["results/models/plainnet20/seed2.pt", "results/models/resnet20/seed2.pt"]
     assert "results/summary.csv" in outputs and "results/claims.md" in outputs

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import planned_outputs, run_snakemake, smoke_workdir
+from conftest import JPEG_DATA, REPO, merged, planned_outputs, run_snakemake, smoke_workdir
 from PIL import Image
 
 MODELS = ["net", "resnet20", "plainnet20"]  # the smoke preset's
@@ -352,27 +352,55 @@ def run_bad_config(workdir, change, name: str = "bad.yaml"):
     return result.returncode, errors, result.stderr
 
 
+def refused(change: dict) -> list[str]:
+    """The lines the Snakefile stops with for the smoke preset plus `change`, found in-process by the function it
+    calls (`plan.every_problem`) on the config Snakemake would merge (config.yaml, smoke.yaml, the change)."""
+    from lossland.plan import every_problem
+
+    if not JPEG_DATA.is_dir():
+        pytest.skip(f"the CIFAR-10 JPEG copy is not at {JPEG_DATA}")
+    smoke = yaml.safe_load((REPO / "tests" / "smoke.yaml").read_text())
+    smoke["data"]["root"] = str(JPEG_DATA)
+    config = merged(merged(yaml.safe_load((REPO / "config.yaml").read_text()), smoke), change)
+    return [f"config error: {line}" for line in every_problem(config, REPO / "workflow/schemas/config.schema.yaml")]
+
+
+@pytest.mark.parametrize("change,message", BAD_CONFIGS)
+def test_a_bad_config_is_refused_in_one_line_naming_it(change, message):
+    errors = refused(change)
+    assert len(errors) == 1 and message in errors[0], errors
+
+
+@pytest.mark.parametrize("change,messages", MANY_PROBLEMS)
+def test_every_problem_of_a_bad_config_is_refused_at_once(change, messages):
+    errors = refused(change)
+    assert len(errors) == len(messages), errors  # every problem at once, one line each
+    assert all(any(error.startswith(message) for error in errors) for message in messages), errors
+
+
 @pytest.mark.parametrize("change,message", BAD_CONFIGS[:4])
 def test_bad_config_stops_with_one_line_before_any_job(tmp_path, change, message):
     workdir = smoke_workdir(tmp_path / "bad")
     code, errors, stderr = run_bad_config(workdir, change)
     assert code != 0 and len(errors) == 1 and message in errors[0], stderr
+    assert errors == refused(change)  # the lines the fast tier checks for every bad config
     assert "Traceback" not in stderr
     assert not (workdir / "results").exists()
 
 
 def test_bad_configs_leave_earlier_results_untouched(smoke_run):
+    """Snakemake stopped by a bad config on a finished run, for a problem the schema finds, one only the plan finds
+    and several at once: it prints exactly the lines `every_problem` gives (the fast tier checks those for every bad
+    config) and touches nothing of the run."""
     def snapshot():
         return {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in (smoke_run / "results").rglob("*")}
 
     before = snapshot()
-    changes = [change for change, _ in BAD_CONFIGS + MANY_PROBLEMS]
+    changes = [BAD_CONFIGS[1][0], BAD_CONFIGS[13][0]] + [change for change, _ in MANY_PROBLEMS]
     with ThreadPoolExecutor(2) as pool:  # each run is one core's work
         results = list(pool.map(lambda item: run_bad_config(smoke_run, item[1], f"bad{item[0]}.yaml"),
                                 enumerate(changes)))
-    for (change, message), (code, errors, stderr) in zip(BAD_CONFIGS, results):
-        assert code != 0 and len(errors) == 1 and message in errors[0], stderr
-    for (change, messages), (code, errors, stderr) in zip(MANY_PROBLEMS, results[len(BAD_CONFIGS):]):
-        assert code != 0 and len(errors) == len(messages), stderr  # every problem at once, one line each
-        assert all(any(error.startswith(message) for error in errors) for message in messages), stderr
+    for change, (code, errors, stderr) in zip(changes, results):
+        assert code != 0 and errors == refused(change), stderr
+        assert "Traceback" not in stderr
     assert snapshot() == before

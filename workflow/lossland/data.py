@@ -4,13 +4,14 @@ data set (CIFAR-10 by default), then kept on the device, normalized and augmente
 A prepared split records its class names; its tensors give the channel count and image size. Nothing else is
 assumed: any number of classes (at least 2), any image size (one per data set), 1 or 3 channels."""
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .config import CIFAR10_CLASSES, TORCHVISION, normalization
+from .config import CIFAR10_CLASSES, IMG_EXTENSIONS, TORCHVISION, normalization
 from .errors import UserError
 from .io import load_torch, save_torch
 
@@ -52,10 +53,18 @@ def class_folders(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_dir())
 
 
-def _imagefolder_split(root: Path, split: str, size: int | None, seed: int):
-    from torchvision.datasets import ImageFolder
-    from torchvision.datasets.folder import IMG_EXTENSIONS
+def folder_samples(folder: Path, classes: list[str]) -> list[tuple[str, int]]:
+    """(path, label) of every image of an ImageFolder tree, in torchvision's ImageFolder order (each class folder
+    walked sorted, links followed, files by extension), without importing torchvision (2.5 s of a data job)."""
+    samples = []
+    for label, name in enumerate(classes):
+        for directory, _, names in sorted(os.walk(folder / name, followlinks=True)):
+            samples += [(os.path.join(directory, file), label) for file in sorted(names)
+                        if file.lower().endswith(IMG_EXTENSIONS)]
+    return samples
 
+
+def _imagefolder_split(root: Path, split: str, size: int | None, seed: int):
     folder = root / split
     if not folder.is_dir():
         raise UserError(f"data folder {folder} not found: set data.root to a folder holding train/ and test/")
@@ -72,7 +81,7 @@ def _imagefolder_split(root: Path, split: str, size: int | None, seed: int):
         if not any(path.suffix.lower() in IMG_EXTENSIONS for path in (folder / name).iterdir()):
             raise UserError(f"class folder {folder / name} holds no images ({', '.join(IMG_EXTENSIONS)}): "
                             "add its images or fix data.root")
-    samples = ImageFolder(str(folder)).samples
+    samples = folder_samples(folder, classes)
     labels = np.array([label for _, label in samples], dtype=np.int64)
     keep = stratified_indices(labels, size, seed)
     first = _read_image(samples[keep[0]][0])

@@ -12,6 +12,7 @@ scipy's Lanczos solver (`eigsh`, both ends of the spectrum in one run) or Hutchi
 from collections.abc import Callable
 
 import numpy as np
+import scipy.linalg
 import torch
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 from torch import nn
@@ -178,46 +179,77 @@ def spectrum_ends(operator: LinearOperator, tol: float, seed: int, top_k: int = 
 class SpectrumWalk:
     """λmax and λmin at each point of a walk through nearby Hessians: an eigenvalue map's chunk, in serpentine order.
 
-    The first point's Lanczos run starts from the seeded vector, as `spectrum_ends` does; each later one from the sum
-    of the previous point's two end eigenvectors, which nearly lie in the new ones' span where the Hessian has barely
-    moved, so the run converges in its first factorisation of `ncv` products instead of several restarts. Where a
-    run does not converge in `maxiter` restarts it falls back as `spectrum_ends` does (λmax alone, then λmin of
-    H − λmax·I), each end warm-started from its own previous vector. Convergence is eigsh's own test at every point,
-    so each eigenvalue meets the same tolerance as from a cold start; the bits depend on the walk (a map's chunks)."""
+    Each point runs a Lanczos of its own (`lanczos_ends`) that stops at the first product after which both ends meet
+    eigsh's own criterion, ‖H·u − θ·u‖ ≤ tol·|θ| (eigsh can stop only at the end of a factorisation or restart: 21
+    products at the least for both ends from a cold start), so each eigenvalue is known to the same tolerance as
+    from eigsh. The first point starts from the seeded vector, each later one from the sum of the previous point's
+    two end eigenvectors, which barely move between neighbouring points. A point whose ends have not converged
+    within `budget` products is solved by eigsh from the same start, as `spectrum_ends` solves it (both ends in one
+    run; where that does not converge, λmax alone, then λmin of H − λmax·I). The bits depend on the walk (a map's
+    chunks)."""
 
-    def __init__(self, tol: float, seed: int, maxiter: int | None = None, ncv: int | None = 8):
-        self.tol, self.seed, self.maxiter, self.ncv = tol, seed, maxiter, ncv
+    def __init__(self, tol: float, seed: int, maxiter: int | None = None, budget: int = 24):
+        self.tol, self.seed, self.maxiter, self.budget = tol, seed, maxiter, budget
         self.vectors: tuple[np.ndarray, np.ndarray] | None = None  # the previous point's top and bottom eigenvectors
-
-    def _eigsh(self, operator: LinearOperator, which: str, start: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        warm = start is not None
-        if not warm:
-            start = start_vector(operator.shape[0], self.seed)
-        ncv = min(self.ncv, operator.shape[0]) if warm and self.ncv else None
-        values, vectors = eigsh(operator, k=2 if which == "BE" else 1, which=which, tol=self.tol,
-                                maxiter=self.maxiter, v0=start, ncv=ncv)
-        return values, vectors
+        self.how = ""  # how the last point was solved: cold, warm or fallback
 
     def ends(self, operator: LinearOperator) -> tuple[float, float]:
         """(λmax, λmin) of `operator`, the walk's next point."""
-        previous = self.vectors
+        warm = self.vectors is not None
+        start = sum(self.vectors) if warm else start_vector(operator.shape[0], self.seed)
+        found = lanczos_ends(operator.matvec, start, self.tol, self.budget)
+        if found is not None:
+            (top, bottom), self.vectors, self.how = found[:2], found[2:], "warm" if warm else "cold"
+            return top, bottom
+        self.how = "fallback"
+        return self._eigsh(operator, start)
+
+    def _eigsh(self, operator: LinearOperator, start: np.ndarray) -> tuple[float, float]:
         try:
-            values, vectors = self._eigsh(operator, "BE", None if previous is None else previous[0] + previous[1])
+            values, vectors = eigsh(operator, k=2, which="BE", tol=self.tol, maxiter=self.maxiter, v0=start)
             self.vectors = vectors[:, values.argmax()], vectors[:, values.argmin()]
             return float(values.max()), float(values.min())
         except ArpackNoConvergence:
             pass
         try:
-            values, top = self._eigsh(operator, "LA", None if previous is None else previous[0])
+            values, top = eigsh(operator, k=1, which="LA", tol=self.tol, maxiter=self.maxiter, v0=start)
             shift = float(values[0])
             shifted = LinearOperator(operator.shape, matvec=lambda v: np.ravel(operator.matvec(v)) - shift * np.ravel(v),
                                      dtype=np.float64)
-            values, bottom = self._eigsh(shifted, "SA", None if previous is None else previous[1])
+            values, bottom = eigsh(shifted, k=1, which="SA", tol=self.tol, maxiter=self.maxiter, v0=start)
         except ArpackNoConvergence as error:
             raise UserError(f"Lanczos did not converge to tol {self.tol:g} in {self.maxiter} restarts "
                             f"({len(error.eigenvalues)} eigenvalues): raise geometry.maxiter or geometry.tol") from None
         self.vectors = top[:, 0], bottom[:, 0]
         return shift, float(values[0]) + shift
+
+
+def lanczos_ends(matvec: Callable[[np.ndarray], np.ndarray], start: np.ndarray, tol: float,
+                 budget: int) -> tuple[float, float, np.ndarray, np.ndarray] | None:
+    """(λmax, λmin, their unit Ritz vectors) of the symmetric H behind `matvec`, by Lanczos from `start` with full
+    reorthogonalisation, stopped at the first product after which both extreme Ritz pairs meet ‖H·u − θ·u‖ ≤
+    tol·|θ| (the residual norm is |β·s_last|, as eigsh estimates it); None where `budget` products do not."""
+    basis = np.empty((budget + 1, start.size))
+    basis[0] = start / np.linalg.norm(start)
+    diagonal, off = [], []
+    for step in range(budget):
+        image = np.ravel(matvec(basis[step]))
+        diagonal.append(float(basis[step] @ image))
+        kept = basis[: step + 1]
+        for _ in range(2):  # Gram–Schmidt twice: orthogonal to rounding
+            image -= kept.T @ (kept @ image)
+        beta = float(np.linalg.norm(image))
+        values, vectors = scipy.linalg.eigh_tridiagonal(np.array(diagonal), np.array(off))
+        residuals = beta * np.abs(vectors[-1, [-1, 0]])
+        invariant = beta <= 1e-12 * max(abs(values[0]), abs(values[-1]))  # the Krylov space is exact
+        if invariant and step == 0:
+            return None  # the start is an eigenvector: one end, not two
+        if invariant or (step >= 1 and (residuals <= tol * np.abs(values[[-1, 0]])).all()):
+            top, bottom = (kept.T @ vectors[:, index] for index in (-1, 0))
+            return float(values[-1]), float(values[0]), top, bottom
+        off.append(beta)
+        basis[step + 1] = image / beta
+    return None
 
 
 def top_eigenvectors(op: "HessianOperator", k: int, tol: float, seed: int,

@@ -213,7 +213,9 @@ def connectivity_table_settings(plan, wildcards: dict) -> dict:
 
 
 def page_settings(plan, wildcards: dict) -> dict:
-    return {"models": plan.models, "cap": plan.config["landscape"]["cap"], **plan.labels()}
+    pairs = connectivity_table_settings(plan, wildcards)["pairs"]  # only where there are: no page rebuilt for none
+    return {"models": plan.models, "cap": plan.config["landscape"]["cap"],
+            **({"connectivity_pairs": pairs} if pairs else {}), **plan.labels()}
 
 
 def sweep_table_settings(plan, wildcards: dict) -> dict:
@@ -330,7 +332,8 @@ def page_inputs(plan, wildcards: dict) -> dict:
     first = [runs[0] for runs in plan.runs.values()]
     return {"surfaces": [paths.SURFACE.format(plane="landscape", model=m) for m in first],
             "lines": [paths.LINE.format(model=m) for m in first],
-            "metrics": [paths.METRICS.format(model=m) for m in first], "geometry": paths.GEOMETRY_TABLE}
+            "metrics": [paths.METRICS.format(model=m) for m in first], "geometry": paths.GEOMETRY_TABLE,
+            "connectivity": plan.connectivity_paths()}
 
 
 # ---- cost: minutes one job takes by the cost model
@@ -514,7 +517,8 @@ KINDS: dict[str, Kind] = {
                                "figures:connectivity_table", connectivity_table_settings, connectivity_table_inputs),
     "density_figure": Kind("the eigenvalue densities of every model in one figure", "figures:density_figure",
                            density_figure_settings, density_figure_inputs),
-    "page": Kind("the interactive HTML page of every model's surface", "figures:page", page_settings, page_inputs),
+    "page": Kind("the interactive HTML page of every model's surface and connectivity", "figures:page", page_settings,
+                 page_inputs),
     "sweep_table": Kind("the Net sweep's tables and heat maps", "figures:sweep_table", sweep_table_settings,
                         sweep_table_inputs),
     "ablation": Kind("the augmentation ablation table of the sweep", "figures:ablation", ablation_settings),

@@ -118,7 +118,7 @@ def plane_chunk(spec: dict, device_name: str) -> None:
             products = op.products
             lambda_max, lambda_min = walk.ends(op.linear_operator())
             log(f"({a:+.3f}, {b:+.3f}): λmax {lambda_max:.6g}, λmin {lambda_min:.6g}, "
-                f"{op.products - products} Hessian-vector products")
+                f"{op.products - products} Hessian-vector products ({walk.how})")
             return op.loss(), lambda_max, lambda_min
 
         frame = grid_chunk(extremes, grid, chunk, ("loss", "lambda_max", "lambda_min"), log, serpentine=True)

@@ -1,7 +1,8 @@
 "use strict";
 // The viewer of results/landscapes.html (lossland/page.py writes the page): a model picker, an optional second model
 // side by side on one colour scale, a log-z toggle; per model the 3-D surface, the contours with the 1-D curve's
-// direction, the 1-D curves and the geometry row. `#model=A&other=B&log=1` in the URL opens that view; `#selfcheck`
+// direction, the 1-D curves, the geometry row and, where the model's seeds were compared, the train loss and test
+// error between them along each path (straight, aligned, trained curve). `#model=A&other=B&log=1` in the URL opens that view; `#selfcheck`
 // runs selfCheck() (the browser test's).
 
 const DATA = JSON.parse(document.getElementById("data").textContent);
@@ -33,9 +34,18 @@ for (const name of NAMES) {
   const m = DATA.models[name];
   const line = {};
   for (const key in m.line) line[key] = Array.from(unpack(m.line[key]));
+  const between = {};
+  for (const pair in m.between) {
+    const paths = {};
+    for (const path in m.between[pair].paths) {
+      const values = m.between[pair].paths[path];
+      paths[path] = {train_loss: Array.from(unpack(values.train_loss)), test_error: Array.from(unpack(values.test_error))};
+    }
+    between[pair] = {alpha: Array.from(unpack(m.between[pair].alpha)), paths: paths};
+  }
   MODELS[name] = {label: m.label, testAcc: m.test_acc, nCapped: m.n_capped, geometry: m.geometry,
                   x: Array.from(unpack(m.x)), y: Array.from(unpack(m.y)), loss: unpack(m.loss),
-                  acc: unpack(m.acc), capped: unpack(m.capped), line: line};
+                  acc: unpack(m.acc), capped: unpack(m.capped), line: line, between: between};
 }
 
 function height(loss, log) { return log ? Math.log10(Math.max(loss, 1e-12)) : loss; }
@@ -108,6 +118,22 @@ function curveTraces(m) {
   return traces;
 }
 
+const PATH_STYLES = {linear: ["dash", "straight"], aligned: ["solid", "aligned"], curve: ["dot", "curve"]};
+const PAIR_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
+
+function betweenTraces(m, value) {  // one line per seed pair (a colour) and path (a dash), as the report's figure
+  const traces = [];
+  Object.keys(m.between).forEach((pair, i) => {
+    const curves = m.between[pair];
+    for (const path in curves.paths) {
+      traces.push({type: "scatter", mode: "lines+markers", x: curves.alpha, y: curves.paths[path][value],
+                   name: `${pair.replace(/^seeds/, "seeds ")}, ${PATH_STYLES[path][1]}`, marker: {size: 4},
+                   line: {color: PAIR_COLOURS[i % PAIR_COLOURS.length], dash: PATH_STYLES[path][0]}});
+    }
+  });
+  return traces;
+}
+
 function geometryTable(m) {
   if (!m.geometry.length) return "<p class=\"note\">no geometry row for this model</p>";
   const cell = (tag, text) => `<${tag}>${text.replace(/&/g, "&amp;").replace(/</g, "&lt;")}</${tag}>`;
@@ -127,7 +153,9 @@ function panelDiv(name, index) {
   div.innerHTML = `<h2>${m.label.replace(/</g, "&lt;")} <span class="note">test accuracy ${m.testAcc.toFixed(4)}` +
                   `${capped}</span></h2><div class="plot3d" id="${id("surface")}"></div>` +
                   `<div class="row"><div class="plot2d" id="${id("contour")}"></div>` +
-                  `<div class="plot2d" id="${id("curve")}"></div></div>${geometryTable(m)}`;
+                  `<div class="plot2d" id="${id("curve")}"></div></div>${geometryTable(m)}` +
+                  (Object.keys(m.between).length ? `<div class="row"><div class="plot2d" id="${id("between-loss")}"></div>` +
+                   `<div class="plot2d" id="${id("between-error")}"></div></div>` : "");
   return div;
 }
 
@@ -138,7 +166,7 @@ function plotPanel(name, index, log, range, withScale) {
   const scene = {xaxis: {title: {text: "direction 1"}}, yaxis: {title: {text: "direction 2"}},
                  zaxis: {title: {text: zTitle}, range: [range.cmin, range.cmax]}, aspectmode: "manual",
                  aspectratio: {x: 1, y: 1, z: 0.7}};
-  return Promise.all([
+  const plots = [
     Plotly.newPlot(id("surface"), surfaceTraces(m, log, range, withScale),
                    {title: {text: "surface", x: 0.05, xanchor: "left"}, scene: scene, margin: {l: 0, r: 0, t: 30, b: 0}, modebar: MODEBAR}, PLOT_CONFIG),
     Plotly.newPlot(id("contour"), contourTraces(m, log, range, withScale),
@@ -152,7 +180,19 @@ function plotPanel(name, index, log, range, withScale) {
                     yaxis2: {title: {text: "accuracy"}, overlaying: "y", side: "right", range: [0, 1], tickmode: "linear",
                              tick0: 0, dtick: 0.2, showgrid: false},
                     legend: {orientation: "h", y: -0.25}, margin: {t: 30, r: 80}, modebar: MODEBAR}, PLOT_CONFIG),
-  ]);
+  ];
+  if (Object.keys(m.between).length) {
+    const axis = {title: {text: "α, t on the curve (seed a → seed b)"}};
+    for (const [what, value, title, yaxis] of [
+      ["between-loss", "train_loss", "train loss between seeds", {title: {text: "train loss"}, type: log ? "log" : "linear"}],
+      ["between-error", "test_error", "test error between seeds", {title: {text: "test error"}, range: [0, 1]}]]) {
+      plots.push(Plotly.newPlot(id(what), betweenTraces(m, value),
+                                {title: {text: title + " (BN recomputed)", x: 0.05, xanchor: "left"}, xaxis: axis,
+                                 yaxis: yaxis, legend: {orientation: "h", y: -0.3}, margin: {t: 30}, modebar: MODEBAR},
+                                PLOT_CONFIG));
+    }
+  }
+  return Promise.all(plots);
 }
 
 function show() {

@@ -3,7 +3,8 @@
 One self-contained file: plotly's JavaScript, embedded from the pinned `plotly` package (never a CDN), the viewer
 (`page.js`) and the run's numbers as compact float32 arrays (base64). Per model: the 3-D surface (log-z toggle, the
 capped region drawn as a grey plateau at the cap), the contour view with the 1-D curve's direction marked, the 1-D
-curves and the geometry row; a model picker and a side-by-side mode for two models on one colour scale.
+curves, the geometry row and, for a model with training seeds compared (`connectivity`), the train loss and test
+error between its seeds along each path; a model picker and a side-by-side mode for two models on one colour scale.
 """
 
 import base64
@@ -52,7 +53,16 @@ def geometry_cells(row: dict | None) -> list[dict]:
     return cells
 
 
-def model_data(label: str, surface: dict, curve: dict, test_acc: float, geometry: dict | None) -> dict:
+def between_seeds(curve: dict) -> dict:
+    """One seed pair's connectivity curves (`results/connectivity/<model>/<pair>.npz`): α and, per path there
+    (straight, aligned, trained curve), the train loss and the test error."""
+    found = {path: {"train_loss": packed(curve[f"{path}_train_loss"]), "test_error": packed(1 - curve[f"{path}_test_acc"])}
+             for path in ("linear", "aligned", "curve") if f"{path}_train_loss" in curve}
+    return {"alpha": packed(curve["alpha"]), "paths": found}
+
+
+def model_data(label: str, surface: dict, curve: dict, test_acc: float, geometry: dict | None,
+               between: dict | None = None) -> dict:
     capped = surface.get("capped", np.zeros_like(surface["loss"], dtype=bool)).astype(bool)
     return {"label": label, "test_acc": float(test_acc),
             "x": packed(surface["x"]), "y": packed(surface["y"]),
@@ -60,7 +70,7 @@ def model_data(label: str, surface: dict, curve: dict, test_acc: float, geometry
             "capped": packed(capped.astype(np.float32)), "n_capped": int(capped.sum()),
             "line": {key: packed(curve[key]) for key in ("alpha", "train_loss", "test_loss", "train_acc", "test_acc")
                      if key in curve},
-            "geometry": geometry_cells(geometry)}
+            "geometry": geometry_cells(geometry), "between": between or {}}
 
 
 def plotly_js() -> tuple[str, str]:
@@ -82,10 +92,13 @@ def render(models: dict[str, dict], cap: float | None, title: str) -> str:
 
 
 def write_page(settings: dict, inputs: dict, dest: str) -> None:
-    """The page job: the first run of every model (its surface, 1-D curve, metrics) and the geometry table's rows."""
+    """The page job: the first run of every model (its surface, 1-D curve, metrics), the geometry table's rows and
+    the connectivity curves of each seed pair."""
     from .io import read_arrays
 
-    labels = settings.get("labels", {})
+    labels, between = settings.get("labels", {}), {}
+    for (model, pair), path in zip(settings.get("connectivity_pairs", []), inputs.get("connectivity", []), strict=True):
+        between.setdefault(model, {})[pair] = between_seeds(read_arrays(path))
     geometry = {}
     if inputs.get("geometry"):
         frame = pd.read_csv(inputs["geometry"])
@@ -95,7 +108,7 @@ def write_page(settings: dict, inputs: dict, dest: str) -> None:
                                               inputs["metrics"], strict=True):
         test_acc = json.loads(Path(metrics).read_text())["test_acc"]
         models[model] = model_data(labels.get(model, model), read_arrays(surface), read_arrays(curve), test_acc,
-                                   geometry.get(model))
+                                   geometry.get(model), between.get(model))
     save_text(render(models, settings.get("cap"), "Loss landscapes: " + ", ".join(m["label"] for m in models.values())),
               dest)
     log(f"wrote {dest}: {len(models)} models, {Path(dest).stat().st_size / 1e6:.2f} MB")

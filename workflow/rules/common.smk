@@ -2,9 +2,6 @@ import os
 import sys
 from pathlib import Path
 
-import jsonschema
-from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 PACKAGE_DIR = Path(workflow.basedir) / "workflow"
@@ -16,7 +13,7 @@ sys.path[:0] = [str(PACKAGE_DIR), *USER_PATHS]
 import pandas as pd  # noqa: E402
 from lossland import paths  # noqa: E402
 from lossland.gpus import visible_gpu_count  # noqa: E402
-from lossland.plan import Plan, alternatives, problems, spec_json  # noqa: E402
+from lossland.plan import Plan, alternatives, every_problem, spec_json  # noqa: E402
 from lossland.sweep import best_row, run_name  # noqa: E402
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
@@ -28,27 +25,9 @@ def stop(messages: list[str]) -> None:
     sys.exit("\n".join(f"config error: {message}" for message in messages))
 
 
-def schema_problems() -> list[str]:
-    """Every place the config breaks the schema, one line each naming the key and the value."""
-    import yaml
-
-    schema = yaml.safe_load(SCHEMA.read_text())
-    found = []
-    for error in jsonschema.Draft202012Validator(schema).iter_errors(config):
-        error = jsonschema.exceptions.best_match([error])
-        key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
-        found.append(f"{key}: {error.message}: fix it in your config file")
-    return sorted(found)
-
-
 def validate_config() -> None:
-    """Schema first (every key and value it refuses), then, on a config it accepts (its defaults filled in), what a
-    schema cannot say; every problem at once, and nothing runs on a bad config."""
-    try:
-        validate(config, str(SCHEMA))
-    except WorkflowError as error:
-        stop(schema_problems() or [f"{error}".splitlines()[0]])
-    found = problems(config)
+    """Every problem of the config at once (`plan.every_problem`), and nothing runs on a bad config."""
+    found = every_problem(config, SCHEMA)
     if found:
         stop(found)
 

@@ -30,7 +30,7 @@ rule report:
 
 
 rule page:
-    """The interactive HTML page of every model's surface."""
+    """The interactive HTML page of every model's surface and connectivity."""
     input:
         **PLAN.inputs("page", {}),
     output:
