@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import SEEDS_MODELS, planned_outputs, run_snakemake
+from lossland import kinds
 from lossland.claims import claim_pairs, claims_table
 from lossland.plan import Plan, base, replicate
 from scipy import stats
@@ -74,6 +75,24 @@ def test_barrier_claims_take_intervals_over_disjoint_seed_pairs_only():
     assert (row["first"], row["second"], row["n_first"], row["n_second"]) == ("resnet20", "plainnet20", 4, 4)
     assert row["ci_low"] == pytest.approx(expected.low) and row["ci_high"] == pytest.approx(expected.high)
     assert row["excludes_zero"].item() is True and row["note"] == "2 pairs sharing a seed left out"
+    wide = barrier_claims(per_pair, {"resnet20": 2})
+    assert wide.iloc[0]["note"] == "2 pairs sharing a seed left out; widths differ: 2 vs 1"
+    assert wide.iloc[0]["ci_low"] == pytest.approx(expected.low)  # the note only: the numbers are the same
+
+
+def test_claims_say_where_the_two_models_differ_in_width(config):  # noqa: F811
+    per_seed = pd.DataFrame([{"model": m, "seed": s, "test_acc": 0.8 + 0.01 * s + 0.05 * (m == "resnet20"),
+                              "lambda_max": np.nan, "trace": np.nan, "half_width": np.nan}
+                             for m in ("resnet20", "plainnet20", "resnet56") for s in range(3)])
+    plain, wide = claims_table(per_seed), claims_table(per_seed, {"resnet20": 4})
+    assert (plain["note"] == "").all()
+    assert wide.set_index(["first", "second"])["note"].to_dict() == {("resnet20", "plainnet20"): "widths differ: 4 vs 1",
+                                                                    ("resnet20", "resnet56"): "widths differ: 4 vs 1"}
+    assert wide[["difference", "ci_low", "ci_high"]].equals(plain[["difference", "ci_low", "ci_high"]])
+    assert (wide["excludes_zero"] == plain["excludes_zero"]).all()
+    assert "widths" not in kinds.geometry_table_settings(Plan(config), {})  # width 1 everywhere: nothing rebuilt
+    config["train"]["models"]["plainnet20"] = {**config["train"]["models"].get("plainnet20", {}), "width": 2}
+    assert kinds.geometry_table_settings(Plan(config), {})["widths"] == {"plainnet20": 2}
 
 
 def test_two_seeds_give_per_seed_runs_and_tables_with_n_2(seeds_run):

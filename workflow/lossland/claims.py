@@ -4,7 +4,8 @@ For each pair the study compares — ResNet-d against PlainNet-d at every depth 
 one family — and each number (test accuracy, λmax, Hessian trace, basin half-width): the difference of the means
 over seeds (first minus second) and its 95 % confidence interval by Welch's t (unequal variances, Welch–Satterthwaite
 degrees of freedom; `scipy.stats.ttest_ind(equal_var=False).confidence_interval`). With one seed on either side
-there is no interval, and the table says so instead of printing a number.
+there is no interval, and the table says so instead of printing a number. Where the two models of a pair are
+built at different widths (`width`), the note says so: the difference is then not the shortcuts' (or depth's) alone.
 """
 
 import itertools
@@ -47,8 +48,15 @@ def welch_interval(first: np.ndarray, second: np.ndarray, unit: str = "seed") ->
     return float(interval.low), float(interval.high), ""
 
 
-def claims_table(per_seed: pd.DataFrame) -> pd.DataFrame:
-    """`per_seed`: one row per (model, seed) with the CLAIM_NUMBERS columns (NaN where a run has no such number)."""
+def width_note(first: str, second: str, widths: dict[str, int] | None) -> str:
+    """'widths differ: 2 vs 1' where `widths` (model → width, 1 where absent) builds the two models differently."""
+    a, b = ((widths or {}).get(model, 1) for model in (first, second))
+    return f"widths differ: {a} vs {b}" if a != b else ""
+
+
+def claims_table(per_seed: pd.DataFrame, widths: dict[str, int] | None = None) -> pd.DataFrame:
+    """`per_seed`: one row per (model, seed) with the CLAIM_NUMBERS columns (NaN where a run has no such number);
+    `widths`: each model's width where it is not 1."""
     rows = []
     for first, second in claim_pairs(list(per_seed["model"].unique())):
         for number in SEED_NUMBERS:
@@ -57,10 +65,11 @@ def claims_table(per_seed: pd.DataFrame) -> pd.DataFrame:
             if not len(a) or not len(b):
                 continue
             low, high, note = welch_interval(a, b)
+            note = "; ".join(filter(None, [note, width_note(first, second, widths)]))
             rows.append({"first": first, "second": second, "number": number, "mean_first": a.mean(),
                          "mean_second": b.mean(), "difference": a.mean() - b.mean(), "ci_low": low, "ci_high": high,
                          "n_first": len(a), "n_second": len(b),
-                         "excludes_zero": bool(low > 0 or high < 0) if not note else None, "note": note})
+                         "excludes_zero": bool(low > 0 or high < 0) if not np.isnan(low) else None, "note": note})
     return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
 
 
@@ -76,7 +85,7 @@ def disjoint_pairs(pairs: list[str]) -> list[str]:
     return kept
 
 
-def barrier_claims(per_pair: pd.DataFrame) -> pd.DataFrame:
+def barrier_claims(per_pair: pd.DataFrame, widths: dict[str, int] | None = None) -> pd.DataFrame:
     """`per_pair`: one row per (model, pair) with the PAIR_NUMBERS columns. ResNet-d vs PlainNet-d (and depths
     within a family) as in `claims_table`, over each model's disjoint pairs only; the note says how many were left
     out."""
@@ -91,8 +100,8 @@ def barrier_claims(per_pair: pd.DataFrame) -> pd.DataFrame:
                 continue
             low, high, note = welch_interval(a, b, unit="disjoint seed pair")
             left_out = sum(int((per_pair["model"] == m).sum()) - len(chosen[m]) for m in (first, second))
-            if left_out:
-                note = "; ".join(filter(None, [note, f"{left_out} pairs sharing a seed left out"]))
+            note = "; ".join(filter(None, [note, f"{left_out} pairs sharing a seed left out" if left_out else "",
+                                           width_note(first, second, widths)]))
             rows.append({"first": first, "second": second, "number": number, "mean_first": a.mean(),
                          "mean_second": b.mean(), "difference": a.mean() - b.mean(), "ci_low": low, "ci_high": high,
                          "n_first": len(a), "n_second": len(b),

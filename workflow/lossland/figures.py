@@ -166,13 +166,14 @@ def geometry_tables(settings: dict, inputs: dict, outputs: dict) -> None:
     accuracy = pd.DataFrame([{"model": model, "seed": seed, "test_acc": read_json(path)["test_acc"]}
                              for (model, seed), path in runs_of(settings, "all_runs", inputs["all_metrics"]).items()])
     curvature = geometry_rows(rows)[["model", "seed", "lambda_max", "trace", "half_width"]]
-    claims = claims_table(accuracy.merge(curvature, on=["model", "seed"], how="left"))
+    widths = settings.get("widths", {})
+    claims = claims_table(accuracy.merge(curvature, on=["model", "seed"], how="left"), widths)
     if inputs.get("connectivity"):  # the barriers between seeds (connectivity.py), over disjoint pairs
         from .claims import barrier_claims
         from .connectivity import pair_rows
 
         pairs = pair_rows({"pairs": settings["connectivity_pairs"]}, inputs["connectivity"])
-        claims = pd.concat([claims, barrier_claims(pairs)], ignore_index=True)
+        claims = pd.concat([claims, barrier_claims(pairs, widths)], ignore_index=True)
     with atomic_write(outputs["claims_csv"], "w") as handle:
         claims.to_csv(handle, index=False)
     save_text(claims_markdown(claims), outputs["claims_md"])

@@ -22,7 +22,7 @@ from . import paths
 from .config import train_settings
 
 HESSIAN_PLANE_RISE = 5.0  # a Hessian plane spans ±r, r where ½·λ1·r² = this (the quadratic model's rise, loss units)
-WARM_START = 0.45  # a warm-started map point's share of a cold Lanczos run's products (the smoke preset's maps: 21 → 9)
+WARM_START = 0.5  # a warm map point's share of a cold run's products (a real ResNet-20 chunk: 7 points, 85 vs 7 × 21 cold)
 GEOMETRY_KEYS = {  # the geometry section's keys each geometry kind depends on (with samples, seed, batch_size)
     "hessian": ("top_k", "probes", "tol", "params", "maxiter", "repeats"),
     "eigen_chunk": ("tol", "chunks", "params", "maxiter"),  # and its grid as x, y
@@ -183,9 +183,12 @@ def report_settings(plan, wildcards: dict) -> dict:
 
 
 def geometry_table_settings(plan, wildcards: dict) -> dict:
+    """`widths` only where a model's is not 1 (the claims' notes): a config without one rebuilds nothing."""
+    widths = {model: width for model in plan.models if (width := train_settings(plan.config, model).get("width", 1)) != 1}
     return {"models": plan.models, "runs": plan.run_index(plan.views_of("geometry")),
             "all_runs": plan.run_index(plan.all_runs()),
-            "connectivity_pairs": connectivity_table_settings(plan, wildcards)["pairs"], **plan.labels()}
+            "connectivity_pairs": connectivity_table_settings(plan, wildcards)["pairs"],
+            **({"widths": widths} if widths else {}), **plan.labels()}
 
 
 def density_figure_settings(plan, wildcards: dict) -> dict:
