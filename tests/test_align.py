@@ -1,12 +1,12 @@
-"""Weight matching: every architecture's permutation spec leaves the function unchanged, and matching a network to a
-permuted copy of itself finds the permutation back exactly."""
+"""Weight and activation matching: every architecture's permutation spec leaves the function unchanged, and matching
+a network to a permuted copy of itself finds the permutation back exactly, by weights and by activations."""
 
 import copy
 
 import numpy as np
 import pytest
 import torch
-from lossland.align import align, permute, spec_of, weight_matching
+from lossland.align import activation_matching, activation_sites, align, permute, spec_of, weight_matching
 from lossland.models import build_model
 
 ARCHITECTURES = [("net", {}), ("resnet20", {"shortcut": "subsample"}), ("resnet20", {"shortcut": "avgpool"}),
@@ -68,6 +68,42 @@ def test_matching_a_permuted_copy_finds_the_permutation_back(name, options):
     perms, passes = weight_matching(state, shuffled, spec, seed=0)
     restored = permute(shuffled, spec, perms)
     assert all(torch.equal(restored[k], state[k]) for k in state) and passes <= 10
+
+
+def image_batches(count: int = 2, size: int = 16) -> list[torch.Tensor]:
+    generator = torch.Generator().manual_seed(5)
+    return [torch.randn(size, 3, 32, 32, generator=generator) for _ in range(count)]
+
+
+@pytest.mark.parametrize("name,options", ARCHITECTURES, ids=IDS)
+def test_activation_matching_a_permuted_copy_finds_the_permutation_back(name, options):
+    """Every permutation's units are written by some layer (its output, before BN and ReLU, is matched), and the
+    correlations of a network's units with a permuted copy's recover the permutation: the inverse of the shuffle."""
+    model = random_model(name, options, seed=0)
+    spec, state = spec_of(model), model.state_dict()
+    shuffle = random_perms(spec, seed=3)
+    shuffled = permute(state, spec, shuffle)
+    sites = activation_sites(spec)
+    assert {piece.perm for pieces in sites.values() for piece in pieces} == set(spec.sizes)
+    perms = activation_matching(model, with_state(model, shuffled), spec, image_batches())
+    for name_, perm in perms.items():  # shuffled unit i is old unit shuffle[i]: old unit j is back at position j
+        np.testing.assert_array_equal(shuffle[name_][perm], np.arange(len(perm)))
+    restored = permute(shuffled, spec, perms)
+    assert all(torch.equal(restored[k], state[k]) for k in state)
+
+
+@pytest.mark.parametrize("name,options", ARCHITECTURES[:2] + ARCHITECTURES[3:5], ids=IDS[:2] + IDS[3:5])
+def test_activation_aligning_another_network_keeps_its_function_and_raises_the_correlations(name, options):
+    a, b = random_model(name, options, seed=0), random_model(name, options, seed=1)
+    aligned, found = align(a, b, seed=0, batches=image_batches())
+    torch.testing.assert_close(outputs(aligned), outputs(b), rtol=1e-4, atol=1e-4)
+    assert found["method"] == "activations" and sum(found["moved"].values()) > 0
+    from lossland.align import unit_correlations
+
+    sites = list(activation_sites(spec_of(b)))
+    before, after = (sum(np.trace(c) for c in unit_correlations(a, other, sites, image_batches()).values())
+                     for other in (b, aligned))
+    assert after > before
 
 
 def distance(a: torch.nn.Module, b: torch.nn.Module) -> float:

@@ -110,11 +110,11 @@ def test_the_bend_trains_seeded_and_resumes_bit_identical_after_a_sigterm(seeds,
     assert not all(torch.equal(once["bend"][k], other["bend"][k]) for k in once["bend"])
 
 
-def connectivity_along(root, bend: dict, tag: str, ends=("a", "b")) -> tuple[int, dict]:
+def connectivity_along(root, bend: dict, tag: str, ends=("a", "b"), matching: str = "weights") -> tuple[int, dict]:
     """The connectivity job between root/a.pt and root/b.pt with `bend` as its curve's (a bend file recording the
     checkpoints `ends` as those it was trained between), the plan's settings for the smoke preset with two seeds."""
     config = study_config(yaml.safe_load((REPO / "tests" / "smoke.yaml").read_text()),
-                          {"models": ["net"], "train": {"seeds": [0, 1]}})
+                          {"models": ["net"], "train": {"seeds": [0, 1]}, "connectivity": {"matching": matching}})
     settings = Plan(config).settings("connectivity", {"model": "net", "seeds": "seeds0-1"})
     assert settings["curve"] is True
     settings.update(samples=32, bn_samples=48)
@@ -165,6 +165,33 @@ def test_the_connectivity_job_along_a_bent_curve_equals_evaluating_each_bezier_p
                 loss, accuracy = evaluate(model, data, prepare, settings["batch_size"])
                 assert path[f"curve_{split}_loss"][i] == pytest.approx(loss, rel=1e-4), (split, t)
                 assert path[f"curve_{split}_acc"][i] == pytest.approx(accuracy, abs=1e-6), (split, t)
+
+
+def test_the_connectivity_job_aligns_by_activations_where_asked(seeds):
+    """connectivity.matching: activations permutes b's units by their correlations with a's over the job's BN subset
+    of the train split (the permutation `align.activation_matching` finds on those images), and the aligned path
+    ends where the straight one does (the same function); the default, weights, keeps the settings unchanged."""
+    from lossland.align import activation_matching, spec_of
+    from lossland.data import load_split, normalizer
+    from lossland.surface import evaluation_subset
+
+    a, b = (parameters(load_checkpoint(seeds / f"{end}.pt", "cpu")[0]) for end in ("a", "b"))
+    code, settings = connectivity_along(seeds, {k: (a[k] + b[k]) / 2 for k in a}, "activations", matching="activations")
+    assert code == 0 and settings["matching"] == "activations"
+    assert "matching" not in connectivity_along(seeds, {k: (a[k] + b[k]) / 2 for k in a}, "weights")[1]
+    summary = json.loads((seeds / "activations-path.json").read_text())
+    assert summary["matching"]["method"] == "activations" and summary["matching"]["passes"] == 1
+    assert json.loads((seeds / "weights-path.json").read_text())["matching"]["method"] == "weights"
+    (model_a, checkpoint), model_b = load_checkpoint(seeds / "a.pt", "cpu"), load_checkpoint(seeds / "b.pt", "cpu")[0]
+    prepare = normalizer(checkpoint["config"], torch.device("cpu"))
+    bn_images = evaluation_subset(load_split(seeds / "train.pt"), 48, settings["seed"], "bn_samples").images
+    expected = activation_matching(model_a, model_b, spec_of(model_b), [prepare(bn_images)])
+    with np.load(seeds / "activations-path.npz") as path:
+        for name, perm in expected.items():
+            np.testing.assert_array_equal(path[f"permutation_{name}"], perm)
+        assert any((perm != np.arange(len(perm))).any() for perm in expected.values())
+        for key in ("train_loss", "test_loss", "test_acc"):
+            assert path[f"aligned_{key}"][-1] == pytest.approx(path[f"linear_{key}"][-1], rel=1e-4, abs=1e-6)
 
 
 def test_a_bend_trained_between_other_checkpoints_is_refused_in_one_line(seeds, capsys):

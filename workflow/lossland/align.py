@@ -15,7 +15,9 @@ whatever reads them. What ties units together follows the architecture:
 
 `weight_matching` solves, one permutation at a time in a seeded order, the assignment problem that maximizes the
 summed inner products of the two networks' weights over the axes it moves (`scipy.optimize.linear_sum_assignment`),
-until a whole pass changes none.
+until a whole pass changes none. `activation_matching` (Ainsworth et al.'s other method) solves, for each permutation
+at once, the assignment that maximizes the summed correlations of the two networks' units over the images given, at
+every layer output (pre-activation) the permutation moves.
 """
 
 from dataclasses import dataclass
@@ -139,12 +141,14 @@ def known(model: nn.Module) -> bool:
     return type(model) in (Net, ResNet)  # a subclass may add layers the permutation spec does not know
 
 
-def paths_between(model_a: nn.Module, model_b: nn.Module, seed: int = 0) -> tuple[dict[str, nn.Module], dict | None]:
-    """The ends of the paths from `model_a`: "linear" (to `model_b`) and, where weight matching knows the
-    architecture, "aligned" (to `model_b` permuted to match `model_a`); and what the matching found (None without)."""
+def paths_between(model_a: nn.Module, model_b: nn.Module, seed: int = 0, batches=None
+                  ) -> tuple[dict[str, nn.Module], dict | None]:
+    """The ends of the paths from `model_a`: "linear" (to `model_b`) and, where the matching knows the
+    architecture, "aligned" (to `model_b` permuted to match `model_a`, by activations over `batches` where given);
+    and what the matching found (None without)."""
     if not known(model_b):
         return {"linear": model_b}, None
-    aligned, found = align(model_a, model_b, seed)
+    aligned, found = align(model_a, model_b, seed, batches)
     return {"linear": model_b, "aligned": aligned}, found
 
 
@@ -215,17 +219,79 @@ def weight_matching(state_a: dict, state_b: dict, spec: Spec, seed: int = 0, max
     return perms, max_passes
 
 
-def align(model_a: nn.Module, model_b: nn.Module, seed: int = 0) -> tuple[nn.Module, dict]:
+def activation_sites(spec: Spec) -> dict[str, list[Piece]]:
+    """The layers that write hidden units (every conv and linear layer but the logits), each with the pieces covering
+    its output channels: their outputs are the pre-activations matched (linear in the input, so no unit is dead)."""
+    norms = {key.removesuffix(".running_mean") for key in spec.axes if key.endswith(".running_mean")}
+    return {key.removesuffix(".weight"): axes[0] for key, axes in spec.axes.items()
+            if key.endswith(".weight") and axes.get(0) and key.removesuffix(".weight") not in norms}
+
+
+def unit_correlations(model_a: nn.Module, model_b: nn.Module, sites: list[str], batches) -> dict[str, np.ndarray]:
+    """For each site, the correlation of every output channel of `model_a` with every one of `model_b` over the
+    images of `batches` and their pixels (0 where a channel is constant), both models as they are (eval mode)."""
+    outputs: dict[tuple[str, int], torch.Tensor] = {}  # (site, 0 for a or 1 for b): that batch's (values, channels)
+
+    def keep(site: str, side: int):
+        def hook(module, inputs, output):
+            outputs[site, side] = output.detach().movedim(1, -1).reshape(-1, output.shape[1]).double().cpu()
+        return hook
+
+    handles = [model.get_submodule(site).register_forward_hook(keep(site, side))
+               for side, model in enumerate((model_a, model_b)) for site in sites]
+    moments: dict[str, list] = {}  # per site: count, Σa, Σb, Σa², Σb², Σ a·bᵀ
+    try:
+        with torch.no_grad():
+            for images in batches:
+                model_a(images), model_b(images)
+                for site in sites:
+                    a, b = outputs[site, 0], outputs[site, 1]
+                    parts = [len(a), a.sum(0), b.sum(0), (a * a).sum(0), (b * b).sum(0), a.T @ b]
+                    moments[site] = [m + p for m, p in zip(moments[site], parts)] if site in moments else parts
+    finally:
+        for handle in handles:
+            handle.remove()
+    correlations = {}
+    for site, (n, sum_a, sum_b, square_a, square_b, cross) in moments.items():
+        covariance = cross / n - torch.outer(sum_a / n, sum_b / n)
+        sd_a, sd_b = ((square / n - (total / n) ** 2).clamp(min=0).sqrt()
+                      for total, square in ((sum_a, square_a), (sum_b, square_b)))
+        scale = torch.outer(sd_a, sd_b)
+        correlations[site] = torch.where(scale > 0, covariance / scale.clamp(min=1e-300), 0.0).numpy()
+    return correlations
+
+
+def activation_matching(model_a: nn.Module, model_b: nn.Module, spec: Spec, batches) -> dict[str, np.ndarray]:
+    """The permutations of b's units that maximize the summed correlations of a's units with b's over `batches`
+    (prepared image batches), each permutation's assignment over every layer output it moves."""
+    from scipy.optimize import linear_sum_assignment
+
+    sites = activation_sites(spec)
+    correlations = unit_correlations(model_a, model_b, list(sites), batches)
+    scores = {name: np.zeros((units, units)) for name, units in spec.sizes.items()}
+    for site, pieces in sites.items():
+        for piece in pieces:
+            positions = piece.positions[:, 0]
+            scores[piece.perm] += correlations[site][np.ix_(positions, positions)]
+    return {name: linear_sum_assignment(score, maximize=True)[1] for name, score in scores.items()}
+
+
+def align(model_a: nn.Module, model_b: nn.Module, seed: int = 0, batches=None) -> tuple[nn.Module, dict]:
     """A copy of `model_b` with its units permuted to match `model_a`'s (the same function as `model_b`), and
-    what the matching found: passes, and each permutation's units that moved."""
+    what the matching found: passes, and each permutation's units that moved. By weight matching, or by activation
+    matching over `batches` (prepared image batches) where given."""
     import copy
 
     spec = spec_of(model_b)
     state_a = {k: v.detach().cpu() for k, v in model_a.state_dict().items()}
     state_b = {k: v.detach().cpu() for k, v in model_b.state_dict().items()}
-    perms, passes = weight_matching(state_a, state_b, spec, seed)
+    if batches is None:
+        perms, passes = weight_matching(state_a, state_b, spec, seed)
+    else:
+        perms, passes = activation_matching(model_a, model_b, spec, batches), 1
     aligned = copy.deepcopy(model_b)
     device = next(model_b.parameters()).device
     aligned.load_state_dict({k: v.to(device) for k, v in permute(state_b, spec, perms).items()})
     moved = {name: int((perm != np.arange(len(perm))).sum()) for name, perm in perms.items()}
-    return aligned, {"passes": passes, "moved": moved, "permutations": {k: v.tolist() for k, v in perms.items()}}
+    return aligned, {"method": "weights" if batches is None else "activations", "passes": passes, "moved": moved,
+                     "permutations": {k: v.tolist() for k, v in perms.items()}}

@@ -198,8 +198,10 @@ def density_figure_settings(plan, wildcards: dict) -> dict:
 def connectivity_settings(plan, wildcards: dict) -> dict:
     section = plan.config["connectivity"]
     curve = {"curve": True} if section["curve"]["epochs"] else {}
+    matching = {"matching": "activations"} if section["matching"] == "activations" else {}  # weights: unchanged
     return {"measure": "loss", "span": "connectivity", "alpha": section["alpha"], "matching_seed": section["seed"],
-            **plan.evaluation_settings("landscape"), "bn": "recompute", "bn_samples": section["bn_samples"], **curve}
+            **plan.evaluation_settings("landscape"), "bn": "recompute", "bn_samples": section["bn_samples"], **curve,
+            **matching}
 
 
 def curve_settings(plan, wildcards: dict) -> dict:

@@ -230,8 +230,9 @@ def barrier(alphas: np.ndarray, values: np.ndarray) -> float:
 
 def connectivity(spec: dict, device_name: str) -> None:
     """The loss and error between two trainings of one model: along the straight line θ_a → θ_b, and along θ_a →
-    π(θ_b) with b's hidden units permuted to match a's (`align.align`); BN statistics recomputed at every point. The
-    barriers of both paths, on the train subset and the test split."""
+    π(θ_b) with b's hidden units permuted to match a's (`align.align`: by weights, or by the units' correlations on
+    the BN subset of the train split where settings' `matching` is activations); BN statistics recomputed at every
+    point. The barriers of both paths, on the train subset and the test split."""
     import copy
 
     from .align import paths_between
@@ -242,13 +243,19 @@ def connectivity(spec: dict, device_name: str) -> None:
     settings = ctx.settings
     other, other_checkpoint = load_checkpoint(spec["inputs"]["b"], ctx.device, settings.get("architecture"))
     same_architecture((spec["inputs"]["a"], spec["inputs"]["b"]), ctx.checkpoint, other_checkpoint)
-    ends, found = paths_between(ctx.model, other, settings["matching_seed"])
+    splits, bn_data = curve_splits(ctx), ctx.bn_data()
+    batches = None
+    if settings.get("matching") == "activations":  # the units' correlations over the BN subset of the train split
+        from .evaluate import batch_size_for
+
+        size = batch_size_for(ctx.device, settings["batch_size"])
+        batches = (ctx.prepare(bn_data.images[i : i + size]) for i in range(0, len(bn_data), size))
+    ends, found = paths_between(ctx.model, other, settings["matching_seed"], batches)
     if found is None:
         log(f"{type(other).__name__}: weight matching knows Net, ResNet and PlainNet, not this architecture: only the "
             "linear barrier is computed")
     else:
-        log(f"weight matching: {found['passes']} passes, {sum(found['moved'].values())} units moved")
-    splits, bn_data = curve_splits(ctx), ctx.bn_data()
+        log(f"{found['method']} matching: {found['passes']} passes, {sum(found['moved'].values())} units moved")
     alphas = np.linspace(*settings["alpha"][:2], int(settings["alpha"][2]))
     curve, barriers = {"alpha": alphas}, {}
     planes = {path: (difference(ctx.model, end), None) for path, end in ends.items()}
@@ -269,7 +276,7 @@ def connectivity(spec: dict, device_name: str) -> None:
         barriers.setdefault(key, None)  # no alignment for the architecture, no curve trained
     for name, perm in (found or {}).get("permutations", {}).items():
         curve[f"permutation_{name}"] = np.asarray(perm)
-    matching = found and {"passes": found["passes"], "moved": found["moved"]}
+    matching = found and {"method": found["method"], "passes": found["passes"], "moved": found["moved"]}
     summary = {**record(settings, spec["inputs"]), "a": spec["inputs"]["a"], "b": spec["inputs"]["b"],
                "barriers": barriers, "matching": matching, "bn": bn_treatment(settings),
                "images": {split: len(data) for split, data in splits.items()}}
