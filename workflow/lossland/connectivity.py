@@ -24,7 +24,9 @@ def pair_rows(settings: dict, paths: list[str]) -> pd.DataFrame:
     rows = []
     for (model, pair), path in zip(settings["pairs"], paths, strict=True):
         summary = json.loads(Path(path).with_suffix(".json").read_text())
-        rows.append({"model": model, "pair": pair, **{k: summary["barriers"].get(k) for k in BARRIERS}})
+        method = (summary.get("matching") or {}).get("method", "weights")  # how the aligned path was aligned
+        rows.append({"model": model, "pair": pair, "matching": method,
+                     **{k: summary["barriers"].get(k) for k in BARRIERS}})
     return pd.DataFrame(rows).astype({key: float for key in BARRIERS})  # None (no alignment, no curve): NaN
 
 
@@ -44,13 +46,13 @@ def cell(mean: float, sd: float) -> str:
     return f"{mean:.4f}" if np.isnan(sd) else f"{mean:.4f} ± {sd:.4f}"
 
 
-def markdown(table: pd.DataFrame, labels: dict) -> str:
+def markdown(table: pd.DataFrame, labels: dict, matching: str = "weight") -> str:
     head = ("| model | pairs | train loss: straight | aligned | curve | test loss: straight | aligned | curve "
             "| test error: straight | aligned | curve |\n|---|---:" + "|---:" * len(BARRIERS) + "|\n")
     lines = [f"| {labels.get(row.model, row.model)} | {row.pairs} | " + " | ".join(
         cell(getattr(row, k), getattr(row, f"{k}_sd")) for k in BARRIERS) + " |" for row in table.itertuples()]
     note = ("\nBarriers between training seeds (the largest rise along the path above the straight line between its "
-            "ends), straight, after weight matching (Ainsworth et al. 2022) and along a quadratic Bezier curve with "
+            f"ends), straight, after {matching} matching (Ainsworth et al. 2022) and along a quadratic Bezier curve with "
             "a trained bend (Garipov et al. 2018; — where connectivity.curve.epochs is 0), BN statistics "
             "recomputed at every point; mean ± sd over a model's seed pairs (pairs sharing a seed are not "
             "independent).\n")
@@ -61,10 +63,11 @@ def write(settings: dict, inputs: dict, outputs: dict) -> None:
     from .io import atomic_write, read_arrays, save_text
     from .plots import plot_connectivity
 
-    table = model_table(pair_rows(settings, inputs["paths"]))
-    labels = settings.get("labels", {})
+    pairs = pair_rows(settings, inputs["paths"])
+    table, labels = model_table(pairs), settings.get("labels", {})
     with atomic_write(outputs["csv"], "w") as handle:
         table.to_csv(handle, index=False)
-    save_text(markdown(table, labels), outputs["md"])
+    matching = " or ".join(sorted({method[:-1] for method in pairs["matching"]})) or "weight"
+    save_text(markdown(table, labels, matching), outputs["md"])
     curves = {(model, pair): read_arrays(path) for (model, pair), path in zip(settings["pairs"], inputs["paths"])}
     plot_connectivity(curves, labels, outputs["png"])

@@ -282,7 +282,7 @@ def connectivity(spec: dict, device_name: str) -> None:
                "images": {split: len(data) for split, data in splits.items()}}
     aligned, bent = barriers["aligned_train_loss"], barriers["curve_train_loss"]
     log(f"barrier (train loss): {barriers['linear_train_loss']:.4f} straight"
-        + ("" if aligned is None else f", {aligned:.4f} after weight matching")
+        + ("" if aligned is None else f", {aligned:.4f} after {found['method'][:-1]} matching")
         + ("" if bent is None else f", {bent:.4f} along the trained curve"))
     save_curve(curve, summary, spec["outputs"]["npz"], at="linear_train_loss")
 
