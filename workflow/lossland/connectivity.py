@@ -70,4 +70,4 @@ def write(settings: dict, inputs: dict, outputs: dict) -> None:
     matching = " or ".join(sorted({method[:-1] for method in pairs["matching"]})) or "weight"
     save_text(markdown(table, labels, matching), outputs["md"])
     curves = {(model, pair): read_arrays(path) for (model, pair), path in zip(settings["pairs"], inputs["paths"])}
-    plot_connectivity(curves, labels, outputs["png"])
+    plot_connectivity(curves, labels, outputs["png"], matching)

@@ -340,7 +340,8 @@ def plot_densities(densities: dict[tuple[str, int], dict], labels: dict[str, str
     save_figure(figure, dest)
 
 
-def plot_connectivity(curves: dict[tuple[str, str], dict], labels: dict[str, str], dest: str) -> None:
+def plot_connectivity(curves: dict[tuple[str, str], dict], labels: dict[str, str], dest: str,
+                      matching: str = "weight") -> None:
     """Between two training seeds of each model (a column each): the train loss (top) and the test error (bottom)
     along the straight path (dashed), after weight matching (solid) and along the trained curve (dotted), one colour
     per seed pair."""
@@ -364,6 +365,6 @@ def plot_connectivity(curves: dict[tuple[str, str], dict], labels: dict[str, str
         axes[0, column].set_title(labels.get(model, model))
         axes[0, column].legend(fontsize=7, title="seeds", title_fontsize=7)
     curved = any("curve_train_loss" in curve for curve in curves.values())
-    figure.suptitle("mode connectivity: straight between seeds (dashed), after weight matching (solid)"
+    figure.suptitle(f"mode connectivity: straight between seeds (dashed), after {matching} matching (solid)"
                     + (", along the trained curve (dotted)" if curved else "") + ", BN recomputed")
     save_figure(figure, dest)
