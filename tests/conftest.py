@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -116,13 +117,54 @@ def planned_outputs(dry_run_stdout: str) -> list[str]:
     return files
 
 
+# A run a session built says so in this file of its directory ("finished", or "failed: ..."), for other sessions that
+# wait on it: where LOSSLAND_RUNS_PENDING is set, the runs LOSSLAND_SMOKE_RUN and LOSSLAND_SEEDS_RUN name are being
+# built by another session started beside this one (CI runs its tiers side by side this way)
+BUILT = ".lossland-tests-built"
+PENDING_SECONDS = 2400
+
+
+def built(workdir: Path, build) -> Path:
+    """`build()`, then workdir's BUILT file saying how it ended."""
+    try:
+        build()
+    except BaseException as error:
+        write_built(workdir, f"failed: {str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__}")
+        raise
+    write_built(workdir, "finished")
+    return workdir
+
+
+def write_built(workdir: Path, text: str) -> None:
+    partial = workdir / f"{BUILT}.partial"
+    partial.write_text(text)
+    partial.replace(workdir / BUILT)
+
+
+def wait_until_built(run: Path) -> None:
+    """Where LOSSLAND_RUNS_PENDING is set, wait until the session building `run` says it finished; a failure where it
+    says it failed or has not finished within PENDING_SECONDS."""
+    if not os.environ.get("LOSSLAND_RUNS_PENDING"):
+        return
+    deadline = time.monotonic() + PENDING_SECONDS
+    while not (run / BUILT).exists():
+        if time.monotonic() > deadline:
+            pytest.fail(f"the run at {run} was not built within {PENDING_SECONDS} s (LOSSLAND_RUNS_PENDING)")
+        time.sleep(1)
+    said = (run / BUILT).read_text()
+    if said != "finished":
+        pytest.fail(f"the run at {run} that this session waits on {said}")
+
+
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory) -> Path:
     """The smoke preset run locally once per test session: `snakemake --cores 2 all`. LOSSLAND_SMOKE_RUN names the
     directory of an earlier session's smoke run to reuse instead, finished first where its dry run plans jobs (CI's
-    system tier reuses the e2e tier's run this way, from two sessions at once: a finished run is only read)."""
+    system tier reuses the e2e tier's run this way, from two sessions at once: a finished run is only read), or, with
+    LOSSLAND_RUNS_PENDING, of one another session is building (waited for)."""
     earlier = os.environ.get("LOSSLAND_SMOKE_RUN")
     if earlier:
+        wait_until_built(Path(earlier))
         planned = run_snakemake(Path(earlier), "-n", "all", "--configfile", "smoke.yaml", check=False)
         if planned.returncode == 0 and "Nothing to be done" in planned.stdout + planned.stderr:
             return Path(earlier)
@@ -130,8 +172,7 @@ def smoke_run(tmp_path_factory) -> Path:
         run_snakemake(Path(earlier), "--cores", "2", "all", "--configfile", "smoke.yaml", "--rerun-incomplete")
         return Path(earlier)
     workdir = smoke_workdir(tmp_path_factory.mktemp("smoke"))
-    run_snakemake(workdir, "--cores", "2", "all", "--configfile", "smoke.yaml")
-    return workdir
+    return built(workdir, lambda: run_snakemake(workdir, "--cores", "2", "all", "--configfile", "smoke.yaml"))
 
 
 SEEDS_MODELS = ["resnet20", "plainnet20"]
@@ -142,9 +183,10 @@ def seeds_run(smoke_run, tmp_path_factory) -> Path:
     """The smoke run's ResNet-20 and PlainNet-20 with a second seed: a copy of its results (seed 0, untouched) plus
     what seed 1 adds (`snakemake study`), the way a user adds a seed to a finished run. LOSSLAND_SEEDS_RUN names an
     earlier session's finished one to reuse instead (CI's system tier reuses the e2e tier's, for the page's
-    connectivity view)."""
+    connectivity view), or, with LOSSLAND_RUNS_PENDING, one another session is building (waited for)."""
     earlier = os.environ.get("LOSSLAND_SEEDS_RUN")
     if earlier:
+        wait_until_built(Path(earlier))
         planned = run_snakemake(Path(earlier), "-n", "study", "--configfile", "smoke.yaml")
         assert "Nothing to be done" in planned.stdout + planned.stderr, f"{earlier} is not a finished seeds run"
         return Path(earlier)
@@ -157,9 +199,12 @@ def seeds_run(smoke_run, tmp_path_factory) -> Path:
     smoke["train"]["seeds"] = [0, 1]
     (workdir / "smoke.yaml").write_text(yaml.safe_dump(smoke))
     before = {p: p.stat().st_mtime_ns for p in (workdir / "results/models").glob("*.pt")}
-    run_snakemake(workdir, "--cores", "2", "study", "--configfile", "smoke.yaml")
-    assert {p: p.stat().st_mtime_ns for p in before} == before  # seed 0's checkpoints reused, not retrained
-    return workdir
+
+    def build():
+        run_snakemake(workdir, "--cores", "2", "study", "--configfile", "smoke.yaml")
+        assert {p: p.stat().st_mtime_ns for p in before} == before  # seed 0's checkpoints reused, not retrained
+
+    return built(workdir, build)
 
 
 def run_job(kind: str, settings: dict, inputs: dict, outputs: dict, **scratch) -> int:

@@ -69,7 +69,7 @@ MAP_MODELS = ["resnet20"]  # the eigenvalue-map chunks of one (a rule kind, not 
 SWEEP_LR = 0.001  # the sweep at the one learning rate of the smoke preset's interpolation pair
 
 
-def test_smoke_preset_on_slurm_matches_the_local_run(slurm, smoke_run, tmp_path):
+def test_smoke_preset_on_slurm_matches_the_local_run(slurm, request, tmp_path):
     # one Hessian subset instead of the smoke preset's two (the geometry numbers are not compared here); Net's
     # surface goes to SLURM in the full-size test below
     smoke = yaml.safe_load((REPO / "tests" / "smoke.yaml").read_text())
@@ -95,7 +95,8 @@ def test_smoke_preset_on_slurm_matches_the_local_run(slurm, smoke_run, tmp_path)
         model_jobs = {job_ids(p.read_text())[0] for p in model_dir.glob("chunk*.log")}
         assert model_jobs == set(job_ids((logs / "directions" / f"{model_dir.name}.log").read_text()))
 
-    local, cluster = smoke_run / "results", workdir / "results"
+    # the local run, asked for only now: where another session is building it, the SLURM run need not wait for it
+    local, cluster = request.getfixturevalue("smoke_run") / "results", workdir / "results"
     local_summary = pd.read_csv(local / "summary.csv").set_index("model").loc[CLUSTER_MODELS]
     pd.testing.assert_frame_equal(local_summary, pd.read_csv(cluster / "summary.csv").set_index("model").loc[CLUSTER_MODELS])
     local_sweep = pd.read_csv(local / "sweep/table.csv").query(f"lr == {SWEEP_LR}").reset_index(drop=True)
