@@ -1,10 +1,13 @@
+import functools
 import inspect
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+import traceback
 from pathlib import Path
 
 import pytest
@@ -65,10 +68,78 @@ def run_snakemake(workdir: Path, *args: str, check: bool = True, env: dict | Non
         raise AssertionError(f"{item.nodeid} runs Snakemake but is not marked e2e: call run_snakemake in its body or "
                              "in a fixture it uses, or mark it `@pytest.mark.e2e`")
     command = [sys.executable, *snakemake, "--snakefile", str(REPO / "Snakefile"), *args]
-    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, env=env)
+    if snakemake == ("-m", "snakemake") and sys.platform == "linux":
+        result = forked_snakemake(command, workdir, env)
+    else:
+        result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, env=env)
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return result
+
+
+@functools.cache
+def interpreter_path() -> list[str]:
+    """The import path a new interpreter starts with, less its first entry (the script's or working directory) and
+    PYTHONPATH's."""
+    shown = subprocess.run([sys.executable, "-I", "-c", "import json, sys; print(json.dumps(sys.path))"],
+                           capture_output=True, text=True, check=True)
+    return json.loads(shown.stdout)
+
+
+def forked_snakemake(command: list[str], workdir: Path, env: dict | None) -> subprocess.CompletedProcess:
+    """`python -m snakemake ...` (`command`) as a child forked from this process, which imports Snakemake once per
+    session: each call saves the ~2 s of imports a new interpreter pays (the suite makes about a hundred). The child
+    takes what the command would have: its working directory, environment, standard streams and import path (the
+    directory, PYTHONPATH, the interpreter's own), with this repository's modules (the workflow's package, the
+    tests') forgotten so that the Snakefile imports them afresh; it runs Snakemake's own entry point
+    (`snakemake.cli.main`, what `python -m snakemake` calls) and exits with its status."""
+    from snakemake.cli import main
+
+    base_path = interpreter_path()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        pid = os.fork()
+        if pid == 0:  # the child: never returns into pytest
+            status = 1
+            try:
+                os.chdir(workdir)
+                if env is not None:
+                    os.environ.clear()
+                    os.environ.update(env)
+                null = os.open(os.devnull, os.O_RDONLY)
+                os.dup2(null, 0)
+                os.dup2(out.fileno(), 1)
+                os.dup2(err.fileno(), 2)
+                sys.stdin = open(0, closefd=False)
+                sys.stdout = open(1, "w", buffering=1, closefd=False)
+                sys.stderr = open(2, "w", buffering=1, closefd=False)
+                sys.argv = ["snakemake", *command[3:]]
+                extra = [entry for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep) if entry]
+                sys.path[:] = [str(workdir), *extra, *base_path]
+                for name, module in list(sys.modules.items()):
+                    if str(getattr(module, "__file__", None) or "").startswith(str(REPO) + os.sep) and \
+                            not str(module.__file__).startswith(str(REPO / ".venv")):
+                        del sys.modules[name]
+                try:
+                    main(command[3:])
+                    status = 0
+                except SystemExit as exit:  # as the interpreter ends: a code that is not a number is printed
+                    status = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
+                    if exit.code is not None and not isinstance(exit.code, int):
+                        print(exit.code, file=sys.stderr)
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                for stream in (sys.stdout, sys.stderr):
+                    try:
+                        stream.flush()
+                    except Exception:
+                        pass
+                os._exit(status)
+        _, wait_status = os.waitpid(pid, 0)
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(command, os.waitstatus_to_exitcode(wait_status),
+                                           out.read().decode(errors="replace"), err.read().decode(errors="replace"))
 
 
 def smoke_workdir(path: Path, **overrides) -> Path:
@@ -121,7 +192,7 @@ def planned_outputs(dry_run_stdout: str) -> list[str]:
 # wait on it: where LOSSLAND_RUNS_PENDING is set, the runs LOSSLAND_SMOKE_RUN and LOSSLAND_SEEDS_RUN name are being
 # built by another session started beside this one (CI runs its tiers side by side this way)
 BUILT = ".lossland-tests-built"
-PENDING_SECONDS = 2400
+PENDING_SECONDS = 1200
 
 
 def built(workdir: Path, build) -> Path:
