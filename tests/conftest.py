@@ -1,13 +1,19 @@
+import atexit
+import faulthandler
 import functools
+import importlib
 import inspect
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
+import warnings
 from pathlib import Path
 
 import pytest
@@ -86,60 +92,87 @@ def interpreter_path() -> list[str]:
     return json.loads(shown.stdout)
 
 
+FORK_LOCK = threading.Lock()  # one fork at a time, never while this process is importing Snakemake
+
+
 def forked_snakemake(command: list[str], workdir: Path, env: dict | None) -> subprocess.CompletedProcess:
     """`python -m snakemake ...` (`command`) as a child forked from this process, which imports Snakemake once per
     session: each call saves the ~2 s of imports a new interpreter pays (the suite makes about a hundred). The child
-    takes what the command would have: its working directory, environment, standard streams and import path (the
-    directory, PYTHONPATH, the interpreter's own), with this repository's modules (the workflow's package, the
-    tests') forgotten so that the Snakefile imports them afresh; it runs Snakemake's own entry point
-    (`snakemake.cli.main`, what `python -m snakemake` calls) and exits with its status."""
-    from snakemake.cli import main
-
-    base_path = interpreter_path()
+    takes what the command would have (`as_a_new_interpreter`), runs Snakemake's own entry point
+    (`snakemake.cli.main`, what `python -m snakemake` calls) and ends as an interpreter ends, with its status."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        pid = os.fork()
-        if pid == 0:  # the child: never returns into pytest
-            status = 1
-            try:
-                os.chdir(workdir)
-                if env is not None:
-                    os.environ.clear()
-                    os.environ.update(env)
-                null = os.open(os.devnull, os.O_RDONLY)
-                os.dup2(null, 0)
-                os.dup2(out.fileno(), 1)
-                os.dup2(err.fileno(), 2)
-                sys.stdin = open(0, closefd=False)
-                sys.stdout = open(1, "w", buffering=1, closefd=False)
-                sys.stderr = open(2, "w", buffering=1, closefd=False)
-                sys.argv = ["snakemake", *command[3:]]
-                extra = [entry for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep) if entry]
-                sys.path[:] = [str(workdir), *extra, *base_path]
-                for name, module in list(sys.modules.items()):
-                    if str(getattr(module, "__file__", None) or "").startswith(str(REPO) + os.sep) and \
-                            not str(module.__file__).startswith(str(REPO / ".venv")):
-                        del sys.modules[name]
+        with FORK_LOCK:
+            from snakemake.cli import main
+
+            base_path = interpreter_path()
+            pid = os.fork()
+            if pid == 0:  # the child: never returns into pytest
+                status = 1
                 try:
-                    main(command[3:])
-                    status = 0
-                except SystemExit as exit:  # as the interpreter ends: a code that is not a number is printed
-                    status = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
-                    if exit.code is not None and not isinstance(exit.code, int):
-                        print(exit.code, file=sys.stderr)
-            except BaseException:
-                traceback.print_exc()
-            finally:
-                for stream in (sys.stdout, sys.stderr):
+                    as_a_new_interpreter(workdir, env, out.fileno(), err.fileno(), base_path)
+                    sys.argv = ["snakemake", *command[3:]]
                     try:
-                        stream.flush()
-                    except Exception:
-                        pass
-                os._exit(status)
-        _, wait_status = os.waitpid(pid, 0)
+                        main(command[3:])
+                        status = 0
+                    except SystemExit as exit:  # as the interpreter ends: a code that is not a number is printed
+                        status = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
+                        if exit.code is not None and not isinstance(exit.code, int):
+                            print(exit.code, file=sys.stderr)
+                    threading._shutdown()  # then the exit functions Snakemake registered, as at an interpreter's end
+                    atexit._run_exitfuncs()
+                except BaseException:
+                    traceback.print_exc()
+                finally:
+                    for stream in (sys.stdout, sys.stderr):
+                        try:
+                            stream.flush()
+                        except Exception:
+                            pass
+                    os._exit(status)
+        try:
+            _, wait_status = os.waitpid(pid, 0)
+        except BaseException:  # interrupted (Ctrl-C): the child goes too, as subprocess.run's would
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise
         out.seek(0)
         err.seek(0)
         return subprocess.CompletedProcess(command, os.waitstatus_to_exitcode(wait_status),
                                            out.read().decode(errors="replace"), err.read().decode(errors="replace"))
+
+
+def as_a_new_interpreter(workdir: Path, env: dict | None, out: int, err: int, base_path: list[str]) -> None:
+    """In a forked child: what `python -m snakemake` in `workdir` would start with. Its working directory,
+    environment and standard streams (stdin empty, stdout and stderr into `out` and `err`); its import path (the
+    directory, PYTHONPATH, the interpreter's own), with this repository's modules (the workflow's package, the tests')
+    forgotten so that the Snakefile imports them afresh; and none of pytest's hooks: warnings printed under the
+    interpreter's own filters, uncaught errors in threads printed, no exit functions but its own."""
+    os.chdir(workdir)
+    if env is not None:
+        os.environ.clear()
+        os.environ.update(env)
+    null = os.open(os.devnull, os.O_RDONLY)
+    for fd, target in ((null, 0), (out, 1), (err, 2)):
+        os.dup2(fd, target)
+    sys.stdin = open(0, closefd=False)
+    sys.stdout = open(1, "w", buffering=1, closefd=False)
+    sys.stderr = open(2, "w", buffering=1, closefd=False)
+    extra = [entry for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep) if entry]
+    sys.path[:] = [str(workdir), *extra, *base_path]
+    repo, venv = str(REPO) + os.sep, str(REPO / ".venv") + os.sep
+    for name, module in list(sys.modules.items()):
+        file = os.path.realpath(getattr(module, "__file__", None) or os.devnull)
+        if file.startswith(repo) and not file.startswith(venv):
+            del sys.modules[name]
+    importlib.invalidate_caches()
+    importlib.reload(warnings)  # the filters the interpreter started with, and warnings printed to stderr
+    warnings._filters_mutated()
+    threading.excepthook = threading.__excepthook__
+    sys.excepthook = sys.__excepthook__
+    sys.unraisablehook = sys.__unraisablehook__
+    atexit._clear()
+    if faulthandler.is_enabled():
+        faulthandler.enable(file=sys.stderr)
 
 
 def smoke_workdir(path: Path, **overrides) -> Path:
@@ -214,11 +247,15 @@ def write_built(workdir: Path, text: str) -> None:
 
 def wait_until_built(run: Path) -> None:
     """Where LOSSLAND_RUNS_PENDING is set, wait until the session building `run` says it finished; a failure where it
-    says it failed or has not finished within PENDING_SECONDS."""
+    says it failed, where the file LOSSLAND_RUNS_BUILDER_ENDED names exists (that session ended) without its word,
+    or where it has not finished within PENDING_SECONDS."""
     if not os.environ.get("LOSSLAND_RUNS_PENDING"):
         return
+    ended = os.environ.get("LOSSLAND_RUNS_BUILDER_ENDED")
     deadline = time.monotonic() + PENDING_SECONDS
     while not (run / BUILT).exists():
+        if ended and Path(ended).exists() and not (run / BUILT).exists():
+            pytest.fail(f"the session that was to build the run at {run} ended without building it")
         if time.monotonic() > deadline:
             pytest.fail(f"the run at {run} was not built within {PENDING_SECONDS} s (LOSSLAND_RUNS_PENDING)")
         time.sleep(1)
@@ -242,8 +279,9 @@ def smoke_run(tmp_path_factory) -> Path:
         run_snakemake(Path(earlier), "--unlock", "--configfile", "smoke.yaml")
         run_snakemake(Path(earlier), "--cores", "2", "all", "--configfile", "smoke.yaml", "--rerun-incomplete")
         return Path(earlier)
-    workdir = smoke_workdir(tmp_path_factory.mktemp("smoke"))
-    return built(workdir, lambda: run_snakemake(workdir, "--cores", "2", "all", "--configfile", "smoke.yaml"))
+    workdir = tmp_path_factory.mktemp("smoke")
+    return built(workdir, lambda: run_snakemake(smoke_workdir(workdir), "--cores", "2", "all", "--configfile",
+                                                "smoke.yaml"))
 
 
 SEEDS_MODELS = ["resnet20", "plainnet20"]
@@ -262,16 +300,16 @@ def seeds_run(smoke_run, tmp_path_factory) -> Path:
         assert "Nothing to be done" in planned.stdout + planned.stderr, f"{earlier} is not a finished seeds run"
         return Path(earlier)
     workdir = tmp_path_factory.mktemp("seeds")
-    shutil.copytree(smoke_run / "results", workdir / "results", symlinks=True)
-    shutil.copytree(smoke_run / ".snakemake" / "metadata", workdir / ".snakemake" / "metadata")
-    shutil.copy(smoke_run / "config.yaml", workdir / "config.yaml")
-    smoke = yaml.safe_load((smoke_run / "smoke.yaml").read_text())
-    smoke.update(models=SEEDS_MODELS)
-    smoke["train"]["seeds"] = [0, 1]
-    (workdir / "smoke.yaml").write_text(yaml.safe_dump(smoke))
-    before = {p: p.stat().st_mtime_ns for p in (workdir / "results/models").glob("*.pt")}
 
     def build():
+        shutil.copytree(smoke_run / "results", workdir / "results", symlinks=True)
+        shutil.copytree(smoke_run / ".snakemake" / "metadata", workdir / ".snakemake" / "metadata")
+        shutil.copy(smoke_run / "config.yaml", workdir / "config.yaml")
+        smoke = yaml.safe_load((smoke_run / "smoke.yaml").read_text())
+        smoke.update(models=SEEDS_MODELS)
+        smoke["train"]["seeds"] = [0, 1]
+        (workdir / "smoke.yaml").write_text(yaml.safe_dump(smoke))
+        before = {p: p.stat().st_mtime_ns for p in (workdir / "results/models").glob("*.pt")}
         run_snakemake(workdir, "--cores", "2", "study", "--configfile", "smoke.yaml")
         assert {p: p.stat().st_mtime_ns for p in before} == before  # seed 0's checkpoints reused, not retrained
 
