@@ -171,6 +171,9 @@ def as_a_new_interpreter(workdir: Path, env: dict | None, out: int, err: int, ba
     sys.excepthook = sys.__excepthook__
     sys.unraisablehook = sys.__unraisablehook__
     atexit._clear()
+    futures = sys.modules.get("concurrent.futures.thread")
+    if futures is not None:  # this process's pools are not the child's to wait for at its end
+        futures._threads_queues.clear()
     if faulthandler.is_enabled():
         faulthandler.enable(file=sys.stderr)
 
