@@ -73,11 +73,12 @@ def run_snakemake(workdir: Path, *args: str, check: bool = True, env: dict | Non
     if item is not None and item.get_closest_marker("e2e") is None:
         raise AssertionError(f"{item.nodeid} runs Snakemake but is not marked e2e: call run_snakemake in its body or "
                              "in a fixture it uses, or mark it `@pytest.mark.e2e`")
-    command = [sys.executable, *snakemake, "--snakefile", str(REPO / "Snakefile"), *args]
+    arguments = ["--snakefile", str(REPO / "Snakefile"), *args]
     if snakemake == ("-m", "snakemake") and sys.platform == "linux":
-        result = forked_snakemake(command, workdir, env)
+        result = forked_snakemake(arguments, workdir, env)
     else:
-        result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, env=env)
+        result = subprocess.run([sys.executable, *snakemake, *arguments], cwd=workdir, capture_output=True,
+                                text=True, env=env)
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return result
@@ -95,8 +96,8 @@ def interpreter_path() -> list[str]:
 FORK_LOCK = threading.Lock()  # one fork at a time, never while this process is importing Snakemake
 
 
-def forked_snakemake(command: list[str], workdir: Path, env: dict | None) -> subprocess.CompletedProcess:
-    """`python -m snakemake ...` (`command`) as a child forked from this process, which imports Snakemake once per
+def forked_snakemake(arguments: list[str], workdir: Path, env: dict | None) -> subprocess.CompletedProcess:
+    """`python -m snakemake *arguments` as a child forked from this process, which imports Snakemake once per
     session: each call saves the ~2 s of imports a new interpreter pays (the suite makes about a hundred). The child
     takes what the command would have (`as_a_new_interpreter`), runs Snakemake's own entry point
     (`snakemake.cli.main`, what `python -m snakemake` calls) and ends as an interpreter ends, with its status."""
@@ -110,9 +111,9 @@ def forked_snakemake(command: list[str], workdir: Path, env: dict | None) -> sub
                 status = 1
                 try:
                     as_a_new_interpreter(workdir, env, out.fileno(), err.fileno(), base_path)
-                    sys.argv = ["snakemake", *command[3:]]
+                    sys.argv = ["snakemake", *arguments]
                     try:
-                        main(command[3:])
+                        main(arguments)
                         status = 0
                     except SystemExit as exit:  # as the interpreter ends: a code that is not a number is printed
                         status = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
@@ -137,7 +138,8 @@ def forked_snakemake(command: list[str], workdir: Path, env: dict | None) -> sub
             raise
         out.seek(0)
         err.seek(0)
-        return subprocess.CompletedProcess(command, os.waitstatus_to_exitcode(wait_status),
+        return subprocess.CompletedProcess([sys.executable, "-m", "snakemake", *arguments],
+                                           os.waitstatus_to_exitcode(wait_status),
                                            out.read().decode(errors="replace"), err.read().decode(errors="replace"))
 
 
