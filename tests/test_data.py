@@ -37,8 +37,9 @@ def test_imagefolder_is_prepared_as_uint8_with_sorted_class_labels(tmp_path):
 def test_the_folder_scan_lists_what_torchvisions_imagefolder_lists(tmp_path):
     """The data job scans an ImageFolder tree itself (importing torchvision costs a job 2.5 s): the same files, labels
     and order as ImageFolder, with nested folders, upper-case extensions, files that are not images and a linked
-    folder in the tree; and the extensions are torchvision's."""
-    from lossland.config import IMG_EXTENSIONS
+    folder in the tree; and the extensions are torchvision's. The config's count of a split (what the plan checks
+    subset sizes and sizes jobs by) is that list's length."""
+    from lossland.config import IMG_EXTENSIONS, count_images
     from lossland.data import class_folders, folder_samples
     from torchvision.datasets import ImageFolder
     from torchvision.datasets.folder import IMG_EXTENSIONS as THEIRS
@@ -51,6 +52,7 @@ def test_the_folder_scan_lists_what_torchvisions_imagefolder_lists(tmp_path):
     (root / "dog" / "linked").symlink_to(root / "cat" / "deeper", target_is_directory=True)
     assert IMG_EXTENSIONS == THEIRS
     assert folder_samples(root, class_folders(root)) == ImageFolder(str(root)).samples
+    assert count_images(str(root.parent), "train") == len(ImageFolder(str(root)).samples)
 
 
 def test_stratified_subset_is_balanced_seeded_and_ordered():

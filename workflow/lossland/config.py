@@ -2,6 +2,7 @@
 
 import copy
 import functools
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -190,10 +191,22 @@ def source_size(data: dict, split: str) -> int:
 @functools.lru_cache
 def count_images(root: str, split: str) -> int:
     folder = Path(root) / split
-    if not folder.is_dir():
-        return 0
-    return sum(1 for cls in folder.iterdir() if cls.is_dir() for f in cls.iterdir()
-               if f.suffix.lower() in IMG_EXTENSIONS)
+    return len(folder_samples(folder, class_folders(folder))) if folder.is_dir() else 0
+
+
+def class_folders(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.is_dir())
+
+
+def folder_samples(folder: Path, classes: list[str]) -> list[tuple[str, int]]:
+    """(path, label) of every image of an ImageFolder tree, in torchvision's ImageFolder order (each class folder
+    walked sorted, links followed, files by extension), without importing torchvision (2.5 s of a data job)."""
+    samples = []
+    for label, name in enumerate(classes):
+        for directory, _, names in sorted(os.walk(folder / name, followlinks=True)):
+            samples += [(os.path.join(directory, file), label) for file in sorted(names)
+                        if file.lower().endswith(IMG_EXTENSIONS)]
+    return samples
 
 
 def bn_samples_problems(config: dict) -> list[str]:

@@ -4,14 +4,13 @@ data set (CIFAR-10 by default), then kept on the device, normalized and augmente
 A prepared split records its class names; its tensors give the channel count and image size. Nothing else is
 assumed: any number of classes (at least 2), any image size (one per data set), 1 or 3 channels."""
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .config import CIFAR10_CLASSES, IMG_EXTENSIONS, TORCHVISION, normalization
+from .config import CIFAR10_CLASSES, IMG_EXTENSIONS, TORCHVISION, class_folders, folder_samples, normalization
 from .errors import UserError
 from .io import load_torch, save_torch
 
@@ -47,21 +46,6 @@ def stratified_indices(labels: np.ndarray, size: int | None, seed: int) -> np.nd
         members = np.flatnonzero(labels == cls)
         chosen.append(rng.choice(members, size=min(count, len(members)), replace=False))
     return np.sort(np.concatenate(chosen))
-
-
-def class_folders(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.is_dir())
-
-
-def folder_samples(folder: Path, classes: list[str]) -> list[tuple[str, int]]:
-    """(path, label) of every image of an ImageFolder tree, in torchvision's ImageFolder order (each class folder
-    walked sorted, links followed, files by extension), without importing torchvision (2.5 s of a data job)."""
-    samples = []
-    for label, name in enumerate(classes):
-        for directory, _, names in sorted(os.walk(folder / name, followlinks=True)):
-            samples += [(os.path.join(directory, file), label) for file in sorted(names)
-                        if file.lower().endswith(IMG_EXTENSIONS)]
-    return samples
 
 
 def _imagefolder_split(root: Path, split: str, size: int | None, seed: int):
