@@ -65,6 +65,21 @@ def test_stratified_subset_is_balanced_seeded_and_ordered():
     assert not np.array_equal(subset, stratified_indices(labels, 25, seed=4))
 
 
+def test_a_class_with_images_only_in_subfolders_is_prepared_and_counted(tmp_path):
+    """ImageFolder walks class folders with their subfolders: so do the data job and the config's count."""
+    from lossland.config import count_images
+
+    root = make_imagefolder(tmp_path / "src")
+    nested = root / "train" / "truck" / "sub"
+    nested.mkdir()
+    for file in sorted((root / "train" / "truck").glob("*.png")):
+        file.rename(nested / file.name)
+    prepare_split("imagefolder", str(root), "train", False, None, 0, str(tmp_path / "out.pt"))
+    data = load_split(tmp_path / "out.pt")
+    assert len(data) == count_images(str(root), "train") == 4 * len(CLASSES)
+    assert int((data.labels == CLASSES.index("truck")).sum()) == 4
+
+
 @pytest.mark.parametrize(
     "problem,message",
     [("missing", "data folder {root}/train not found"), ("one", "has 1 class folder(s): a classifier needs at least"),

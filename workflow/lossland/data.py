@@ -61,12 +61,11 @@ def _imagefolder_split(root: Path, split: str, size: int | None, seed: int):
             differ = sorted(set(classes) ^ set(class_folders(root / other)))
             raise UserError(f"the class folders of {folder} and {root / other} differ ({', '.join(differ)}): both "
                             "splits need the same classes, or labels would mean different things")
-    for name in classes:
-        if not any(path.suffix.lower() in IMG_EXTENSIONS for path in (folder / name).iterdir()):
-            raise UserError(f"class folder {folder / name} holds no images ({', '.join(IMG_EXTENSIONS)}): "
-                            "add its images or fix data.root")
     samples = folder_samples(folder, classes)
     labels = np.array([label for _, label in samples], dtype=np.int64)
+    for label in np.flatnonzero(np.bincount(labels, minlength=len(classes)) == 0):  # its subfolders included
+        raise UserError(f"class folder {folder / classes[label]} holds no images ({', '.join(IMG_EXTENSIONS)}): "
+                        "add its images or fix data.root")
     keep = stratified_indices(labels, size, seed)
     first = _read_image(samples[keep[0]][0])
     images = np.empty((len(keep), *first.shape), dtype=np.uint8)
