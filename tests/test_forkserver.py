@@ -142,3 +142,19 @@ def test_changed_sources_get_a_fresh_server(tmp_path, env):
     while old in servers(Path(env["XDG_RUNTIME_DIR"])):  # the stale one is gone once idle
         assert time.monotonic() < deadline
         time.sleep(0.05)
+
+
+def test_a_job_whose_numeric_library_settings_differ_gets_its_own_server(monkeypatch):
+    """Thread counts and oneDNN's instruction set change a CPU job's bits, so each setting has its own server."""
+    from lossland import forkserver
+
+    for name in [k for k in os.environ if k.startswith(forkserver.IMPORT_TIME_ENV)]:
+        monkeypatch.delenv(name)
+    plain = forkserver.address()
+    monkeypatch.setenv("LOSSLAND_UNRELATED", "1")
+    assert forkserver.address() == plain
+    for name, value in [("ONEDNN_MAX_CPU_ISA", "AVX2"), ("DNNL_MAX_CPU_ISA", "AVX2"), ("OMP_NUM_THREADS", "3")]:
+        monkeypatch.setenv(name, value)
+        assert forkserver.address() != plain, name
+        monkeypatch.delenv(name)
+    assert forkserver.address() == plain

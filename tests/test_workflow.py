@@ -223,6 +223,29 @@ def test_study_target_leaves_the_sweep_out(tmp_path):
     assert not [p for p in outputs if p.startswith(("results/sweep/", "results/ablation/", "results/interpolation/"))]
 
 
+def test_a_job_runs_its_configured_threads_on_any_number_of_cores(tmp_path):
+    """A CPU job's bits depend on its torch threads: Snakemake lowers a rule's threads to --cores, so a job's torch
+    threads are the config's (`threads.*`), never Snakemake's, and `--cores 1` trains what `--cores 16` trains."""
+    threads = {"data": 1, "train": 2, "evaluate": 3, "chunk": 4}
+    workdir = smoke_workdir(tmp_path / "threads", threads=threads)
+    result = run_snakemake(workdir, "-n", "-p", "--cores", "1", "results/models/net.pt", "results/metrics/net.json",
+                           "results/landscape/net.png", "--configfile", "smoke.yaml")
+    commands = [line.strip() for line in result.stdout.splitlines() if "python -m lossland" in line]
+    threads_of = {line.split("--threads ")[1].split()[1]: int(line.split("--threads ")[1].split()[0])
+                  for line in commands}
+    assert {kind: threads_of[kind] for kind in ("prepare_data", "train", "evaluate", "landscape_chunk")} == {
+        "prepare_data": 1, "train": 2, "evaluate": 3, "landscape_chunk": 4}
+
+
+def test_changing_threads_reruns_nothing(smoke_run):
+    """Threads are how a job runs, as the device is: changing them leaves every result in place."""
+    config = yaml.safe_load((smoke_run / "smoke.yaml").read_text())
+    config["threads"] = {"data": 2, "train": 2, "evaluate": 2, "chunk": 2}
+    (smoke_run / "threads.yaml").write_text(yaml.safe_dump(config))
+    result = run_snakemake(smoke_run, "-n", "all", "--configfile", "threads.yaml")
+    assert "Nothing to be done" in result.stdout + result.stderr, planned_outputs(result.stdout)
+
+
 def planned_resources(dry_run_stdout: str) -> dict[str, dict[str, str]]:
     """rule name -> the resources of (the last of) its jobs in a `snakemake -n` listing."""
     found, rule = {}, None

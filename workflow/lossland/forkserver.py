@@ -39,7 +39,7 @@ def sources_stamp() -> list:
     return sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in PACKAGE.glob("*.py"))
 
 
-IMPORT_TIME_ENV = ("OMP_", "MKL_", "KMP_", "GOMP_", "OPENBLAS_", "PYTORCH_", "TORCH_", "PYTHON")
+IMPORT_TIME_ENV = ("OMP_", "MKL_", "KMP_", "GOMP_", "OPENBLAS_", "ONEDNN_", "DNNL_", "PYTORCH_", "TORCH_", "PYTHON")
 
 
 def address() -> Path:

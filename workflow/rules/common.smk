@@ -93,6 +93,13 @@ def job_params(kind: str, **scratch: str) -> dict:
     return {"settings": settings, "spec": spec}
 
 
+def configured_threads(group: str):
+    """A job's torch threads, the config's `threads.<group>`, for its shell line: Snakemake lowers a rule's `{threads}`
+    to `--cores`, and a CPU job's bits depend on its threads. A function of the job's input and output, as `spec` is,
+    so the rerun trigger leaves it out, as it leaves the device."""
+    return lambda wildcards, input, output: config["threads"][group]
+
+
 def job_inputs(kind: str):
     return lambda wildcards: PLAN.inputs(kind, dict(wildcards.items()))
 

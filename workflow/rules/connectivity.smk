@@ -20,8 +20,9 @@ rule curve:
         **job_resources("curve"),
     params:
         **job_params("curve", resume=paths.CURVE_RESUME),
+        torch_threads=configured_threads("train"),
     shell:
-        "python -m lossland --threads {threads} curve --spec {params.spec:q} > {log} 2>&1"
+        "python -m lossland --threads {params.torch_threads} curve --spec {params.spec:q} > {log} 2>&1"
 
 
 rule connectivity:
@@ -42,8 +43,9 @@ rule connectivity:
         **job_resources("connectivity"),
     params:
         **job_params("connectivity"),
+        torch_threads=configured_threads("chunk"),
     shell:
-        "python -m lossland --threads {threads} connectivity --spec {params.spec:q} > {log} 2>&1"
+        "python -m lossland --threads {params.torch_threads} connectivity --spec {params.spec:q} > {log} 2>&1"
 
 
 rule connectivity_table:

@@ -15,5 +15,6 @@ rule prepare_data:
     threads: config["threads"]["data"]
     params:
         **job_params("prepare_data"),
+        torch_threads=configured_threads("data"),
     shell:
-        "python -m lossland --threads {threads} prepare_data --spec {params.spec:q} > {log} 2>&1"
+        "python -m lossland --threads {params.torch_threads} prepare_data --spec {params.spec:q} > {log} 2>&1"

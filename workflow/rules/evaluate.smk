@@ -17,5 +17,6 @@ rule evaluate:
         **job_resources("evaluate"),
     params:
         **job_params("evaluate"),
+        torch_threads=configured_threads("evaluate"),
     shell:
-        "python -m lossland --threads {threads} evaluate --spec {params.spec:q} > {log} 2>&1"
+        "python -m lossland --threads {params.torch_threads} evaluate --spec {params.spec:q} > {log} 2>&1"

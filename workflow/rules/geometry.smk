@@ -26,8 +26,9 @@ rule hessian:
         **job_resources("hessian"),
     params:
         **job_params("hessian"),
+        torch_threads=configured_threads("chunk"),
     shell:
-        "python -m lossland --threads {threads} hessian --spec {params.spec:q} > {log} 2>&1"
+        "python -m lossland --threads {params.torch_threads} hessian --spec {params.spec:q} > {log} 2>&1"
 
 
 rule eigen_chunk:
@@ -47,8 +48,9 @@ rule eigen_chunk:
         **job_resources("eigen_chunk"),
     params:
         **job_params("eigen_chunk"),
+        torch_threads=configured_threads("chunk"),
     shell:
-        "python -m lossland --threads {threads} eigen_chunk --spec {params.spec:q} > {log} 2>&1"
+        "python -m lossland --threads {params.torch_threads} eigen_chunk --spec {params.spec:q} > {log} 2>&1"
 
 
 rule eigen_map:
@@ -112,8 +114,9 @@ rule flatness:
         **job_resources("flatness"),
     params:
         **job_params("flatness"),
+        torch_threads=configured_threads("chunk"),
     shell:
-        "python -m lossland --threads {threads} flatness --spec {params.spec:q} > {log} 2>&1"
+        "python -m lossland --threads {params.torch_threads} flatness --spec {params.spec:q} > {log} 2>&1"
 
 
 rule hessian_directions:
@@ -133,8 +136,9 @@ rule hessian_directions:
         **job_resources("hessian_directions"),
     params:
         **job_params("hessian_directions"),
+        torch_threads=configured_threads("chunk"),
     shell:
-        "python -m lossland --threads {threads} hessian_directions --spec {params.spec:q} > {log} 2>&1"
+        "python -m lossland --threads {params.torch_threads} hessian_directions --spec {params.spec:q} > {log} 2>&1"
 
 
 rule plot_hessian_plane:
@@ -180,8 +184,9 @@ rule density:
         **job_resources("density"),
     params:
         **job_params("density"),
+        torch_threads=configured_threads("chunk"),
     shell:
-        "python -m lossland --threads {threads} density --spec {params.spec:q} > {log} 2>&1"
+        "python -m lossland --threads {params.torch_threads} density --spec {params.spec:q} > {log} 2>&1"
 
 
 rule density_figure:

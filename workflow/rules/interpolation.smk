@@ -20,8 +20,9 @@ rule interpolate:
         **job_resources("interpolate"),
     params:
         **job_params("interpolate"),
+        torch_threads=configured_threads("chunk"),
     shell:
-        "python -m lossland --threads {threads} interpolate --spec {params.spec:q} > {log} 2>&1"
+        "python -m lossland --threads {params.torch_threads} interpolate --spec {params.spec:q} > {log} 2>&1"
 
 
 rule plot_interpolation:

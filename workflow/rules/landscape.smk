@@ -44,8 +44,9 @@ rule landscape_chunk:
         **job_resources("landscape_chunk"),
     params:
         **job_params("landscape_chunk"),
+        torch_threads=configured_threads("chunk"),
     shell:
-        "python -m lossland --threads {threads} landscape_chunk --spec {params.spec:q} > {log} 2>&1"
+        "python -m lossland --threads {params.torch_threads} landscape_chunk --spec {params.spec:q} > {log} 2>&1"
 
 
 rule surface:
@@ -109,8 +110,9 @@ rule line:
         **job_resources("line"),
     params:
         **job_params("line"),
+        torch_threads=configured_threads("chunk"),
     shell:
-        "python -m lossland --threads {threads} line --spec {params.spec:q} > {log} 2>&1"
+        "python -m lossland --threads {params.torch_threads} line --spec {params.spec:q} > {log} 2>&1"
 
 
 rule plot_line:

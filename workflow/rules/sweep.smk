@@ -22,8 +22,9 @@ rule sweep_train:
         **job_resources("sweep_train"),
     params:
         **job_params("sweep_train", resume=paths.SWEEP_RESUME),
+        torch_threads=configured_threads("train"),
     shell:
-        "python -m lossland --threads {threads} sweep_train --spec {params.spec:q} > {log} 2>&1"
+        "python -m lossland --threads {params.torch_threads} sweep_train --spec {params.spec:q} > {log} 2>&1"
 
 
 checkpoint sweep_table:

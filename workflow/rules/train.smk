@@ -18,8 +18,9 @@ rule train:
         **job_resources("train"),
     params:
         **job_params("train", resume=paths.RESUME),
+        torch_threads=configured_threads("train"),
     shell:
-        "python -m lossland --threads {threads} train --spec {params.spec:q} > {log} 2>&1"
+        "python -m lossland --threads {params.torch_threads} train --spec {params.spec:q} > {log} 2>&1"
 
 
 use rule train as train_with_snapshots with:
