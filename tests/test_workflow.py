@@ -238,7 +238,8 @@ def test_a_job_runs_its_configured_threads_on_any_number_of_cores(tmp_path):
 
 
 def test_changing_threads_reruns_nothing(smoke_run):
-    """Threads are how a job runs, as the device is: changing them leaves every result in place."""
+    """Threads are how a job runs, as the device is: changing them leaves every result in place (a guard: a torch
+    threads param Snakemake's rerun trigger saw, one not computed from the job's input and output, reruns all)."""
     config = yaml.safe_load((smoke_run / "smoke.yaml").read_text())
     config["threads"] = {"data": 2, "train": 2, "evaluate": 2, "chunk": 2}
     (smoke_run / "threads.yaml").write_text(yaml.safe_dump(config))
