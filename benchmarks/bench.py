@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="trained checkpoints for the cap part (the first one also for the lanczos part)")
     parser.add_argument("--map-grid", type=int, default=5, help="points per axis of the maps part's grid")
     parser.add_argument("--map-samples", type=int, default=500, help="images of the maps part's Hessian")
+    parser.add_argument("--map-tol", type=float, default=0.01,
+                        help="eigsh's relative tolerance of the maps part (default: geometry.map_tol's default)")
     parser.add_argument("--map-points", type=int, help="walk only the first N points (a chunk of the study's maps: "
                         "--map-grid 7 --map-points 7); default: the whole grid")
     parser.add_argument("--cap-grid", type=int, default=21, help="points per axis of the cap part's surface")
@@ -571,7 +573,7 @@ def bench_maps(args, work: Path, device) -> None:
     first, second = random_directions(model, 0)
     plane = PlaneEvaluator(model, first, second, data, prepare, batch, fold_bn=False)
     op = HessianOperator(plane.model, data, prepare, batch, "weights")
-    axis, tol = np.linspace(-1, 1, args.map_grid), 1e-3
+    axis, tol = np.linspace(-1, 1, args.map_grid), args.map_tol
     order = serpentine_order(np.arange(axis.size**2), axis.size)
     points = [(float(axis[i % axis.size]), float(axis[i // axis.size])) for i in order][: args.map_points]
 

@@ -149,7 +149,7 @@ def test_the_weights_hessian_is_the_exact_hessians_block_of_the_weights(exact):
     assert abs(whole[-1] - exact_block[-1]) > 1e-3 * whole[-1]  # the parameter set matters: it must be stated
 
 
-def walk_plane(budget: int = 24, count: int = 9):
+def walk_plane(budget: int = 24, count: int = 9, tol: float = 1e-3):
     """The tiny CNN's Hessian over a 3×3 plane of random directions, walked in serpentine order (its first `count`):
     per point (the exact ascending eigenvalues, the walk's (λmax, λmin), how it solved them, its products, a cold
     run's ends and products)."""
@@ -159,7 +159,7 @@ def walk_plane(budget: int = 24, count: int = 9):
     loss_of, theta = exact_loss(tiny_cnn(), data, prepare)
     first, second = torch.randn(2, theta.numel(), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     first, second = (0.3 * d / d.norm() * theta.norm() for d in (first, second))
-    axis, tol = np.linspace(-1, 1, 3), 1e-3  # the workflow's geometry.tol
+    axis = np.linspace(-1, 1, 3)
     walk, points = SpectrumWalk(tol, seed=0, maxiter=1000, budget=budget), []
     for index in serpentine_order(np.arange(9), 3)[:count]:
         point = theta + axis[index % 3] * first + axis[index // 3] * second
@@ -174,13 +174,14 @@ def walk_plane(budget: int = 24, count: int = 9):
     return points, tol
 
 
-def test_a_warm_started_walk_finds_every_points_exact_ends_with_half_the_products():
+@pytest.mark.parametrize("tol", [1e-3, 1e-2], ids=["geometry.tol", "geometry.map_tol"])
+def test_a_warm_started_walk_finds_every_points_exact_ends_with_half_the_products(tol):
     """An eigenvalue map's walk (SpectrumWalk, serpentine over a 3×3 plane): at every point λmax and λmin equal the
     exact Hessian's (`torch.autograd.functional.hessian`, `eigvalsh`) to eigsh's tolerance, as each point's cold
     start does, and the warm points (Lanczos from the previous point's eigenvectors, stopped as soon as both ends
-    converge) take at most half the cold runs' products (72 against 168 here; benchmarks/bench.py --parts maps
-    measures it on a real checkpoint)."""
-    points, tol = walk_plane()
+    converge) take at most half the cold runs' products (at 1e-3, 72 against 168 here; benchmarks/bench.py --parts
+    maps measures it on a real checkpoint). At both defaults: the Hessian numbers' tol and the maps' map_tol."""
+    points, tol = walk_plane(tol=tol)
     assert [how for _, _, how, *_ in points] == ["cold"] + ["warm"] * 8
     for exact_values, warm, _, _, cold, _ in points:  # eigsh's criterion: each eigenvalue to tol relative to itself
         assert exact_values[0] < 0

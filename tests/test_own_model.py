@@ -147,7 +147,7 @@ def own_workdir(path, tree):
         "landscape": {"x": [-1.0, 1.0, 3], "y": [-1.0, 1.0, 3], "chunks": 2, "samples": 32, "line": [-1.0, 1.0, 3],
                       "bn_samples": 16},
         "interpolation": {"pairs": [], "bn_samples": 16},
-        "geometry": {"samples": 8, "repeats": 1, "top_k": 1, "probes": 2, "tol": 0.1, "grid": [-0.5, 0.5, 2],
+        "geometry": {"samples": 8, "repeats": 1, "top_k": 1, "probes": 2, "tol": 0.1, "map_tol": 0.1, "grid": [-0.5, 0.5, 2],
                      "chunks": 1, "maps": ["mynet"], "directions": 2, "line": [-1.0, 1.0, 5],
                      # ResNet-18: 0.75 s a Hessian-vector product (its Hessian job, one subset: the run's longest)
                      "density": {"runs": 1, "steps": 3, "grid": 100, "sigma": 0.01},

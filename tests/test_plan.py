@@ -37,6 +37,24 @@ def test_a_chunk_is_defined_by_its_grid_and_evaluation_not_by_line_or_direction_
     assert surface == {k: v for k, v in chunk.items() if k != "chunk"}
 
 
+def test_the_maps_points_are_solved_to_map_tol_and_the_hessian_numbers_to_tol(config):
+    """geometry.map_tol defines the eigenvalue maps' chunks and merge (their `tol`), geometry.tol the Hessian numbers
+    and the Hessian planes' eigenvectors: changing one reruns only its own jobs."""
+    wildcards = {"model": "resnet20", "chunk": "0"}
+    config["geometry"].update(tol=0.001, map_tol=0.01)
+    plan = Plan(config)
+    assert plan.settings("eigen_chunk", wildcards)["tol"] == plan.settings("eigen_map", wildcards)["tol"] == 0.01
+    assert plan.settings("hessian", wildcards)["tol"] == plan.settings("hessian_directions", wildcards)["tol"] == 0.001
+    kinds = ("eigen_chunk", "eigen_map", "hessian", "hessian_directions")
+    before = {kind: plan.settings(kind, wildcards) for kind in kinds}
+    config["geometry"]["map_tol"] = 0.05
+    changed = {kind for kind in kinds if Plan(config).settings(kind, wildcards) != before[kind]}
+    assert changed == {"eigen_chunk", "eigen_map"}
+    config["geometry"].update(map_tol=0.01, tol=0.05)
+    changed = {kind for kind in kinds if Plan(config).settings(kind, wildcards) != before[kind]}
+    assert changed == {"hessian", "hessian_directions"}
+
+
 def test_bn_settings_and_input_appear_only_where_bn_statistics_are_treated(config):
     plan = Plan(config)
     wildcards = {"plane": "landscape", "model": "net", "chunk": "0"}

@@ -400,9 +400,10 @@ def main(argv: list[str]) -> int:
           f"({', '.join(models)}) and its first call's warm-up; image decoding {machine['decode'] * 1000:.2f} ms per image; "
           f"a job's start {machine['start']:.2f} s" + (f" after the fork server's {boot:.1f} s" if server else "")
           + f"; Snakemake's planning {planning:.1f} s. "
-          f"Assumed: Lanczos run lengths (tol {config['geometry']['tol']:g}), a figure's, table's or page's "
-          f"{FIGURE_SECONDS} s" + (". Not counted: the jobs a checkpoint adds once it has run (the Net sweep's "
-                                   "augmentation run)" if re.search(r"^\s*checkpoint ", listing, re.M) else "")
+          f"Assumed: Lanczos run lengths (tol {config['geometry']['tol']:g}, maps {config['geometry']['map_tol']:g}), "
+          f"a figure's, table's or page's {FIGURE_SECONDS} s"
+          + (". Not counted: the jobs a checkpoint adds once it has run (the Net sweep's augmentation run)"
+             if re.search(r"^\s*checkpoint ", listing, re.M) else "")
           + (f". Rates written to {args.write}" if args.write else ""))
     return 0
 

@@ -219,7 +219,7 @@ class SpectrumWalk:
             values, bottom = eigsh(shifted, k=1, which="SA", tol=self.tol, maxiter=self.maxiter, v0=start)
         except ArpackNoConvergence as error:
             raise UserError(f"Lanczos did not converge to tol {self.tol:g} in {self.maxiter} restarts "
-                            f"({len(error.eigenvalues)} eigenvalues): raise geometry.maxiter or geometry.tol") from None
+                            f"({len(error.eigenvalues)} eigenvalues): raise geometry.maxiter or geometry.map_tol") from None
         self.vectors = top[:, 0], bottom[:, 0]
         return shift, float(values[0]) + shift
 

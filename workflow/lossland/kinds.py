@@ -25,7 +25,7 @@ HESSIAN_PLANE_RISE = 5.0  # a Hessian plane spans ±r, r where ½·λ1·r² = th
 WARM_START = 0.5  # a warm map point's share of a cold run's products (a real ResNet-20 chunk: 7 points, 85 vs 7 × 21 cold)
 GEOMETRY_KEYS = {  # the geometry section's keys each geometry kind depends on (with samples, seed, batch_size)
     "hessian": ("top_k", "probes", "tol", "params", "maxiter", "repeats"),
-    "eigen_chunk": ("tol", "chunks", "params", "maxiter"),  # and its grid as x, y
+    "eigen_chunk": ("chunks", "params", "maxiter"),  # and its grid as x, y, and map_tol as tol
     "flatness": ("directions", "line", "delta", "sharpness"),
     "density": ("params", "density"),
     "hessian_directions": ("params", "tol", "maxiter"),
@@ -139,8 +139,9 @@ def interpolate_settings(plan, wildcards: dict) -> dict:
 
 
 def eigen_map_settings(plan, wildcards: dict) -> dict:
-    grid = plan.config["geometry"]["grid"]
-    return {"measure": "hessian", "span": "plane", "x": grid, "y": grid, **plan.geometry_settings("eigen_chunk"),
+    geometry = plan.config["geometry"]
+    return {"measure": "hessian", "span": "plane", "x": geometry["grid"], "y": geometry["grid"],
+            **plan.geometry_settings("eigen_chunk"), "tol": geometry["map_tol"],
             **plan.model_settings(name_of(wildcards))}
 
 
@@ -437,7 +438,7 @@ def hessian_plane_products(plan, wildcards: dict) -> float:
 def eigen_chunk_products(plan, wildcards: dict) -> float:
     geometry = plan.config["geometry"]
     points = math.ceil(geometry["grid"][2] ** 2 / geometry["chunks"])  # the first cold, the rest warm-started
-    return hvp_evaluations(plan) * eigsh_products(geometry["tol"]) * (1 + (points - 1) * WARM_START)
+    return hvp_evaluations(plan) * eigsh_products(geometry["map_tol"]) * (1 + (points - 1) * WARM_START)
 
 
 def evaluate_images(plan, wildcards: dict) -> float:
