@@ -114,7 +114,8 @@ def test_the_docs_hold_the_python_commands_people_copy():
     assert {"benchmarks/bench.py", "benchmarks/hessian_samples.py", "lossland"} <= scripts, scripts
 
 
-@pytest.mark.parametrize("source,command", PYTHON_COMMANDS, ids=[f"{s}: {c[16:60]}" for s, c in PYTHON_COMMANDS])
+@pytest.mark.parametrize("source,command", PYTHON_COMMANDS,
+                         ids=[f"{s}: {c.removeprefix(PYTHON_PATH)[16:60]}" for s, c in PYTHON_COMMANDS])
 def test_python_command_runs_as_far_as_its_help(source, command):
     words, environment = as_copied(command)
     program = words[1:3] if words[1] == "-m" else words[1:2]
