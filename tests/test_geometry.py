@@ -149,6 +149,16 @@ def test_the_weights_hessian_is_the_exact_hessians_block_of_the_weights(exact):
     assert abs(whole[-1] - exact_block[-1]) > 1e-3 * whole[-1]  # the parameter set matters: it must be stated
 
 
+EXACT_SPECTRA: dict[int, np.ndarray] = {}  # walk_plane's points: the same Hessians at every tolerance and budget
+
+
+def exact_spectrum(loss_of, point: torch.Tensor, index: int) -> np.ndarray:
+    """The exact ascending eigenvalues of the Hessian of `loss_of` at walk_plane's point `index` (computed once)."""
+    if index not in EXACT_SPECTRA:
+        EXACT_SPECTRA[index] = np.linalg.eigvalsh(torch.autograd.functional.hessian(loss_of, point).numpy())
+    return EXACT_SPECTRA[index]
+
+
 def walk_plane(budget: int = 24, count: int = 9, tol: float = 1e-3):
     """The tiny CNN's Hessian over a 3×3 plane of random directions, walked in serpentine order (its first `count`):
     per point (the exact ascending eigenvalues, the walk's (λmax, λmin), how it solved them, its products, a cold
@@ -165,7 +175,7 @@ def walk_plane(budget: int = 24, count: int = 9, tol: float = 1e-3):
         point = theta + axis[index % 3] * first + axis[index // 3] * second
         with torch.no_grad():
             torch.nn.utils.vector_to_parameters(point.float(), op.params)
-        exact_values = np.linalg.eigvalsh(torch.autograd.functional.hessian(loss_of, point).numpy())
+        exact_values = exact_spectrum(loss_of, point, index)
         start = op.products
         warm = walk.ends(op.linear_operator())
         warm_products, start = op.products - start, op.products
