@@ -53,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--train-batches", type=int, default=8)
     parser.add_argument("--extras", action="store_true", help="also time bf16/fp16/compile (always on CUDA)")
     parser.add_argument("--parts", default="surface,training,workflow",
-                        help="comma-separated subset of surface,training,workflow,views,geometry,lanczos,maps,cap,identity")
+                        help="comma-separated subset of surface,training,workflow,views,geometry,lanczos,maps,cap,"
+                             "identity,converge")
     parser.add_argument("--out", type=Path, help="also write the table as JSON here")
     parser.add_argument("--cap-checkpoints", nargs="*", type=Path,
                         help="trained checkpoints for the cap part (the first one also for the lanczos part)")
@@ -65,6 +66,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "--map-grid 7 --map-points 7); default: the whole grid")
     parser.add_argument("--cap-grid", type=int, default=21, help="points per axis of the cap part's surface")
     parser.add_argument("--identity-grid", type=int, default=11, help="points per axis of the identity part's surface")
+    converge = parser.add_argument_group("converge part (time to accuracy; see benchmarks/converge.py)")
+    converge.add_argument("--recipe", type=Path, default=REPO / "workflow" / "presets" / "trained.yaml",
+                          help="config file whose train settings are the recipe (over config.yaml's)")
+    converge.add_argument("--converge-model", default="resnet20")
+    converge.add_argument("--converge-epochs", type=int, help="epochs of the recipe (default: the recipe's own)")
+    converge.add_argument("--converge-images", type=int, help="training images (default: all)")
+    converge.add_argument("--converge-test", type=int, help="test images (default: all)")
+    converge.add_argument("--validation", type=int, default=5000, help="training images held out to judge the recipe")
+    converge.add_argument("--baseline-minutes", type=float,
+                          help="wall time of the study's recipe (default: as long as the recipe took)")
+    converge.add_argument("--targets", type=float, nargs="+", default=[0.90, 0.91], help="test accuracies to time")
     return parser
 
 
@@ -706,6 +718,10 @@ def main() -> None:
             bench_cap(args, work, device)
         if "identity" in parts:
             bench_identity(args, work, device)
+        if "converge" in parts:
+            from converge import bench_converge
+
+            bench_converge(args, work, device, ROWS)
     print("\n| measurement | ours | baseline | speed-up | notes |\n|---|---:|---:|---:|---|")
     for row in ROWS:
         print("| " + " | ".join(row) + " |")

@@ -1,3 +1,4 @@
+import math
 import os
 from types import SimpleNamespace
 
@@ -54,6 +55,62 @@ def test_lr_schedules():
     assert (by_iteration(4), by_iteration(5)) == (1, 0.5)
     cosine = lr_factor({"type": "cosine"}, 10, 100)
     assert (cosine(0), cosine(50), cosine(100)) == pytest.approx((1, 0.5, 0))
+
+
+def test_warm_up_then_linear_or_cosine_decay_to_zero():
+    linear = lr_factor({"type": "linear", "warmup": 2}, 10, 100)  # 20 warm-up steps, then 80 of decay
+    assert [linear(s) for s in (0, 9, 19)] == pytest.approx([1 / 20, 10 / 20, 1])
+    assert [linear(s) for s in (20, 60, 99, 100)] == pytest.approx([1, 0.5, 1 / 80, 0])
+    cosine = lr_factor({"type": "cosine", "warmup": 0.5}, 10, 45)  # 5 steps up, 40 down
+    assert (cosine(4), cosine(5), cosine(25), cosine(45)) == pytest.approx((1, 1, 0.5, 0))
+    constant = lr_factor({"type": "none", "warmup": 1}, 4, 40)
+    assert [constant(s) for s in (0, 3, 4, 39)] == pytest.approx([0.25, 1, 1, 1])
+    # without warm-up the schedules are the ones of earlier versions, bit for bit
+    assert [lr_factor({"type": "cosine", "warmup": 0}, 7, 93)(s) for s in range(94)] == [
+        0.5 * (1.0 + math.cos(math.pi * min(s, 93) / 93)) for s in range(94)]
+
+
+def test_label_smoothing_trains_on_the_smoothed_loss_and_reports_plain_cross_entropy(splits):
+    from lossland.config import relevant_settings
+    from lossland.data import load_split, normalizer
+    from lossland.models import build
+    from lossland.train import make_optimizer, train_epoch
+
+    data, cpu = load_split(splits / "train.pt"), torch.device("cpu")
+    settings = {**SETTINGS, "optimizer": "sgd", "lr": 0.0, "batch_size": len(data), "label_smoothing": 0.3}
+    prepare = normalizer(settings, cpu)
+    torch.manual_seed(0)
+    model = build("resnet20", settings, {"classes": 10, "channels": 3, "size": [32, 32]})
+    loss, _, _ = train_epoch(model, make_optimizer(settings, model.parameters()), data, settings, prepare, 1, 0,
+                             lambda step: 1.0)  # lr 0: the weights stay, one batch of all images in train mode
+    logits = model.train()(prepare(data.images))
+    assert loss == pytest.approx(torch.nn.functional.cross_entropy(logits, data.labels).item(), rel=1e-5)
+    smoothed = torch.nn.functional.cross_entropy(logits, data.labels, label_smoothing=0.3).item()
+    assert smoothed != pytest.approx(loss, rel=1e-3)  # what it trained on differs from what it reports
+    _, smooth, _ = run(splits, "smooth", optimizer="sgd", lr=0.05, label_smoothing=0.2)
+    _, plain, _ = run(splits, "plain", optimizer="sgd", lr=0.05)
+    assert smooth["config"]["label_smoothing"] == 0.2
+    assert not torch.equal(smooth["state_dict"]["classifier.4.weight"], plain["state_dict"]["classifier.4.weight"])
+    # at 0 it is left out of the settings: the jobs and checkpoints of configs without the key stay as they were
+    assert "label_smoothing" not in relevant_settings("resnet20", {**SETTINGS, "label_smoothing": 0.0})
+    assert relevant_settings("resnet20", {**SETTINGS, "label_smoothing": 0.1})["label_smoothing"] == 0.1
+
+
+def test_precision_auto_is_bf16_where_the_hardware_runs_it_fast(splits, monkeypatch):
+    from lossland import device as devices
+
+    cpu = torch.device("cpu")
+    for fast in (False, True):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda fast=fast: fast)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+        assert devices.resolve_precision("auto", cpu) == ("bf16" if fast else "fp32")
+        assert devices.resolve_precision("fp32", cpu) == "fp32" and devices.resolve_precision("bf16", cpu) == "bf16"
+        _, checkpoint, _ = run(splits, f"auto{fast}", model="resnet20", precision="auto")
+        assert checkpoint["config"]["precision"] == ("bf16" if fast else "fp32")  # what ran, not "auto"
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)  # AMX alone (Sapphire Rapids' kind)
+    assert devices.resolve_precision("auto", cpu) == "bf16"
+    assert devices.resolve_precision("auto", torch.device("mps")) == "fp32"
 
 
 def test_sgd_with_nesterov_and_schedule_trains(splits):
@@ -191,9 +248,15 @@ def test_snapshots_without_a_file_for_them_stop_before_training(splits, tmp_path
     assert lines == [] and not (tmp_path / "r.pt").exists()
 
 
-def test_bf16_training_runs_and_records_its_settings(splits):
+def test_bf16_training_runs_records_its_settings_and_repeats_bit_for_bit(splits):
     _, checkpoint, history = run(splits, "bf16", model="resnet20", precision="bf16")
     assert checkpoint["config"]["precision"] == "bf16" and history["train_loss"].notna().all()
+    _, again, history_again = run(splits, "bf16-again", model="resnet20", precision="bf16")
+    _, fp32, _ = run(splits, "fp32", model="resnet20")
+    for key, tensor in checkpoint["state_dict"].items():
+        assert torch.equal(tensor, again["state_dict"][key]), key  # the same config gives the same bits, bf16 too
+    pd.testing.assert_frame_equal(history.drop(columns="seconds"), history_again.drop(columns="seconds"))
+    assert not torch.equal(checkpoint["state_dict"]["linear.weight"], fp32["state_dict"]["linear.weight"])
 
 
 def test_fp32_means_fp32_and_gpu_runs_are_set_up_to_repeat(monkeypatch):

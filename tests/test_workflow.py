@@ -45,6 +45,7 @@ def test_every_output_exists_and_is_valid(smoke_run):
     means = summary[["params", "seeds", "train_loss", "train_acc", "test_loss", "test_acc"]].to_numpy(dtype=float)
     assert np.isfinite(means).all() and summary["test_acc_sd"].isna().all()  # one seed: no spread
     assert summary.set_index("model").loc["net", "params"] == 655_882 and (summary["seeds"] == 1).all()
+    assert list(summary["epochs"]) == [1, 1, 3] and (summary["precision"] == "fp32").all()  # how each was trained
     assert (results / "summary.md").read_text().count("\n") == 7  # note, blank, header, rule, 3 models
     metrics = json.loads((results / "metrics/resnet20.json").read_text())
     assert metrics["params"] == 270_410 and 0 <= metrics["test_acc"] <= 1  # the study's variant (config.yaml)

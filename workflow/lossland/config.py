@@ -24,6 +24,9 @@ VARIANT_KEYS = {"net": (), "plainnet": ("conv_bias",), "resnet": ("shortcut", "c
 # that the networks, checkpoints and metrics of every config without it stay as they were; a checkpoint without it
 # holds width 1 (another width does not load: its shapes differ)
 WIDE_FAMILIES = ("resnet", "plainnet")
+# recipe keys whose value here changes nothing: left out of the settings, so that the runs of configs without them
+# keep their settings, checkpoints and jobs
+NEUTRAL_SETTINGS = {"label_smoothing": 0.0}
 
 
 def architecture(config: dict, model: str) -> dict | None:
@@ -63,6 +66,7 @@ def relevant_settings(model: str, settings: dict) -> dict[str, Any]:
         unused.add("width")
     if not settings.get("normalize", True):
         unused |= {"mean", "std"}
+    unused |= {key for key, neutral in NEUTRAL_SETTINGS.items() if settings.get(key) == neutral}
     return {key: value for key, value in settings.items() if key not in unused}
 
 

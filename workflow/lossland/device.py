@@ -19,6 +19,25 @@ def select_device(name: str = "auto"):
     return device
 
 
+def bf16_fast(device) -> bool:
+    """Whether `device` runs bf16 matrix products natively: a CUDA GPU with bf16, a CPU with AVX512_BF16 or AMX
+    (oneDNN's bf16 kernels; elsewhere bf16 autocast on a CPU is emulated and slower than fp32)."""
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    if device.type == "cpu":
+        return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    return False
+
+
+def resolve_precision(precision: str, device) -> str:
+    """fp32 or bf16: `precision` itself, or for auto bf16 where `device` runs it fast (`bf16_fast`), else fp32."""
+    if precision != "auto":
+        return precision
+    return "bf16" if bf16_fast(device) else "fp32"
+
+
 def claim_cuda_device():
     """One visible GPU that no other job of this machine holds (see `gpus`), for the rest of this process."""
     import torch

@@ -353,7 +353,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    from .device import select_device
+    from .config import train_settings
+    from .device import resolve_precision, select_device
     from .plan import Plan
 
     args = parser().parse_args(argv)
@@ -368,6 +369,7 @@ def main(argv: list[str]) -> int:
                                           else [])})  # imported checkpoints too: their evaluations cost
     shape = data_shape(config)
     rates = {model: model_rates(config, model, device, shape) for model in models}
+    precisions = {model: resolve_precision(train_settings(config, model)["precision"], device) for model in models}
     from .forkserver import enabled
 
     boot, server = boot_seconds(), enabled()
@@ -396,8 +398,9 @@ def main(argv: list[str]) -> int:
                                        for i in longest))
     where = f"{args.cores} cores" + (f" and {gpus} GPU(s)" if gpus else "")
     print(f"wall time on {where}: {duration(wall)} (the longest path alone: {duration(wall_seconds(jobs, seconds, 10**6))})")
-    print(f"timed: per model a training step at its batch size, a loss evaluation, a Hessian-vector product "
-          f"({', '.join(models)}) and its first call's warm-up; image decoding {machine['decode'] * 1000:.2f} ms per image; "
+    print(f"timed: per model a training step at its batch size and precision, a loss evaluation, a Hessian-vector "
+          f"product ({', '.join(f'{model} {precision}' for model, precision in precisions.items())}) and its first "
+          f"call's warm-up; image decoding {machine['decode'] * 1000:.2f} ms per image; "
           f"a job's start {machine['start']:.2f} s" + (f" after the fork server's {boot:.1f} s" if server else "")
           + f"; Snakemake's planning {planning:.1f} s. "
           f"Assumed: Lanczos run lengths (tol {config['geometry']['tol']:g}, maps {config['geometry']['map_tol']:g}), "

@@ -4,6 +4,7 @@ import torch
 from torch import nn
 
 from .data import Dataset
+from .device import resolve_precision
 
 
 def batch_size_for(device: torch.device, batch_size: int | str = "auto") -> int:
@@ -15,7 +16,9 @@ def batch_size_for(device: torch.device, batch_size: int | str = "auto") -> int:
 
 
 def autocast(device: torch.device, precision: str = "fp32"):
-    """fp32 (exact), or bf16/fp16 autocast: faster on GPUs, at a fidelity cost the benchmark reports."""
+    """fp32 (exact), or bf16/fp16 autocast: faster on GPUs, at a fidelity cost the benchmark reports; auto: bf16 where
+    the device runs it fast (`device.resolve_precision`)."""
+    precision = resolve_precision(precision, device)
     dtypes = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
     return torch.autocast(device.type, dtype=dtypes[precision], enabled=precision != "fp32")
 

@@ -61,6 +61,7 @@ def evaluate_model(spec: dict, device_name: str) -> None:
     prepare = normalizer(checkpoint["config"], device)
     result = {"model": checkpoint["model"], **variant(checkpoint["model"], checkpoint["config"]),
               "params": count_parameters(model), "epochs": checkpoint["epochs"],
+              "precision": checkpoint["config"].get("precision"),  # what training ran (auto resolved)
               **{key: checkpoint[key] for key in ("layers", "builder_sha256", "source") if key in checkpoint}}
     for split in ("train", "test"):
         data = load_split(spec["inputs"][split]).to(device)

@@ -7,7 +7,9 @@ from .config import MODEL_NAMES
 from .io import atomic_write, save_text
 
 SUMMARY_METRICS = ["train_loss", "train_acc", "test_loss", "test_acc"]
-SUMMARY_COLUMNS = ["model", "params", "seeds"] + [c for m in SUMMARY_METRICS for c in (m, f"{m}_sd")]
+# how each model was trained: epochs (none for an imported checkpoint) and the precision it ran (auto resolved)
+TRAINING_COLUMNS = ["epochs", "precision"]
+SUMMARY_COLUMNS = ["model", "params", "seeds", *TRAINING_COLUMNS] + [c for m in SUMMARY_METRICS for c in (m, f"{m}_sd")]
 
 
 def model_order(model: str) -> tuple[int, int | str]:
@@ -35,9 +37,11 @@ def across_seeds(per_seed: pd.DataFrame, columns: list[str], sd_suffix: str = "_
 
 
 def summary_table(metrics: dict[tuple[str, int], dict], labels: dict[str, str] | None = None) -> pd.DataFrame:
-    """The study's Table 5, one row per model: parameters, n seeds, and each loss and accuracy as mean and sd over
-    the seeds (a `label` column when some model has a label other than its name)."""
+    """The study's Table 5, one row per model: parameters, n seeds, epochs and precision (the first seed's), and each
+    loss and accuracy as mean and sd over the seeds (a `label` column when some model has a label other than its
+    name)."""
     per_seed = pd.DataFrame([{"model": model, "seed": seed, "params": values["params"],
+                              **{key: values.get(key) for key in TRAINING_COLUMNS},
                               **{key: values[key] for key in SUMMARY_METRICS}}
                              for (model, seed), values in metrics.items()])
     frame = across_seeds(per_seed, SUMMARY_METRICS)[SUMMARY_COLUMNS]
@@ -54,10 +58,12 @@ def summary_markdown(frame: pd.DataFrame) -> str:
     seeds = sorted(set(frame["seeds"]))
     note = ("Mean ± sd across training seeds (n per row)." if max(seeds) > 1 else "One training seed per model: no "
             "spread across seeds (train.seeds).")
-    lines = [note, "", "| model | params | n | train loss | train acc | test loss | test acc |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [note, "", "| model | params | n | epochs | precision | train loss | train acc | test loss | test acc |",
+             "|---|---:|---:|---:|---|---:|---:|---:|---:|"]
     for row in frame.to_dict("records"):
-        cells = [mean_sd(row[m], row[f"{m}_sd"]) for m in SUMMARY_METRICS]
+        training = [f"{row['epochs']:.0f}" if pd.notna(row["epochs"]) else "—",
+                    row["precision"] if pd.notna(row["precision"]) else "—"]
+        cells = training + [mean_sd(row[m], row[f"{m}_sd"]) for m in SUMMARY_METRICS]
         lines.append(f"| {named(row)} | {row['params']:,} | {row['seeds']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

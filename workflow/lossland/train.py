@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from .data import Dataset, augment, load_split, normalizer, split_info, stratified_indices
+from .device import resolve_precision
 from .errors import UserError
 from .evaluate import autocast, evaluate
 from .io import atomic_write, exclusive, load_torch, save_torch, sha256
@@ -43,7 +44,17 @@ def make_optimizer(settings: dict, params) -> torch.optim.Optimizer:
 
 
 def lr_factor(schedule: dict, steps_per_epoch: int, total_steps: int) -> Callable[[int], float]:
-    """The multiplier of the base lr after `step` optimizer steps."""
+    """The multiplier of the base lr after `step` optimizer steps: a linear warm-up over `schedule["warmup"]` epochs
+    (from 1/warm-up steps to 1; none when absent), then the schedule over the steps after it."""
+    warmup = round(schedule.get("warmup", 0) * steps_per_epoch)
+    decay = _decay(schedule, steps_per_epoch, warmup, max(1, total_steps - warmup))
+    if not warmup:
+        return decay
+    return lambda step: (step + 1) / warmup if step < warmup else decay(step)
+
+
+def _decay(schedule: dict, steps_per_epoch: int, start: int, steps: int) -> Callable[[int], float]:
+    """The schedule's multiplier after `step` optimizer steps, its decay running over `steps` steps from `start`."""
     kind = schedule.get("type", "none")
     if kind == "none":
         return lambda step: 1.0
@@ -53,8 +64,10 @@ def lr_factor(schedule: dict, steps_per_epoch: int, total_steps: int) -> Callabl
         gamma = schedule["gamma"]
         return lambda step: gamma ** sum(step >= m for m in milestones)
     if kind == "cosine":
-        return lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
-    raise UserError(f"train schedule type {kind!r} is unknown: use none, multistep or cosine")
+        return lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step - start, steps) / steps))
+    if kind == "linear":
+        return lambda step: 1.0 - min(step - start, steps) / steps
+    raise UserError(f"train schedule type {kind!r} is unknown: use none, multistep, cosine or linear")
 
 
 def epoch_generator(seed: int, epoch: int, device: torch.device) -> torch.Generator:
@@ -80,6 +93,7 @@ def train_epoch(model, optimizer, data: Dataset, settings, prepare, epoch, step,
     order = torch.randperm(len(data), generator=generator, device=device)
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
+    smoothing = settings.get("label_smoothing", 0.0)
     model.train()
     for start in range(0, len(data), settings["batch_size"]):
         index = order[start : start + settings["batch_size"]]
@@ -90,12 +104,14 @@ def train_epoch(model, optimizer, data: Dataset, settings, prepare, epoch, step,
             group["lr"] = settings["lr"] * factor(step)
         with autocast(device, settings["precision"]):
             logits = forward(prepare(images))
-            loss = nn.functional.cross_entropy(logits.float(), labels)
+            loss = nn.functional.cross_entropy(logits.float(), labels, label_smoothing=smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         step += 1
-        loss_sum += loss.detach() * len(labels)
+        # the reported loss is the plain cross-entropy, comparable with the test loss, whatever the smoothing
+        plain = nn.functional.cross_entropy(logits.detach().float(), labels) if smoothing else loss.detach()
+        loss_sum += plain * len(labels)
         correct += (logits.detach().argmax(1) == labels).sum()
     return loss_sum.item() / len(data), correct.item() / len(data), step
 
@@ -226,7 +242,8 @@ def train_model(
     with exclusive(resume_file.parent, log):
         data_sha256 = {"train": sha256(train_path), "test": sha256(test_path)}
         info = split_info(train_path)
-        settings = measured_normalization(settings, info)
+        # what this device runs (precision auto resolved): the checkpoint's config and the resume point record it
+        settings = {**measured_normalization(settings, info), "precision": resolve_precision(settings["precision"], device)}
         train_data, val_data = split_validation(load_split(train_path).to(device), settings)
         test_data = load_split(test_path).to(device)
         torch.manual_seed(settings["seed"])
