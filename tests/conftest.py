@@ -1,4 +1,5 @@
 import atexit
+import contextlib
 import faulthandler
 import functools
 import importlib
@@ -94,6 +95,27 @@ def interpreter_path() -> list[str]:
 
 
 FORK_LOCK = threading.Lock()  # one fork at a time, never while this process is importing Snakemake
+
+
+@contextlib.contextmanager
+def interpreter_streams():
+    """sys.stdin, stdout and stderr as the interpreter started with them (file descriptors 0, 1 and 2), in place of
+    the streams pytest puts there while it captures (capsys's have no file descriptor at all)."""
+    saved = sys.stdin, sys.stdout, sys.stderr
+    sys.stdin, sys.stdout, sys.stderr = sys.__stdin__, sys.__stdout__, sys.__stderr__
+    try:
+        yield
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = saved
+
+
+# Snakemake imported once, here, as `python -m snakemake` imports it: with the interpreter's streams in place.
+# Snakemake keeps the sys.stdout it sees at import for its jobs' shell commands (snakemake.shell.STDOUT); imported
+# under pytest's capture, a forked run's shell commands wrote into this process's capture, and under capsys (a
+# stream without a file descriptor) every shell rule failed in Popen with "fileno". Imported here, before any test
+# or the package's own lazy imports, a forked child's commands write to its own file descriptor 1.
+with interpreter_streams():
+    import snakemake.cli  # noqa: F401
 
 
 def forked_snakemake(arguments: list[str], workdir: Path, env: dict | None) -> subprocess.CompletedProcess:

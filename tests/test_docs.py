@@ -179,3 +179,19 @@ def test_a_benchmark_run_without_the_venv_answers_help_and_names_what_is_missing
     error = run.stderr.strip()
     assert run.returncode == 1 and "\n" not in error and error.startswith("error: numpy is not installed for ")
     assert error.endswith(f"run the workflow's venv, .venv/bin/python {script} (README: Set up)")
+
+
+@pytest.mark.e2e
+def test_a_forked_snakemake_run_under_capsys_runs_shell_rules_into_its_own_output(tmp_path, capsys):
+    """The suite's Snakemake runs are children forked from this process (conftest.forked_snakemake); under pytest's
+    capsys (as the chaos test takes) a shell rule's command failed in Popen with "fileno" (the by-hand chaos command
+    of docs/reliability.md). A child's shell command writes where `python -m snakemake`'s would: its own stdout."""
+    from conftest import forked_snakemake
+
+    (tmp_path / "Snakefile").write_text('rule hello:\n    output: "hello.txt"\n'
+                                        '    shell: "echo from a shell rule; echo done > {output}"\n')
+    print("captured by capsys")
+    result = forked_snakemake(["--snakefile", str(tmp_path / "Snakefile"), "--cores", "1"], tmp_path, None)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "hello.txt").read_text() == "done\n" and "from a shell rule" in result.stdout
+    assert capsys.readouterr().out == "captured by capsys\n"  # nothing of the child's in this process's capture
