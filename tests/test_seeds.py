@@ -10,7 +10,8 @@ import yaml
 from conftest import SEEDS_MODELS, planned_outputs, run_snakemake
 from lossland import kinds
 from lossland.claims import claim_pairs, claims_table
-from lossland.plan import Plan, base, replicate
+from lossland.plan import Plan
+from lossland.runs import model_and_seed, run_name
 from scipy import stats
 from test_plan import config  # noqa: F401 - the merged smoke config fixture
 
@@ -21,7 +22,7 @@ def test_runs_paths_and_training_seeds(config):  # noqa: F811
     config["train"]["seeds"] = [0, 1, 2]
     plan = Plan(config)
     assert plan.runs["resnet20"] == ["resnet20", "resnet20/seed1", "resnet20/seed2"]
-    assert base("resnet20/seed2") == ("resnet20", 2) and replicate("net", 0) == "net"
+    assert model_and_seed("resnet20/seed2") == ("resnet20", 2) and run_name("net", 0) == "net"
     seed = config["train"]["defaults"]["seed"]
     assert plan.settings("train", {"model": "resnet20/seed2"})["settings"]["seed"] == seed + 2
     assert plan.settings("train", {"model": "resnet20"}) == Plan({**config, "train": {**config["train"], "seeds": [0]}}

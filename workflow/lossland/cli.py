@@ -54,8 +54,6 @@ def main(argv: list[str] | None = None) -> int:
     from .kinds import KINDS
 
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["estimate"]:
-        return estimate(argv[1:])
     args = build_parser().parse_args(argv)
     if os.environ.get("SLURM_JOB_ID"):
         log(f"SLURM_JOB_ID={os.environ['SLURM_JOB_ID']} on {os.uname().nodename}")
@@ -71,12 +69,3 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     return 0
 
-
-def estimate(argv: list[str]) -> int:
-    from .estimate import main as estimate_main
-
-    try:
-        return estimate_main(argv)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2

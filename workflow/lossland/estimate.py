@@ -352,6 +352,15 @@ def parser() -> argparse.ArgumentParser:
     return command
 
 
+def command(argv: list[str]) -> int:
+    """`python -m lossland estimate ...`: its status, a UserError as one line."""
+    try:
+        return main(argv)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
 def main(argv: list[str]) -> int:
     from .config import train_settings
     from .device import resolve_precision, select_device

@@ -56,9 +56,9 @@ class Kind:
 
 def name_of(wildcards: dict) -> str:
     """The model of a job's `model` wildcard (a run: "resnet56/seed1" is resnet56's)."""
-    from .plan import base
+    from .runs import model_and_seed
 
-    return base(wildcards["model"])[0]
+    return model_and_seed(wildcards["model"])[0]
 
 
 # ---- settings
@@ -72,9 +72,9 @@ def data_settings(plan, wildcards: dict) -> dict:
 
 
 def train_job_settings(plan, wildcards: dict) -> dict:
-    from .plan import base
+    from .runs import model_and_seed
 
-    name, seed = base(wildcards["model"])
+    name, seed = model_and_seed(wildcards["model"])
     settings = train_settings(plan.config, name)
     return {"model": name, "settings": {**settings, "seed": settings["seed"] + seed} if seed else settings}
 
@@ -230,7 +230,7 @@ def sweep_table_settings(plan, wildcards: dict) -> dict:
 
 
 def ablation_settings(plan, wildcards: dict) -> dict:
-    from .plan import sweep_images
+    from .sweep import sweep_images
 
     return {"baseline": plan.config["sweep"]["baseline"], "images": sweep_images(plan.config)}
 

@@ -24,6 +24,7 @@ from .config import (
 )
 from .kinds import GEOMETRY_KEYS, KINDS
 from .resources import Resources
+from .runs import model_and_seed, run_name
 from .sweep import RUN_PATTERN, grid_runs, is_scheduled, run_settings
 from .targets import Targets
 
@@ -35,7 +36,7 @@ RUN_PATTERN_PLAIN = re.sub(r"\(\?P<\w+>", "(", RUN_PATTERN)  # Snakemake wildcar
 def endpoints(config: dict) -> dict[str, tuple[str, str, dict]]:
     """Every trained model a name can refer to: study models and sweep runs -> (architecture, checkpoint, settings)."""
     first = config["train"]["seeds"][0]  # a study model's first training (seed 0: its plain path)
-    found = {m: (m, paths.CHECKPOINT.format(model=replicate(m, 0 if m in config["checkpoints"] else first)),
+    found = {m: (m, paths.CHECKPOINT.format(model=run_name(m, 0 if m in config["checkpoints"] else first)),
                  train_settings(config, m)) for m in config["models"]}
     for run in grid_runs(config["sweep"], is_scheduled(config)):
         found[run] = (config["sweep"]["model"], paths.SWEEP_CHECKPOINT.format(run=run), run_settings(config, run))
@@ -205,7 +206,7 @@ class Plan(Targets, Resources):
         self.trajectory_models = [m for m in trajectory_models(config) if m in self.trained]
         self.seeds = list(config["train"]["seeds"])
         # every training of a model: one per seed (train.seeds); a checkpoint from elsewhere is one
-        self.runs = {m: [m] if m in self.imported else [replicate(m, s) for s in self.seeds] for m in self.models}
+        self.runs = {m: [m] if m in self.imported else [run_name(m, s) for s in self.seeds] for m in self.models}
         self.pairs = {pair["name"]: pair for pair in config["interpolation"]["pairs"]}
         self.endpoints = endpoints(config)
         self.scheduled = is_scheduled(config)
@@ -214,7 +215,7 @@ class Plan(Targets, Resources):
         self.sweep_pairs = [name for name, pair in self.pairs.items()
                             if pair["a"] in self.sweep_runs or pair["b"] in self.sweep_runs]
         # mode connectivity: model -> {"seeds<a>-<b>": (run a, run b)}
-        self.connectivity = {m: {f"seeds{a}-{b}": (replicate(m, a), replicate(m, b)) for a, b in
+        self.connectivity = {m: {f"seeds{a}-{b}": (run_name(m, a), run_name(m, b)) for a, b in
                                  connectivity_pairs(config)} for m in connectivity_models(config)}
 
     # ---- names Snakemake's wildcards may take
@@ -236,16 +237,16 @@ class Plan(Targets, Resources):
     def snapshot_runs(self, snapshots: bool = True) -> list[str]:
         """Trained runs whose weight snapshots are kept (a file of their own), or (False) the other trained runs."""
         return [run for run in self.all_runs(trained_only=True)
-                if (base(run)[0] in self.trajectory_models) == snapshots]
+                if (model_and_seed(run)[0] in self.trajectory_models) == snapshots]
 
     def run_index(self, runs: list[str]) -> list[list]:
         """[model, seed] of each run, for the jobs that group runs by model."""
-        return [list(base(run)) for run in runs]
+        return [list(model_and_seed(run)) for run in runs]
 
     # ---- names and labels
     def label(self, model: str) -> str:
         """How figures and tables name a model: architectures.<model>.label, else its name (a run: and its seed)."""
-        name, seed = base(model)
+        name, seed = model_and_seed(model)
         label = self.config["architectures"].get(name, {}).get("label") or name
         return f"{label} (seed {seed})" if seed else label
 
@@ -324,26 +325,9 @@ class Plan(Targets, Resources):
         return {**spec, "scratch": scratch} if scratch else spec
 
 
-def replicate(model: str, seed: int) -> str:
-    """The run of `model` trained with seed offset `seed`: its own name for 0 (today's paths), else model/seed<s>."""
-    return model if seed == 0 else f"{model}/seed{seed}"
-
-
-def base(run: str) -> tuple[str, int]:
-    """(model, seed) of a run name made by `replicate`."""
-    model, _, seed = run.partition("/seed")
-    return model, int(seed or 0)
-
-
 def alternatives(names: list[str]) -> str:
     """A wildcard regex matching exactly these names (none: nothing)."""
     return "|".join(map(re.escape, names)) or "(?!)"
-
-
-def sweep_images(config: dict) -> dict[str, int]:
-    """What the sweep's runs train on, select on and report on."""
-    validation = config["data"]["validation"]
-    return {"train": split_size(config, "train") - validation, "val": validation, "test": split_size(config, "test")}
 
 
 def spec_json(spec: dict) -> str:

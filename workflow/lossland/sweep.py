@@ -14,7 +14,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from .config import relevant_settings, train_settings
+from .config import relevant_settings, split_size, train_settings
 from .errors import UserError
 from .io import atomic_write
 
@@ -152,3 +152,9 @@ def history_row(history: pd.DataFrame, run: str) -> pd.Series:
 def lookup(table: pd.DataFrame, batch: int, lr: float, epochs: int) -> pd.Series | None:
     hit = table[(table["batch"] == batch) & np.isclose(table["lr"], lr) & (table["epochs"] == epochs)]
     return hit.iloc[0] if len(hit) else None
+
+
+def sweep_images(config: dict) -> dict[str, int]:
+    """What the sweep's runs train on, select on and report on."""
+    validation = config["data"]["validation"]
+    return {"train": split_size(config, "train") - validation, "val": validation, "test": split_size(config, "test")}
