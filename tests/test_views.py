@@ -4,6 +4,7 @@ import copy
 import itertools
 import json
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
@@ -327,7 +328,7 @@ def test_trajectory_plane_does_not_mirror_when_the_svd_flips_signs(snapshotted, 
 
 
 def test_narrow_basins_are_zoomed_into_and_depth_pairs_laid_out_by_family(tmp_path):
-    from lossland.plots import basin_window, family_grid, plot_landscapes
+    from lossland.plots import basin_window, family_grid, landscapes_figure, plot_landscapes
     from PIL import Image
 
     x = y = np.linspace(-1, 1, 11)
@@ -348,3 +349,20 @@ def test_narrow_basins_are_zoomed_into_and_depth_pairs_laid_out_by_family(tmp_pa
     plot_landscapes(surfaces, tmp_path / "four.png")
     with Image.open(tmp_path / "four.png") as image:
         assert image.size[0] < 1.6 * image.size[1]  # two rows of two, not one row of four
+    # across models no panel is zoomed alone: all on the whole plane, then all zoomed to one window below
+    figure = landscapes_figure(surfaces)
+    panels = [ax for ax in figure.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["resnet56", "resnet110", "plainnet56", "plainnet110",
+                                                 "resnet56, zoomed", "resnet110, zoomed", "plainnet56, zoomed",
+                                                 "plainnet110, zoomed"]
+    for ax in panels[:4]:
+        assert ax.get_xlim() == pytest.approx((-1, 1)) and ax.get_ylim() == pytest.approx((-1, 1))
+    for ax in panels[4:]:
+        assert ax.get_xlim() == pytest.approx((-0.6, 0.6)) and ax.get_ylim() == pytest.approx((-0.6, 0.6))
+    assert "every panel zoomed to [-0.6, 0.6]²" in figure.get_suptitle()
+    plt.close(figure)
+    alone = landscapes_figure({"wide": wide, "narrow": narrow}, shared_axes=False)  # planes of other directions
+    assert [lim for ax in alone.axes[:2] for lim in ax.get_xlim()] == pytest.approx([-1, 1, -0.6, 0.6])
+    assert alone.axes[1].get_title() == "narrow\nzoomed to its basin: [-0.6, 0.6]²"
+    plt.close(alone)
+    assert len(landscapes_figure({"a": wide, "b": wide}).axes) == 3  # no narrow basin: one block (and the colour bar)

@@ -56,25 +56,34 @@ def basin_window(surface: dict) -> tuple[list[float], list[float]] | None:
             [max(y[0], y[rows.min()] - dy), min(y[-1], y[rows.max()] + dy)])
 
 
-def _contour(axes: plt.Axes, surface: dict, title: str):
-    """Filled log-scale contours; a basin narrower than BASIN_FRACTION of the grid is zoomed into, as the title says."""
+def union_window(windows: list[tuple[list[float], list[float]]]) -> tuple[list[float], list[float]]:
+    """The smallest x and y limits that hold every window."""
+    return ([min(w[0][0] for w in windows), max(w[0][1] for w in windows)],
+            [min(w[1][0] for w in windows), max(w[1][1] for w in windows)])
+
+
+def window_text(window: tuple[list[float], list[float]]) -> str:
+    (x0, x1), (y0, y1) = window
+    return f"[{x0:g}, {x1:g}]²" if window[0] == window[1] else f"x [{x0:g}, {x1:g}], y [{y0:g}, {y1:g}]"
+
+
+def _contour(axes: plt.Axes, surface: dict, title: str, window="basin"):
+    """Filled log-scale contours over the whole grid (`window` None), limited to `window` (x and y limits), or, for
+    "basin", zoomed into a basin narrower than BASIN_FRACTION of the grid, as the title then says."""
     loss = plotted_loss(surface)
     if min(loss.shape) < 2:
         axes.text(0.5, 0.5, "grid too small for a contour", ha="center", transform=axes.transAxes)
         return None
     filled = axes.contourf(surface["x"], surface["y"], loss, levels=LEVELS, norm=NORM, cmap="viridis")
     axes.contour(surface["x"], surface["y"], loss, levels=LEVELS, colors="k", linewidths=0.3)
-    window = basin_window(surface)
+    if window == "basin":
+        window = basin_window(surface)
+        title = f"{title}\nzoomed to its basin: {window_text(window)}" if window else title
     if window:
         axes.set_xlim(*window[0])
         axes.set_ylim(*window[1])
-        (x0, x1), (y0, y1) = window
-        zoom = f"[{x0:g}, {x1:g}]²" if window[0] == window[1] else f"x [{x0:g}, {x1:g}], y [{y0:g}, {y1:g}]"
-        axes.set_title(f"{title}\nzoomed to its basin: {zoom}", fontsize="medium")
-        title = None
     axes.set(xlabel="direction 1", ylabel="direction 2", aspect="equal")
-    if title:
-        axes.set_title(title)
+    axes.set_title(title, fontsize="medium")
     return filled
 
 
@@ -107,33 +116,44 @@ def family_grid(names: list[str]) -> list[list[str]] | None:
 
 
 def plot_landscapes(surfaces: dict[str, dict], dest: str, shared_axes: bool = True) -> None:
-    """Every surface's contours on one shared colour scale: ResNet row above PlainNet row by depth when the models
-    are such pairs, else a grid of up to 4 columns; axes shared unless a panel is zoomed into its basin."""
+    save_figure(landscapes_figure(surfaces, shared_axes), dest)
+
+
+def landscapes_figure(surfaces: dict[str, dict], shared_axes: bool = True) -> plt.Figure:
+    """Every surface's contours on one colour scale: ResNet row above PlainNet row by depth when the models are such
+    pairs, else a grid of up to 4 columns. With `shared_axes` every panel shows the whole plane on the same axes, and
+    where some basin is narrow (`basin_window`) a second block below shows every panel zoomed to one window that
+    holds all such basins; without (planes along different directions), each panel is zoomed to its own basin."""
     layout = family_grid(list(surfaces))
     if layout is None:
         columns = min(4, len(surfaces))
         names = list(surfaces)
         layout = [names[i:i + columns] for i in range(0, len(names), columns)]
     rows, columns = len(layout), max(len(row) for row in layout)
-    shared = shared_axes and not any(basin_window(surface) for surface in surfaces.values())
-    figure, axes = plt.subplots(rows, columns, figsize=(3.6 * columns + 1, 3.6 * rows + 0.4 * (not shared)),
-                                squeeze=False, sharex=shared, sharey=shared, layout="constrained")
+    narrow = [window for window in map(basin_window, surfaces.values()) if window] if shared_axes else []
+    blocks = [None, union_window(narrow)] if narrow else [None]
+    figure, axes = plt.subplots(rows * len(blocks), columns, figsize=(3.6 * columns + 1, 3.8 * rows * len(blocks)),
+                                squeeze=False, layout="constrained")
     filled = None
-    for r, row in enumerate(layout):
-        for c in range(columns):
-            ax = axes[r, c]
-            if c >= len(row):
-                ax.axis("off")
-                continue
-            filled = _contour(ax, surfaces[row[c]], row[c]) or filled
-            if shared and r + 1 < rows and c < len(layout[r + 1]):  # axis labels on the outer panels only
-                ax.set_xlabel("")
-                ax.tick_params(labelbottom=False)
-            if shared and c:
-                ax.set_ylabel("")
+    for b, window in enumerate(blocks):
+        for r, row in enumerate(layout):
+            for c in range(columns):
+                ax = axes[b * rows + r, c]
+                if c >= len(row):
+                    ax.axis("off")
+                    continue
+                title = row[c] if window is None else f"{row[c]}, zoomed"
+                filled = _contour(ax, surfaces[row[c]], title, window if shared_axes else "basin") or filled
+                if shared_axes and r + 1 < rows and c < len(layout[r + 1]):  # axis labels on a block's outer panels
+                    ax.set_xlabel("")
+                if shared_axes and c:
+                    ax.set_ylabel("")
+    if narrow:
+        figure.suptitle(f"the whole plane, every panel on the same axes; below, every panel zoomed to "
+                        f"{window_text(blocks[1])}")
     if filled is not None:
         _colorbar(figure, filled, axes, "loss (shared log scale)")
-    save_figure(figure, dest)
+    return figure
 
 
 def plot_training_curves(histories: dict[str, list[pd.DataFrame]], dest: str) -> None:
