@@ -154,7 +154,7 @@ def test_each_kind_is_one_rule_of_its_name_running_the_command_of_its_name(confi
         json.dumps(plan.settings(name, wildcards))  # JSON all the way down
         assert callable(kind.function()), name
     blocks = rule_blocks()
-    computing = {name for name, block in blocks.items() if "python -m lossland" in block}
+    computing = {name for name, block in blocks.items() if "job_command(" in block}
     assert computing == set(KINDS)
     for name in computing:
         block = blocks[name]
@@ -162,8 +162,8 @@ def test_each_kind_is_one_rule_of_its_name_running_the_command_of_its_name(confi
         assert block.startswith(f'    """{what[0].upper()}{what[1:]}."""\n'), name  # the rule says what it makes
         logged = r'    log:\n        paths\.log\("(.*)"\),\n    benchmark:\n        paths\.benchmark\("\1"\)'
         assert re.search(logged, block), name
-        assert re.search(rf'"python -m lossland (--threads \S+ )?(--device cpu )?{name} --spec', block), name
-        used = set(re.findall(r'(?:job_params|job_inputs|job_resources|PLAN\.inputs)\("(\w+)"', block))
+        assert re.search(rf'    shell:\n        job_command\("{name}"\)\n', block), name  # the command, written once
+        used = set(re.findall(r'(?:job_params|job_inputs|job_resources|job_command|PLAN\.inputs)\("(\w+)"', block))
         assert used == {name}, (name, used)
         assert (KINDS[name].inputs is None) == ("job_inputs(" not in block and "PLAN.inputs(" not in block), name
         assert (KINDS[name].cost is None) == ("job_resources(" not in block), name

@@ -46,6 +46,8 @@ class Kind:
     cost: Callable[..., float] | None = None
     section: str = "chunk"  # resources.<section>: memory, GPUs and (train) minutes per epoch
     stage: str = "figures"  # the estimate's row for its time (a key of STAGES)
+    threads: str | None = None  # its torch threads: the config's threads.<this> (a CPU job's bits depend on them); 1
+    device: str | None = None  # where it always runs (its result must not depend on a GPU); else the config's device
 
     def function(self) -> Callable[[dict, str], None]:
         import importlib
@@ -457,50 +459,53 @@ def flatness_evaluations(plan, wildcards: dict) -> int:
 
 KINDS: dict[str, Kind] = {
     # data and training
-    "prepare_data": Kind("one split of the data set as a tensor file", "jobs:prepare_data", data_settings, stage="data"),
+    "prepare_data": Kind("one split of the data set as a tensor file", "jobs:prepare_data", data_settings, stage="data",
+                         threads="data"),
     "train": Kind("one model trained (resumable, bit-identical after a kill)", "jobs:train", train_job_settings,
-                  train_inputs, train_cost, section="train", stage="training"),
+                  train_inputs, train_cost, section="train", stage="training", threads="train"),
     "sweep_train": Kind("one run of the Net sweep trained", "jobs:train", sweep_train_settings, cost=sweep_train_cost,
-                        section="train", stage="training"),
+                        section="train", stage="training", threads="train"),
     "import_checkpoint": Kind("a checkpoint trained elsewhere, fitted to the model the config builds",
                               "jobs:import_checkpoint", import_settings, import_inputs, stage="training"),
     "evaluate": Kind("loss and accuracy of a checkpoint on both splits", "jobs:evaluate_model", evaluate_settings,
-                     cost=evaluation_cost(evaluate_images), stage="evaluation"),
+                     cost=evaluation_cost(evaluate_images), stage="evaluation", threads="evaluate"),
     # directions
     "directions": Kind("a plane's two seeded random directions (Li et al.'s filter-normalized)",
-                       "jobs:random_plane", directions_settings, stage="surfaces"),
+                       "jobs:random_plane", directions_settings, stage="surfaces", device="cpu"),
     "trajectory_directions": Kind("the optimizer path's plane: PCA of its weight snapshots", "jobs:trajectory_plane",
-                                  trajectory_directions_settings, stage="surfaces"),
+                                  trajectory_directions_settings, stage="surfaces", device="cpu"),
     "hessian_directions": Kind("the plane of the Hessian's top two eigenvectors", "jobs:hessian_plane",
                                hessian_directions_settings, point_inputs, evaluation_cost(hessian_plane_products,
-                                                                                          "geometry"), stage="surfaces"),
+                                                                                          "geometry"),
+                               stage="surfaces", threads="chunk"),
     # measurements
     "landscape_chunk": Kind("the loss and accuracy at one chunk of a plane's grid points", "measure:plane_chunk",
-                            chunk_settings, chunk_inputs, evaluation_cost(chunk_points), stage="surfaces"),
+                            chunk_settings, chunk_inputs, evaluation_cost(chunk_points), stage="surfaces", threads="chunk"),
     "surface": Kind("a plane's surface, merged from its chunks", "measure:merge", surface_settings, surface_inputs,
                     stage="surfaces"),
     "line": Kind("a 1-D curve along the first direction, on both splits", "measure:line", line_settings, line_inputs,
-                 evaluation_cost(line_points), stage="lines"),
+                 evaluation_cost(line_points), stage="lines", threads="chunk"),
     "interpolate": Kind("the loss along the straight line between two checkpoints, on both splits",
                         "measure:interpolation", interpolate_settings, interpolate_inputs,
-                        evaluation_cost(interpolation_points, model_of=pair_model), stage="lines"),
+                        evaluation_cost(interpolation_points, model_of=pair_model), stage="lines", threads="chunk"),
     "curve": Kind("the bend of a trained Bezier curve between two training seeds (resumable)", "curve:train",
-                  curve_settings, curve_inputs, curve_cost, section="train", stage="training"),
+                  curve_settings, curve_inputs, curve_cost, section="train", stage="training", threads="train"),
     "connectivity": Kind("the loss between two training seeds, straight, after weight matching and along the "
                          "trained curve, on both splits",
                          "measure:connectivity", connectivity_settings, connectivity_inputs,
-                         evaluation_cost(connectivity_points), stage="lines"),
+                         evaluation_cost(connectivity_points), stage="lines", threads="chunk"),
     "hessian": Kind("the Hessian's top eigenvalues, lowest eigenvalue and trace, on disjoint image subsets",
                     "measure:spectrum", hessian_settings, point_inputs, evaluation_cost(hessian_products, "geometry"),
-                    stage="hessians"),
+                    stage="hessians", threads="chunk"),
     "density": Kind("the Hessian's eigenvalue density (stochastic Lanczos quadrature)", "measure:density",
-                    density_settings, point_inputs, evaluation_cost(density_products, "geometry"), stage="hessians"),
+                    density_settings, point_inputs, evaluation_cost(density_products, "geometry"), stage="hessians",
+                    threads="chunk"),
     "flatness": Kind("flatness along random directions and the sharpness of the trained point",
                      "measure:random_lines", flatness_settings, point_inputs,
-                     evaluation_cost(flatness_evaluations, "geometry"), stage="hessians"),
+                     evaluation_cost(flatness_evaluations, "geometry"), stage="hessians", threads="chunk"),
     "eigen_chunk": Kind("the Hessian's extreme eigenvalues at one chunk of a plane's grid points",
                         "measure:plane_chunk", eigen_chunk_settings, eigen_chunk_inputs,
-                        evaluation_cost(eigen_chunk_products, "geometry"), stage="maps"),
+                        evaluation_cost(eigen_chunk_products, "geometry"), stage="maps", threads="chunk"),
     "eigen_map": Kind("an eigenvalue-ratio map, merged from its chunks", "measure:merge", eigen_map_settings,
                       eigen_map_inputs, stage="maps"),
     # figures of one model or pair

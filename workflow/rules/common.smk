@@ -13,6 +13,7 @@ sys.path[:0] = [str(PACKAGE_DIR), *USER_PATHS]
 import pandas as pd  # noqa: E402
 from lossland import paths  # noqa: E402
 from lossland.gpus import visible_gpu_count  # noqa: E402
+from lossland.kinds import KINDS  # noqa: E402
 from lossland.plan import Plan, alternatives, every_problem, spec_json  # noqa: E402
 from lossland.sweep import best_row, run_name  # noqa: E402
 
@@ -79,8 +80,9 @@ def named(files) -> dict:
 
 def job_params(kind: str, **scratch: str) -> dict:
     """A rule's params: `spec`, the job as `python -m lossland` reads it (plan.Plan.spec), and `settings`, what
-    defines its result. Snakemake leaves params computed from a job's input or output (as `spec` is) out of its
-    rerun trigger; `settings`, computed from the wildcards alone, is what makes a changed setting rerun the job."""
+    defines its result; for a kind with a threads group, `torch_threads` (`configured_threads`). Snakemake leaves
+    params computed from a job's input or output (as `spec` is) out of its rerun trigger; `settings`, computed from
+    the wildcards alone, is what makes a changed setting rerun the job."""
 
     def settings(wildcards) -> str:
         return spec_json(PLAN.settings(kind, dict(wildcards.items())))
@@ -90,7 +92,8 @@ def job_params(kind: str, **scratch: str) -> dict:
         extra = {name: path.format(**values) for name, path in scratch.items()}
         return spec_json(PLAN.spec(kind, values, named(input), named(output), extra))
 
-    return {"settings": settings, "spec": spec}
+    group = KINDS[kind].threads
+    return {"settings": settings, "spec": spec, **({"torch_threads": configured_threads(group)} if group else {})}
 
 
 def configured_threads(group: str):
@@ -98,6 +101,14 @@ def configured_threads(group: str):
     to `--cores`, and a CPU job's bits depend on its threads. A function of the job's input and output, as `spec` is,
     so the rerun trigger leaves it out, as it leaves the device."""
     return lambda wildcards, input, output: config["threads"][group]
+
+
+def job_command(kind: str) -> str:
+    """The shell line of every job: `python -m lossland <kind> --spec <its spec>`, its output into the rule's log,
+    with the torch threads of the kind's group (else 1) and, where the kind always runs on one device, that one."""
+    threads = "{params.torch_threads}" if KINDS[kind].threads else "1"
+    device = f" --device {KINDS[kind].device}" if KINDS[kind].device else ""
+    return f"python -m lossland --threads {threads}{device} {kind} --spec {{params.spec:q}} > {{log}} 2>&1"
 
 
 def job_inputs(kind: str):

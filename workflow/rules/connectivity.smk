@@ -20,9 +20,8 @@ rule curve:
         **job_resources("curve"),
     params:
         **job_params("curve", resume=paths.CURVE_RESUME),
-        torch_threads=configured_threads("train"),
     shell:
-        "python -m lossland --threads {params.torch_threads} curve --spec {params.spec:q} > {log} 2>&1"
+        job_command("curve")
 
 
 rule connectivity:
@@ -43,9 +42,8 @@ rule connectivity:
         **job_resources("connectivity"),
     params:
         **job_params("connectivity"),
-        torch_threads=configured_threads("chunk"),
     shell:
-        "python -m lossland --threads {params.torch_threads} connectivity --spec {params.spec:q} > {log} 2>&1"
+        job_command("connectivity")
 
 
 rule connectivity_table:
@@ -70,4 +68,4 @@ rule connectivity_table:
     params:
         **job_params("connectivity_table"),
     shell:
-        "python -m lossland --threads 1 connectivity_table --spec {params.spec:q} > {log} 2>&1"
+        job_command("connectivity_table")

@@ -15,6 +15,5 @@ rule prepare_data:
     threads: config["threads"]["data"]
     params:
         **job_params("prepare_data"),
-        torch_threads=configured_threads("data"),
     shell:
-        "python -m lossland --threads {params.torch_threads} prepare_data --spec {params.spec:q} > {log} 2>&1"
+        job_command("prepare_data")

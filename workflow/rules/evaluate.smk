@@ -17,6 +17,5 @@ rule evaluate:
         **job_resources("evaluate"),
     params:
         **job_params("evaluate"),
-        torch_threads=configured_threads("evaluate"),
     shell:
-        "python -m lossland --threads {params.torch_threads} evaluate --spec {params.spec:q} > {log} 2>&1"
+        job_command("evaluate")

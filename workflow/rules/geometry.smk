@@ -26,9 +26,8 @@ rule hessian:
         **job_resources("hessian"),
     params:
         **job_params("hessian"),
-        torch_threads=configured_threads("chunk"),
     shell:
-        "python -m lossland --threads {params.torch_threads} hessian --spec {params.spec:q} > {log} 2>&1"
+        job_command("hessian")
 
 
 rule eigen_chunk:
@@ -48,9 +47,8 @@ rule eigen_chunk:
         **job_resources("eigen_chunk"),
     params:
         **job_params("eigen_chunk"),
-        torch_threads=configured_threads("chunk"),
     shell:
-        "python -m lossland --threads {params.torch_threads} eigen_chunk --spec {params.spec:q} > {log} 2>&1"
+        job_command("eigen_chunk")
 
 
 rule eigen_map:
@@ -69,7 +67,7 @@ rule eigen_map:
     params:
         **job_params("eigen_map"),
     shell:
-        "python -m lossland --threads 1 eigen_map --spec {params.spec:q} > {log} 2>&1"
+        job_command("eigen_map")
 
 
 rule plot_eigen:
@@ -93,7 +91,7 @@ rule plot_eigen:
     params:
         **job_params("plot_eigen"),
     shell:
-        "python -m lossland --threads 1 plot_eigen --spec {params.spec:q} > {log} 2>&1"
+        job_command("plot_eigen")
 
 
 rule flatness:
@@ -114,9 +112,8 @@ rule flatness:
         **job_resources("flatness"),
     params:
         **job_params("flatness"),
-        torch_threads=configured_threads("chunk"),
     shell:
-        "python -m lossland --threads {params.torch_threads} flatness --spec {params.spec:q} > {log} 2>&1"
+        job_command("flatness")
 
 
 rule hessian_directions:
@@ -136,9 +133,8 @@ rule hessian_directions:
         **job_resources("hessian_directions"),
     params:
         **job_params("hessian_directions"),
-        torch_threads=configured_threads("chunk"),
     shell:
-        "python -m lossland --threads {params.torch_threads} hessian_directions --spec {params.spec:q} > {log} 2>&1"
+        job_command("hessian_directions")
 
 
 rule plot_hessian_plane:
@@ -163,7 +159,7 @@ rule plot_hessian_plane:
     params:
         **job_params("plot_hessian_plane"),
     shell:
-        "python -m lossland --threads 1 plot_hessian_plane --spec {params.spec:q} > {log} 2>&1"
+        job_command("plot_hessian_plane")
 
 
 rule density:
@@ -184,9 +180,8 @@ rule density:
         **job_resources("density"),
     params:
         **job_params("density"),
-        torch_threads=configured_threads("chunk"),
     shell:
-        "python -m lossland --threads {params.torch_threads} density --spec {params.spec:q} > {log} 2>&1"
+        job_command("density")
 
 
 rule density_figure:
@@ -209,7 +204,7 @@ rule density_figure:
     params:
         **job_params("density_figure"),
     shell:
-        "python -m lossland --threads 1 density_figure --spec {params.spec:q} > {log} 2>&1"
+        job_command("density_figure")
 
 
 rule geometry_table:
@@ -236,4 +231,4 @@ rule geometry_table:
     params:
         **job_params("geometry_table"),
     shell:
-        "python -m lossland --threads 1 geometry_table --spec {params.spec:q} > {log} 2>&1"
+        job_command("geometry_table")

@@ -20,9 +20,8 @@ rule interpolate:
         **job_resources("interpolate"),
     params:
         **job_params("interpolate"),
-        torch_threads=configured_threads("chunk"),
     shell:
-        "python -m lossland --threads {params.torch_threads} interpolate --spec {params.spec:q} > {log} 2>&1"
+        job_command("interpolate")
 
 
 rule plot_interpolation:
@@ -45,4 +44,4 @@ rule plot_interpolation:
     params:
         **job_params("plot_interpolation"),
     shell:
-        "python -m lossland --threads 1 plot_interpolation --spec {params.spec:q} > {log} 2>&1"
+        job_command("plot_interpolation")

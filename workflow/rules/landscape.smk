@@ -22,7 +22,7 @@ rule directions:
     params:
         **job_params("directions"),
     shell:
-        "python -m lossland --threads 1 --device cpu directions --spec {params.spec:q} > {log} 2>&1"
+        job_command("directions")
 
 
 rule landscape_chunk:
@@ -44,9 +44,8 @@ rule landscape_chunk:
         **job_resources("landscape_chunk"),
     params:
         **job_params("landscape_chunk"),
-        torch_threads=configured_threads("chunk"),
     shell:
-        "python -m lossland --threads {params.torch_threads} landscape_chunk --spec {params.spec:q} > {log} 2>&1"
+        job_command("landscape_chunk")
 
 
 rule surface:
@@ -65,7 +64,7 @@ rule surface:
     params:
         **job_params("surface"),
     shell:
-        "python -m lossland --threads 1 surface --spec {params.spec:q} > {log} 2>&1"
+        job_command("surface")
 
 
 rule plot_landscape:
@@ -89,7 +88,7 @@ rule plot_landscape:
     params:
         **job_params("plot_landscape"),
     shell:
-        "python -m lossland --threads 1 plot_landscape --spec {params.spec:q} > {log} 2>&1"
+        job_command("plot_landscape")
 
 
 rule line:
@@ -110,9 +109,8 @@ rule line:
         **job_resources("line"),
     params:
         **job_params("line"),
-        torch_threads=configured_threads("chunk"),
     shell:
-        "python -m lossland --threads {params.torch_threads} line --spec {params.spec:q} > {log} 2>&1"
+        job_command("line")
 
 
 rule plot_line:
@@ -135,7 +133,7 @@ rule plot_line:
     params:
         **job_params("plot_line"),
     shell:
-        "python -m lossland --threads 1 plot_line --spec {params.spec:q} > {log} 2>&1"
+        job_command("plot_line")
 
 
 rule export_paraview:
@@ -153,4 +151,4 @@ rule export_paraview:
     params:
         **job_params("export_paraview"),
     shell:
-        "python -m lossland --threads 1 export_paraview --spec {params.spec:q} > {log} 2>&1"
+        job_command("export_paraview")

@@ -26,7 +26,7 @@ rule report:
     params:
         **job_params("report"),
     shell:
-        "python -m lossland --threads 1 report --spec {params.spec:q} > {log} 2>&1"
+        job_command("report")
 
 
 rule page:
@@ -49,4 +49,4 @@ rule page:
     params:
         **job_params("page"),
     shell:
-        "python -m lossland --threads 1 page --spec {params.spec:q} > {log} 2>&1"
+        job_command("page")

@@ -22,9 +22,8 @@ rule sweep_train:
         **job_resources("sweep_train"),
     params:
         **job_params("sweep_train", resume=paths.SWEEP_RESUME),
-        torch_threads=configured_threads("train"),
     shell:
-        "python -m lossland --threads {params.torch_threads} sweep_train --spec {params.spec:q} > {log} 2>&1"
+        job_command("sweep_train")
 
 
 checkpoint sweep_table:
@@ -48,7 +47,7 @@ checkpoint sweep_table:
     params:
         **job_params("sweep_table"),
     shell:
-        "python -m lossland sweep_table --spec {params.spec:q} > {log} 2>&1"
+        job_command("sweep_table")
 
 
 rule ablation:
@@ -67,4 +66,4 @@ rule ablation:
     params:
         **job_params("ablation"),
     shell:
-        "python -m lossland ablation --spec {params.spec:q} > {log} 2>&1"
+        job_command("ablation")

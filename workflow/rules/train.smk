@@ -18,9 +18,8 @@ rule train:
         **job_resources("train"),
     params:
         **job_params("train", resume=paths.RESUME),
-        torch_threads=configured_threads("train"),
     shell:
-        "python -m lossland --threads {params.torch_threads} train --spec {params.spec:q} > {log} 2>&1"
+        job_command("train")
 
 
 use rule train as train_with_snapshots with:
@@ -49,4 +48,4 @@ rule import_checkpoint:
     params:
         **job_params("import_checkpoint"),
     shell:
-        "python -m lossland --threads 1 import_checkpoint --spec {params.spec:q} > {log} 2>&1"
+        job_command("import_checkpoint")

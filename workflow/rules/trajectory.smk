@@ -20,7 +20,7 @@ rule trajectory_directions:
     params:
         **job_params("trajectory_directions"),
     shell:
-        "python -m lossland --threads 1 --device cpu trajectory_directions --spec {params.spec:q} > {log} 2>&1"
+        job_command("trajectory_directions")
 
 
 rule plot_trajectory:
@@ -45,4 +45,4 @@ rule plot_trajectory:
     params:
         **job_params("plot_trajectory"),
     shell:
-        "python -m lossland --threads 1 plot_trajectory --spec {params.spec:q} > {log} 2>&1"
+        job_command("plot_trajectory")
