@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--extras", action="store_true", help="also time bf16/fp16/compile (always on CUDA)")
     parser.add_argument("--parts", default="surface,training,workflow",
                         help="comma-separated subset of surface,training,workflow,views,geometry,lanczos,maps,cap,"
-                             "identity,converge")
+                             "identity,converge,precision")
     parser.add_argument("--out", type=Path, help="also write the table as JSON here")
     parser.add_argument("--cap-checkpoints", nargs="*", type=Path,
                         help="trained checkpoints for the cap part (the first one also for the lanczos part)")
@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "--map-grid 7 --map-points 7); default: the whole grid")
     parser.add_argument("--cap-grid", type=int, default=21, help="points per axis of the cap part's surface")
     parser.add_argument("--identity-grid", type=int, default=11, help="points per axis of the identity part's surface")
-    converge = parser.add_argument_group("converge part (time to accuracy; see benchmarks/converge.py)")
+    converge = parser.add_argument_group("converge and precision parts (time to accuracy, bf16's cost; see "
+                                         "benchmarks/converge.py and precision.py)")
     converge.add_argument("--recipe", type=Path, default=REPO / "workflow" / "presets" / "trained.yaml",
                           help="config file whose train settings are the recipe (over config.yaml's)")
     converge.add_argument("--converge-model", default="resnet20")
@@ -77,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     converge.add_argument("--baseline-minutes", type=float,
                           help="wall time of the study's recipe (default: as long as the recipe took)")
     converge.add_argument("--targets", type=float, nargs="+", default=[0.90, 0.91], help="test accuracies to time")
+    converge.add_argument("--precision-epochs", type=int, default=2, help="precision part: epochs of each run")
+    converge.add_argument("--precision-seeds", type=int, default=3, help="precision part: seeds in each precision")
     return parser
 
 
@@ -722,6 +725,10 @@ def main() -> None:
             from converge import bench_converge
 
             bench_converge(args, work, device, ROWS)
+        if "precision" in parts:
+            from precision import bench_precision
+
+            bench_precision(args, work, device, ROWS)
     print("\n| measurement | ours | baseline | speed-up | notes |\n|---|---:|---:|---:|---|")
     for row in ROWS:
         print("| " + " | ".join(row) + " |")

@@ -18,12 +18,11 @@ from pathlib import Path
 
 import torch
 from lossland.config import train_settings
-from lossland.data import load_split, normalizer, prepare_split, split_info
+from lossland.data import load_split, normalizer, prepare_split
 from lossland.device import resolve_precision
 from lossland.estimate import read_config
 from lossland.evaluate import evaluate
-from lossland.models import build
-from lossland.train import lr_factor, make_optimizer, measured_normalization, split_validation, train_epoch
+from lossland.train import lr_factor, start, train_epoch
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -47,18 +46,10 @@ def prepare(args, work: Path) -> tuple[Path, Path]:
 
 
 def train_timed(label: str, model_name: str, settings: dict, splits: tuple[Path, Path], device,
-                seconds: float = math.inf) -> list[dict]:
+                seconds: float = math.inf) -> tuple[list[dict], torch.nn.Module]:
     """Epochs of `settings` (stopping early once `seconds` of wall time are spent): per epoch the elapsed wall time
-    and the validation and test accuracy."""
-    train_path, test_path = splits
-    info = split_info(train_path)
-    settings = measured_normalization(settings, info)
-    train_data, val_data = split_validation(load_split(train_path).to(device), settings)
-    test_data = load_split(test_path).to(device)
-    torch.manual_seed(settings["seed"])
-    shape = {"classes": len(info["classes"]), "channels": info["channels"], "size": info["size"]}
-    model = build(model_name, settings, shape).to(device, memory_format=torch.channels_last)
-    optimizer = make_optimizer(settings, model.parameters())
+    and the validation and test accuracy; and the trained model."""
+    settings, _, _, (train_data, val_data, test_data), model, optimizer = start(model_name, settings, *splits, device)
     steps_per_epoch = math.ceil(len(train_data) / settings["batch_size"])
     factor = lr_factor(settings["schedule"], steps_per_epoch, steps_per_epoch * settings["epochs"])
     scale, step, epochs, started = normalizer(settings, device), 0, [], time.perf_counter()
@@ -73,7 +64,7 @@ def train_timed(label: str, model_name: str, settings: dict, splits: tuple[Path,
               f"{train_loss:.4f}, validation {val_acc:.4f}, test {test_acc:.4f}", flush=True)
         if record["seconds"] >= seconds:
             break
-    return epochs
+    return epochs, model
 
 
 def first_reached(epochs: list[dict], target: float) -> dict | None:
@@ -108,10 +99,10 @@ def bench_converge(args, work: Path, device, rows: list) -> None:
         recipe = {**recipe, "epochs": args.converge_epochs}
     splits = prepare(args, work)
     print(f"converge: {model}, recipe ({args.recipe}): {describe(recipe)}", flush=True)
-    ours = train_timed("recipe", model, recipe, splits, device)
+    ours, _ = train_timed("recipe", model, recipe, splits, device)
     budget = 60 * args.baseline_minutes if args.baseline_minutes else ours[-1]["seconds"]
     print(f"converge: the study's recipe (config.yaml): {describe(baseline)}, for {budget / 60:.1f} min", flush=True)
-    theirs = train_timed("study's recipe", model, baseline, splits, device, seconds=budget)
+    theirs, _ = train_timed("study's recipe", model, baseline, splits, device, seconds=budget)
     for target in args.targets:
         rows.append((f"time to {100 * target:g}% test accuracy, {model}", reached_text(ours, target),
                      reached_text(theirs, target), "", f"recipe: {describe(recipe)}"))

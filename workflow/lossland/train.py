@@ -12,7 +12,7 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -218,6 +218,30 @@ def model_record(model: torch.nn.Module, shape: dict, classes: list[str], builde
     return {**record, "builder_sha256": sha256(builder)} if builder else record
 
 
+class Start(NamedTuple):
+    """What a training starts from (`start`)."""
+    settings: dict  # as run here: the split's normalization where the config gives none, precision auto resolved
+    info: dict  # the training split's classes, channels, size (split_info)
+    shape: dict  # what the model is built for: classes, channels, size
+    data: tuple  # (train, validation or None, test) on the device
+    model: nn.Module  # initialised from the settings' seed, on the device
+    optimizer: torch.optim.Optimizer
+
+
+def start(model_name: str, settings: dict, train_path: str, test_path: str, device: torch.device) -> Start:
+    """The settings as this device runs them (the checkpoint's config and the resume point record them), the splits
+    (less the validation images `settings` hold out), the initial model and its optimizer."""
+    info = split_info(train_path)
+    settings = {**measured_normalization(settings, info), "precision": resolve_precision(settings["precision"], device)}
+    train_data, val_data = split_validation(load_split(train_path).to(device), settings)
+    test_data = load_split(test_path).to(device)
+    torch.manual_seed(settings["seed"])
+    shape = {"classes": len(info["classes"]), "channels": info["channels"], "size": info["size"]}
+    model = build(model_name, settings, shape).to(device, memory_format=torch.channels_last)
+    return Start(settings, info, shape, (train_data, val_data, test_data), model,
+                 make_optimizer(settings, model.parameters()))
+
+
 def train_model(
     model_name: str,
     settings: dict[str, Any],
@@ -241,17 +265,9 @@ def train_model(
     resume_file = Path(resume_path)
     with exclusive(resume_file.parent, log):
         data_sha256 = {"train": sha256(train_path), "test": sha256(test_path)}
-        info = split_info(train_path)
-        # what this device runs (precision auto resolved): the checkpoint's config and the resume point record it
-        settings = {**measured_normalization(settings, info), "precision": resolve_precision(settings["precision"], device)}
-        train_data, val_data = split_validation(load_split(train_path).to(device), settings)
-        test_data = load_split(test_path).to(device)
-        torch.manual_seed(settings["seed"])
-        shape = {"classes": len(info["classes"]), "channels": info["channels"], "size": info["size"]}
-        model = build(model_name, settings, shape).to(device, memory_format=torch.channels_last)
-        optimizer = make_optimizer(settings, model.parameters())
+        settings, info, shape, data, model, optimizer = start(model_name, settings, train_path, test_path, device)
         run = {"model": model_name, "settings": settings, "data_sha256": data_sha256}
-        history = fit(model, optimizer, run, (train_data, val_data, test_data), resume_file, device, log)
+        history = fit(model, optimizer, run, data, resume_file, device, log)
         final = history[-1]
         metrics = {key: final[key] for key in ("train_loss", "train_acc", *VALIDATION_COLUMNS, "test_loss", "test_acc")
                    if key in final}
